@@ -1,0 +1,251 @@
+"""The command line: parse, call the API, render with rich. No logic of its own.
+
+Heavy libraries (torch, mlflow, lightgbm, optuna, scikit-learn) are imported
+inside the commands, so ``autometa --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from autometa.flow import FitResult
+    from autometa.search import TrialRecord
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="autometa",
+    help="AutoML that learns from past runs what to train. Start with: autometa fit data.csv",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        out.print(f"autometa {version('autometa')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """AutoML that learns from past runs what to train."""
+
+
+def _show_warnings(quiet: bool) -> None:
+    """Print autometa's own warnings as one line each; silence libraries' noise."""
+    from autometa.data import AutoMetaWarning
+
+    def show(msg: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+        if not quiet:
+            err.print(f"[yellow]warning:[/] {msg}", markup=True)
+
+    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.simplefilter("ignore")
+    warnings.simplefilter("always", AutoMetaWarning)
+    import logging
+
+    for name in ("mlflow", "alembic", "optuna", "lightgbm"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _split_list(value: str | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _parse_cv(value: str) -> int | str:
+    return int(value) if value.strip().isdigit() else value.strip()
+
+
+@app.command()
+def fit(
+    data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file.")],
+    target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
+    task: Annotated[str, typer.Option(help="auto, binary, multiclass, classification or regression.")] = "auto",
+    metric: Annotated[str | None, typer.Option(help="roc_auc, log_loss, accuracy, balanced_accuracy, f1_macro, rmse, mae, r2 (default per task).")] = None,
+    learners: Annotated[str | None, typer.Option(help="Comma-separated learner families to search (default: all).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Number of trials.")] = 30,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds for the search (whichever of trials and time ends first).")] = None,
+    trial_timeout: Annotated[float | None, typer.Option(help="Seconds one trial may run.")] = None,
+    cv: Annotated[str, typer.Option(help="Folds (e.g. 5), 'holdout', or 'auto' (5 folds; holdout above 100,000 rows).")] = "auto",
+    ensemble: Annotated[bool, typer.Option(help="Ensemble selection over the best trials instead of the single best.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the data file's name).")] = None,
+    tracking: Annotated[bool, typer.Option(help="Record the fit in MLflow.")] = True,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, warnings or table.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the result.")] = False,
+) -> None:
+    """Search for a good model for DATA; save it with a leaderboard and an MLflow history."""
+    _show_warnings(quiet or as_json)
+    from autometa.data import make_task, read_table
+    from autometa.flow import FitOptions, fit_task
+    from autometa.metrics import get_metric
+
+    name = data.stem
+    frame = read_table(data)
+    the_task = make_task(frame, target, kind=task, name=name)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    folder = output or Path("autometa_models") / f"{name}-{stamp}"
+    options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
+                         time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
+                         seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
+                         output_dir=folder)
+    tracker = None
+    if tracking:
+        from autometa.tracking import MlflowTracker
+
+        tracker = MlflowTracker(tracking_uri)
+    if not (quiet or as_json):
+        err.print(f"[bold]{the_task.describe()}[/]", markup=True)
+    with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget) as progress:
+        progress.direction = get_metric(metric, the_task.kind).direction
+        try:
+            result = fit_task(the_task, options, tracker=tracker, on_trial=progress.update)
+        except KeyboardInterrupt:
+            err.print("interrupted: the trials that finished are in MLflow; no model was saved")
+            raise typer.Exit(130) from None
+    if as_json:
+        out.print(json.dumps(result.summary()), markup=False)
+        return
+    if not quiet:
+        _print_result(result)
+
+
+class _Progress:
+    """A rich progress bar over trials (or seconds) with the best score so far."""
+
+    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None) -> None:
+        self.enabled, self.trials, self.seconds = enabled, trials, seconds
+        self.best: float | None = None
+        self.best_learner = ""
+        self.counts = {"complete": 0, "pruned": 0, "failed": 0}
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            import time
+
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._start = time.monotonic()
+            self._bar = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.description}"),
+                                 console=err, transient=False)
+            self._bar.__enter__()
+            self._id = self._bar.add_task("starting", total=self.trials)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)  # type: ignore[arg-type]
+
+    def update(self, record: TrialRecord) -> None:
+        self.counts[record.state] += 1
+        if record.value is not None and (self.best is None or self._better(record.value)):
+            self.best, self.best_learner = record.value, record.config.learner
+        if self.enabled:
+            best = f"best {self.best:.4f} ({self.best_learner})" if self.best is not None else "no score yet"
+            extra = f", {self.counts['pruned']} pruned" if self.counts["pruned"] else ""
+            extra += f", {self.counts['failed']} failed" if self.counts["failed"] else ""
+            self._bar.update(self._id, advance=1, description=f"{best}{extra}")
+
+    direction = "maximize"
+
+    def _better(self, value: float) -> bool:
+        assert self.best is not None
+        return value > self.best if self.direction == "maximize" else value < self.best
+
+
+def _print_result(result: FitResult) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Leaderboard ({result.metric}, {result.cv}; "
+                        f"{'higher' if result.greater_is_better else 'lower'} is better)")
+    for col in ("rank", "trial", "learner", result.metric, "± std", "seconds", "state"):
+        table.add_column(col, justify="right" if col not in ("learner", "state") else "left")
+    board = result.leaderboard
+    for _, row in board.head(10).iterrows():
+        score = "" if row[result.metric] is None or row[result.metric] != row[result.metric] \
+            else f"{row[result.metric]:.4f}"
+        std = "" if row["score_std"] is None or row["score_std"] != row["score_std"] else f"{row['score_std']:.4f}"
+        rank = "" if row["rank"] != row["rank"] or row["rank"] is None else str(int(row["rank"]))
+        table.add_row(rank, str(row["trial"]), row["learner"], score, std, f"{row['seconds']:.2f}", row["state"])
+    out.print(table)
+    if len(board) > 10:
+        out.print(f"({len(board) - 10} more rows in leaderboard.csv)")
+    best = f"best {result.metric} {result.best_score:.4f}: {result.best_config.learner}"
+    if result.ensemble_weights:
+        best += (f"; final model: ensemble of {len(result.ensemble_weights)} trials, "
+                 f"out-of-fold {result.metric} {result.ensemble_score:.4f}")
+    out.print(best)
+    if result.model_dir is not None:
+        out.print(f"model: {result.model_dir}  (leaderboard.csv and optimization_history.png beside it)")
+        out.print(f"predict: autometa predict {result.model_dir} new_data.csv --output predictions.csv")
+    if result.run_id:
+        out.print(f"MLflow: run {result.run_id} in {result.tracking} (browse: mlflow ui "
+                  f"--backend-store-uri {result.tracking})")
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder saved by 'autometa fit' (or the fit's output folder).")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the training columns.")],
+    output: Annotated[Path | None, typer.Option(help="Write predictions to this CSV (default: print them).")] = None,
+    proba: Annotated[bool, typer.Option("--proba", help="Add class probabilities (classification).")] = False,
+) -> None:
+    """Predict DATA with a saved model."""
+    _show_warnings(False)
+    from autometa.data import read_table
+    from autometa.predict import predict_frame
+
+    frame = read_table(data)
+    preds = predict_frame(model_dir, frame, proba=proba)
+    if output is None:
+        out.print(preds.to_csv(index=False), end="", markup=False)
+    else:
+        preds.to_csv(output, index=False)
+        err.print(f"wrote {len(preds)} predictions to {output}")
+
+
+def main() -> None:
+    """Console entry point: runs the app; bad input is one line on stderr and exit code 2."""
+    from autometa.errors import AutoMetaError
+
+    # OpenMP threads (LightGBM, scikit-learn) that spin while waiting make a busy
+    # machine crawl; sleeping costs little. Must be set before those libraries load.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    try:
+        app()
+    except AutoMetaError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(2)
+    except Exception as exc:  # a bug, not bad input: still one line, traceback on request
+        if os.environ.get("AUTOMETA_DEBUG"):
+            raise
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        err.print(f"error: internal error ({type(exc).__name__}: {first}); rerun with AUTOMETA_DEBUG=1 "
+                  "for the traceback and please report it", markup=False)
+        sys.exit(1)

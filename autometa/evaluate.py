@@ -1,0 +1,228 @@
+"""Cross-validating one configuration on a task: fold scores, out-of-fold predictions, timing.
+
+The validation scheme depends on size (``plan_cv``): stratified k-fold for
+classification and shuffled k-fold for regression, 5 folds by default; a
+single 80/20 holdout above ``HOLDOUT_ROWS`` rows.
+
+Intermediate values for pruning (``Reporter.report(step, value)``): on the
+first fold, the validation score at each fidelity stage (steps 0, 1, 2 for
+1/9, 1/3 and all of the fidelity; learners without one report only step 2);
+then, after each further fold ``f``, the mean score so far at step ``2 + f``.
+Every trial reports the same steps, so a pruner compares like with like.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from autometa.data import AutoMetaWarning, Task
+from autometa.errors import DataError, OptionError, message
+from autometa.learners.base import STAGE_FRACTIONS, stage_values
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from autometa.learners.base import Learner
+    from autometa.metrics import Metric
+    from autometa.spaces import Config
+
+__all__ = ["HOLDOUT_ROWS", "CVPlan", "Evaluation", "Reporter", "align_proba", "cross_validate", "plan_cv",
+           "predict_scores"]
+
+HOLDOUT_ROWS = 100_000
+DEFAULT_FOLDS = 5
+FINAL_STAGE_STEP = len(STAGE_FRACTIONS) - 1
+
+
+class Reporter(Protocol):
+    """Receives intermediate scores; ``report`` may raise to stop the trial (pruning)."""
+
+    def report(self, step: int, value: float) -> None: ...
+
+
+@dataclass(frozen=True)
+class CVPlan:
+    """Train/validation index pairs and how they were made."""
+
+    splits: tuple[tuple[Any, Any], ...]
+    scheme: str  # "kfold" or "holdout"
+
+    @property
+    def n_splits(self) -> int:
+        return len(self.splits)
+
+    def describe(self) -> str:
+        return "80/20 holdout" if self.scheme == "holdout" else f"{self.n_splits}-fold CV"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The outcome of cross-validating one configuration."""
+
+    score: float
+    fold_scores: tuple[float, ...]
+    oof: Any  # out-of-fold predictions (rows not validated are NaN), or None for holdout
+    fit_seconds: float
+    fidelity: int | None
+
+
+def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
+    """Choose the validation splits for a task.
+
+    Args:
+        task: The task.
+        cv: ``"auto"`` (5 folds, holdout above 100,000 rows), ``"holdout"``, or a
+            number of folds >= 2.
+        seed: Shuffling seed.
+
+    Raises:
+        OptionError: ``cv`` is not allowed.
+        DataError: There are fewer rows than folds.
+    """
+    import numpy as np
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+    n = task.n_rows
+    if cv == "auto":
+        folds: int | None = None if n > HOLDOUT_ROWS else DEFAULT_FOLDS
+    elif cv == "holdout":
+        folds = None
+    elif isinstance(cv, int) and not isinstance(cv, bool) and cv >= 2:
+        folds = cv
+    else:
+        raise OptionError(message(f"cv must be 'auto', 'holdout' or a number of folds >= 2; got {cv!r}",
+                                  "pass for example --cv 5"))
+    idx = np.arange(n)
+    stratify = task.y if task.is_classification else None
+    if folds is None:
+        if n < 10:
+            raise DataError(message(f"{n} rows are too few for a holdout split", "give at least 10 rows"))
+        train, val = train_test_split(idx, test_size=0.2, random_state=seed, stratify=stratify)
+        return CVPlan(((np.sort(train), np.sort(val)),), "holdout")
+    if n < folds:
+        raise DataError(message(f"{n} rows are fewer than the {folds} cross-validation folds",
+                                f"give at least {folds} rows, or lower --cv (minimum 2)"))
+    if task.is_classification:
+        smallest = int(np.unique(task.y, return_counts=True)[1].min())
+        if smallest < folds:
+            warnings.warn(f"the smallest class has {smallest} rows, so cross-validation uses "
+                          f"{smallest} folds instead of {folds}", AutoMetaWarning, stacklevel=2)
+            folds = smallest
+        splitter: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    else:
+        splitter = KFold(folds, shuffle=True, random_state=seed)
+    return CVPlan(tuple(splitter.split(idx, stratify)), "kfold")
+
+
+def encode_target(task: Task) -> np.ndarray:
+    """Class indices (0..K-1, in ``task.classes`` order) for classification, values otherwise."""
+    import numpy as np
+
+    if not task.is_classification:
+        return task.y
+    return np.searchsorted(np.asarray(task.classes, dtype=task.y.dtype), task.y)
+
+
+def align_proba(model: Any, X: Any, classes: Sequence[Any]) -> np.ndarray:
+    """``model.predict_proba(X)`` with columns in the order of ``classes``.
+
+    A class the model never saw (absent from its training fold) gets probability 0.
+    """
+    import numpy as np
+
+    proba = np.asarray(model.predict_proba(X), dtype="float64")
+    out = np.zeros((len(proba), len(classes)))
+    position = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(model.classes_):
+        out[:, position[c.item() if hasattr(c, "item") else c]] = proba[:, j]
+    return out
+
+
+def predict_scores(model: Any, X: Any, task: Task) -> np.ndarray:
+    """Predictions a metric scores: probabilities aligned to ``task.classes``, or values."""
+    import numpy as np
+
+    if not task.is_classification:
+        return np.asarray(model.predict(X), dtype="float64")
+    return align_proba(model, X, task.classes)
+
+
+def cross_validate(
+    task: Task,
+    config: Config,
+    learner: Learner,
+    metric: Metric,
+    plan: CVPlan,
+    *,
+    seed: int = 0,
+    n_jobs: int = 1,
+    deadline: float | None = None,
+    reporter: Reporter | None = None,
+) -> Evaluation:
+    """Fit and score ``config`` on every split of ``plan``.
+
+    Raises:
+        TrialTimeout: Training passed ``deadline``.
+        Whatever ``reporter.report`` raises (the search's pruning signal).
+        ValueError: The score is not a finite number.
+    """
+    import numpy as np
+
+    y_enc = encode_target(task)
+    oof: np.ndarray | None = None
+    if plan.scheme == "kfold":
+        shape = (task.n_rows, len(task.classes)) if task.is_classification else (task.n_rows,)
+        oof = np.full(shape, np.nan)
+    scores: list[float] = []
+    start = time.perf_counter()
+    full = learner.fidelity(config)
+    stages = stage_values(full) if full is not None else [0]
+    step_of = {v: FINAL_STAGE_STEP - (len(stages) - 1 - i) for i, v in enumerate(stages)}
+    X = task.X
+    for fold, (train, val) in enumerate(plan.splits):
+        pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=n_jobs)
+        X_val, y_val = X.iloc[val], y_enc[val]
+
+        def on_stage(value: int, *, _pipe: Any = pipe, _X: Any = X_val, _y: Any = y_val) -> None:
+            if reporter is not None and value in step_of:
+                reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
+
+        learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline,
+                    on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None)
+        pred = predict_scores(pipe, X_val, task)
+        scores.append(_finite(metric(y_val, pred)))
+        if oof is not None:
+            oof[val] = pred
+        if fold > 0 and reporter is not None:
+            reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
+    return Evaluation(score=float(np.mean(scores)), fold_scores=tuple(scores), oof=oof,
+                      fit_seconds=time.perf_counter() - start, fidelity=full)
+
+
+def _finite(value: float) -> float:
+    import math
+
+    if not math.isfinite(value):
+        raise ValueError(f"the score is {value}")
+    return value
+
+
+def check_learners(names: Sequence[str] | None, available: Sequence[str]) -> list[str]:
+    """Validate a learner restriction against the learners available for the task.
+
+    Raises:
+        OptionError: A name is unknown or the list is empty.
+    """
+    if names is None:
+        return list(available)
+    names = [n.strip() for n in names if n.strip()]
+    unknown = [n for n in names if n not in available]
+    if unknown or not names:
+        raise OptionError(message(
+            f"unknown or unavailable learner(s): {', '.join(unknown) or '(none given)'}",
+            f"choose from: {', '.join(available)}"))
+    return list(dict.fromkeys(names))

@@ -1,0 +1,334 @@
+"""``fit_task``: the data flow of ``autometa fit`` as one short function that delegates.
+
+task -> metric, spaces, validation plan -> search (warm start first) -> final
+model (best configuration refit, or an ensemble) -> saved model, leaderboard,
+tracking.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autometa.data import AutoMetaWarning, Task
+from autometa.errors import AutoMetaError, OptionError, message
+from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv
+from autometa.learners import get_learner
+from autometa.metrics import Metric, get_metric
+from autometa.search import SearchOutcome, SearchSettings, TrialContext, TrialRecord, run_search
+from autometa.spaces import Config, load_spaces
+from autometa.tracking import NullTracker, Tracker, save_model
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FitFailed", "FitOptions", "FitResult", "fit_task", "leaderboard"]
+
+ENSEMBLE_POOL = 25
+SMALL_TASK_ROWS = 5_000
+
+
+class FitFailed(AutoMetaError, RuntimeError):
+    """No trial completed, so there is no model."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Everything a fit can be told, validated on construction.
+
+    Args:
+        metric: Metric name; None picks the task kind's default.
+        learners: Learner families to search; None searches all.
+        n_trials: Trial budget (None: time only).
+        time_budget: Seconds for the search (None: trials only).
+        trial_timeout: Seconds one trial may run (None: no limit beyond the budget).
+        cv: ``"auto"``, ``"holdout"`` or a number of folds.
+        seed: Seed for splits, sampler and models.
+        ensemble: Build an ensemble by ensemble selection instead of refitting the best.
+        n_jobs: Threads per model (-1: automatic, see ``threads``).
+        experiment: MLflow experiment name (None: the task's name).
+        output_dir: Where to save the model and leaderboard (None: not saved).
+        storage: Optuna storage URL or ``.journal`` path (None: in memory).
+        pruning: Prune unpromising trials on intermediate scores.
+        sampler: ``"tpe"`` or ``"random"``.
+    """
+
+    metric: str | None = None
+    learners: tuple[str, ...] | None = None
+    n_trials: int | None = 30
+    time_budget: float | None = None
+    trial_timeout: float | None = None
+    cv: int | str = "auto"
+    seed: int = 0
+    ensemble: bool = False
+    n_jobs: int = -1
+    experiment: str | None = None
+    output_dir: Path | None = None
+    storage: str | None = None
+    pruning: bool = True
+    sampler: str = "tpe"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
+                or self.n_jobs < -1:
+            raise OptionError(message(f"n_jobs must be -1 (all cores) or a positive integer; got {self.n_jobs!r}",
+                                      "pass for example n_jobs=-1"))
+        if self.sampler not in ("tpe", "random"):
+            raise OptionError(message(f"sampler must be 'tpe' or 'random'; got {self.sampler!r}",
+                                      "pass one of those"))
+        self.search_settings("check")  # validates the budget
+
+    def search_settings(self, study_name: str) -> SearchSettings:
+        return SearchSettings(n_trials=self.n_trials, time_budget=self.time_budget,
+                              trial_timeout=self.trial_timeout, seed=self.seed,
+                              sampler=self.sampler, pruning=self.pruning,  # type: ignore[arg-type]
+                              study_name=study_name, storage=self.storage)
+
+    def threads(self, n_rows: int) -> int:
+        """Threads per model. ``n_jobs=-1`` is automatic: one thread below
+        ``SMALL_TASK_ROWS`` rows, where thread synchronisation costs more than it
+        gains (and is very slow on a busy machine), else every core."""
+        if self.n_jobs != -1:
+            return self.n_jobs
+        return 1 if n_rows < SMALL_TASK_ROWS else (os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """What a fit produced."""
+
+    model: Any
+    best_config: Config
+    best_score: float
+    metric: str
+    greater_is_better: bool
+    leaderboard: pd.DataFrame
+    study: Any
+    records: tuple[TrialRecord, ...]
+    cv: str
+    ensemble_weights: dict[int, float] = field(default_factory=dict)
+    ensemble_score: float | None = None
+    model_dir: Path | None = None
+    run_id: str | None = None
+    tracking: str = "(tracking off)"
+    seconds: float = 0.0
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.records)
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON object ``autometa fit --json`` prints."""
+        return {
+            "best_score": self.best_score,
+            "metric": self.metric,
+            "best_config": {"learner": self.best_config.learner, "params": self.best_config.params},
+            "n_trials": self.n_trials,
+            "n_complete": sum(r.state == "complete" for r in self.records),
+            "n_pruned": sum(r.state == "pruned" for r in self.records),
+            "n_failed": sum(r.state == "failed" for r in self.records),
+            "ensemble": {str(k): v for k, v in self.ensemble_weights.items()} or None,
+            "ensemble_score": self.ensemble_score,
+            "cv": self.cv,
+            "model_dir": str(self.model_dir) if self.model_dir else None,
+            "mlflow_run_id": self.run_id,
+            "tracking_uri": self.tracking,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+class _OofPool:
+    """Keeps the out-of-fold predictions of the best ``size`` completed trials."""
+
+    def __init__(self, metric: Metric, size: int = ENSEMBLE_POOL) -> None:
+        self.metric, self.size = metric, size
+        self.items: dict[int, tuple[float, Config, Any]] = {}
+
+    def add(self, number: int, score: float, config: Config, oof: Any) -> None:
+        if oof is None:
+            return
+        self.items[number] = (score, config, oof)
+        if len(self.items) > self.size:
+            worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
+            del self.items[worst]
+
+    def _key(self, score: float) -> float:
+        return score if self.metric.greater_is_better else -score
+
+
+def fit_task(
+    task: Task,
+    options: FitOptions,
+    *,
+    tracker: Tracker | None = None,
+    warm_start: Sequence[Config] = (),
+    on_trial: Callable[[TrialRecord], None] | None = None,
+) -> FitResult:
+    """Search, pick and save a model for ``task``.
+
+    Args:
+        task: Validated data.
+        options: Budget, metric, learners, validation, output.
+        tracker: Where to record the fit (None: nowhere).
+        warm_start: Configurations to try first (the meta-learner's recommendations).
+        on_trial: Called after each trial (progress display).
+
+    Returns:
+        The fitted model, leaderboard, study and records.
+
+    Raises:
+        OptionError: An option does not fit the task.
+        FitFailed: No trial completed.
+    """
+    started = time.perf_counter()
+    tracker = tracker or NullTracker()
+    metric = get_metric(options.metric, task.kind)
+    all_spaces = load_spaces()
+    available = sorted(n for n, s in all_spaces.items() if task.kind in s.kinds)
+    names = check_learners(options.learners, available)
+    spaces = {n: all_spaces[n] for n in names}
+    plan = plan_cv(task, options.cv, seed=options.seed)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_id = tracker.start_fit(
+        experiment=options.experiment or task.name,
+        run_name=f"fit {task.name} {stamp}",
+        params={"dataset": task.name, "rows": task.n_rows, "features": len(task.columns),
+                "task_kind": task.kind, "target": task.target, "metric": metric.name,
+                "cv": plan.describe(), "learners": ",".join(names), "digest": task.digest,
+                **{f"search.{k}": v for k, v in options.search_settings("x").meta.items()}},
+        tags={"autometa.kind": "fit", "autometa.dataset": task.name},
+    )
+    pool = _OofPool(metric)
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
+            ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
+                                metric, plan, seed=options.seed, n_jobs=options.threads(task.n_rows),
+                                deadline=ctx.deadline, reporter=ctx)
+        pool.add(ctx.number, ev.score, config, ev.oof)
+        return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
+
+    callbacks: list[Callable[[TrialRecord], None]] = [lambda r: tracker.log_trial(r, metric.name)]
+    if on_trial is not None:
+        callbacks.append(on_trial)
+    try:
+        outcome = run_search(spaces, task.kind, metric.direction, evaluate,
+                             options.search_settings(f"{task.name}-{stamp}"),
+                             warm_start=warm_start, callbacks=callbacks)
+    except BaseException:
+        tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
+        raise
+    best = outcome.best
+    if best is None or best.value is None:
+        tracker.finish_fit(metrics={}, artifacts={}, status="FAILED")
+        raise FitFailed(message(f"no trial completed ({_failure_summary(outcome)})",
+                                "raise --time-budget or --trials, or check the data"))
+    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces)
+    board = leaderboard(outcome, metric)
+    result = FitResult(model=model, best_config=best.config, best_score=best.value, metric=metric.name,
+                       greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
+                       records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
+                       ensemble_score=ens_score, model_dir=None, run_id=run_id, tracking=tracker.location)
+    artifacts = _write_outputs(result, task, options.output_dir)
+    model_dir = options.output_dir / "model" if options.output_dir else None
+    final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
+    if ens_score is not None:
+        final_metrics[f"ensemble_{metric.name}"] = ens_score
+    tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
+                       input_example=task.X.head(5))
+    return _replace(result, model_dir=model_dir, seconds=time.perf_counter() - started)
+
+
+def _replace(result: FitResult, **changes: Any) -> FitResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+def _failure_summary(outcome: SearchOutcome) -> str:
+    failed = [r for r in outcome.records if r.state == "failed"]
+    if not outcome.records:
+        return "the budget ended before the first trial"
+    first = failed[0].error if failed and failed[0].error else "pruned"
+    return f"{len(failed)} of {len(outcome.records)} failed; first: {first}"
+
+
+def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, options: FitOptions,
+                 spaces: dict[str, Any]) -> tuple[Any, dict[int, float], float | None]:
+    """Refit the best configuration on all rows, or build the selected ensemble."""
+
+    def refit(config: Config) -> Any:
+        learner = get_learner(config.learner, spaces[config.learner])
+        pipe = learner.pipeline(config, task.columns, task.kind, seed=options.seed,
+                                 n_jobs=options.threads(task.n_rows))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return learner.fit(pipe, task.X, task.y, staged=False)
+
+    if not options.ensemble:
+        return refit(best.config), {}, None
+    if len(pool.items) < 2:
+        warnings.warn("ensemble selection needs out-of-fold predictions of 2+ completed trials "
+                      "(k-fold CV); refitting the best configuration instead", AutoMetaWarning, stacklevel=3)
+        return refit(best.config), {}, None
+    from autometa.ensemble import WeightedEnsemble, ensemble_selection
+
+    numbers = sorted(pool.items)
+    weights, score = ensemble_selection([pool.items[n][2] for n in numbers], encode_target(task), metric)
+    chosen = {n: w for n, w in zip(numbers, weights, strict=True) if w > 0}
+    members = [refit(pool.items[n][1]) for n in chosen]
+    model = WeightedEnsemble(members, list(chosen.values()), list(task.classes))
+    return model, chosen, score
+
+
+def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:
+    """One row per trial, best first: rank, trial, learner, score, spread, state, time, params."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    rows = []
+    for r in outcome.records:
+        rows.append({
+            "trial": r.number, "learner": r.config.learner, "score": r.value,
+            "score_std": float(np.std(r.fold_scores)) if len(r.fold_scores) > 1 else None,
+            "state": r.state, "seconds": round(r.duration, 3), "source": r.source,
+            "params": json.dumps(r.config.params, sort_keys=True), "error": r.error,
+        })
+    df = pd.DataFrame(rows, columns=["trial", "learner", "score", "score_std", "state", "seconds",
+                                     "source", "params", "error"])
+    done = df["state"] == "complete"
+    order = df[done].sort_values("score", ascending=not metric.greater_is_better, kind="stable")
+    df = pd.concat([order, df[~done].sort_values("trial")], ignore_index=True)
+    df.insert(0, "rank", [i + 1 if s == "complete" else None for i, s in enumerate(df["state"])])
+    df = df.rename(columns={"score": metric.name})
+    return df
+
+
+def _write_outputs(result: FitResult, task: Task, output_dir: Path | None) -> dict[str, Path]:
+    """Save the model, leaderboard and history plot; returns the tracker's artifacts."""
+    from autometa.plots import plot_history
+
+    folder = output_dir if output_dir is not None else Path(tempfile.mkdtemp(prefix="autometa-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    board = folder / "leaderboard.csv"
+    result.leaderboard.to_csv(board, index=False)
+    history = plot_history(result.records, result.metric, result.greater_is_better,
+                           folder / "optimization_history.png")
+    if output_dir is not None:
+        target = output_dir / "model"
+        if target.exists():
+            import shutil
+
+            shutil.rmtree(target)
+        save_model(result.model, target, task.X.head(5))
+    return {"": board, "plots": history}

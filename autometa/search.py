@@ -1,0 +1,345 @@
+"""The search: one Optuna study over the union of the learners' spaces.
+
+This is the only module that imports optuna. The learner family is itself a
+categorical parameter (``learner``); each learner's parameters are named
+``<learner>.<param>`` so that the spaces never collide. Configurations passed
+as ``warm_start`` are enqueued first, then the sampler (TPE by default, seeded)
+takes over. A failing trial (an exception, a non-finite score, a timeout) is
+recorded as failed and the search goes on. Pruning compares a trial's
+intermediate scores only with earlier trials of the same learner family.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import optuna
+
+from autometa.errors import OptionError, TrialTimeout, message
+from autometa.spaces import Config, Param, SearchSpace
+
+__all__ = [
+    "SameLearnerMedianPruner",
+    "SearchOutcome",
+    "SearchSettings",
+    "TrialContext",
+    "TrialRecord",
+    "config_from_params",
+    "run_search",
+    "to_distribution",
+]
+
+LEARNER_PARAM = "learner"
+TrialState = Literal["complete", "pruned", "failed"]
+
+
+class Pruned(Exception):
+    """Raised by ``TrialContext.report`` when the pruner stops a trial."""
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How the search runs. ``n_trials`` and ``time_budget``: whichever ends first."""
+
+    n_trials: int | None = 30
+    time_budget: float | None = None
+    trial_timeout: float | None = None
+    seed: int = 0
+    sampler: Literal["tpe", "random"] = "tpe"
+    pruning: bool = True
+    study_name: str = "autometa"
+    storage: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_trials is None and self.time_budget is None:
+            raise OptionError(message("no budget: both the number of trials and the time budget are unset",
+                                      "pass --trials N or --time-budget SECONDS"))
+        if self.n_trials is not None and (isinstance(self.n_trials, bool) or self.n_trials < 1):
+            raise OptionError(message(f"the number of trials must be >= 1; got {self.n_trials}",
+                                      "pass --trials N with N >= 1"))
+        for name in ("time_budget", "trial_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise OptionError(message(f"'{name}' must be a number of seconds > 0; got {value}",
+                                          f"pass a positive {name}"))
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What to log about the search."""
+        return {"sampler": self.sampler, "pruning": self.pruning, "seed": self.seed,
+                "n_trials": self.n_trials, "time_budget": self.time_budget,
+                "trial_timeout": self.trial_timeout}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What one trial did: its configuration, outcome and provenance."""
+
+    number: int
+    config: Config
+    state: TrialState
+    value: float | None
+    fold_scores: tuple[float, ...] = ()
+    duration: float = 0.0
+    source: str = "sampler"
+    fidelity: int | None = None
+    error: str | None = None
+    intermediate: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    """The study and its trials, as records."""
+
+    study: Any  # optuna.Study
+    records: tuple[TrialRecord, ...]
+    direction: str
+
+    @property
+    def completed(self) -> list[TrialRecord]:
+        return [r for r in self.records if r.state == "complete"]
+
+    @property
+    def best(self) -> TrialRecord | None:
+        done = self.completed
+        if not done:
+            return None
+        key: Callable[[TrialRecord], float] = lambda r: r.value if r.value is not None else 0.0  # noqa: E731
+        return max(done, key=key) if self.direction == "maximize" else min(done, key=key)
+
+
+class TrialContext:
+    """What the evaluator sees of a trial: its number, its deadline, and ``report``."""
+
+    def __init__(self, trial: optuna.Trial, deadline: float | None, prune: bool) -> None:
+        self._trial = trial
+        self.number: int = trial.number
+        self.deadline = deadline
+        self._prune = prune
+
+    def report(self, step: int, value: float) -> None:
+        """Record an intermediate score; raises ``Pruned`` when the pruner says stop."""
+        self._trial.report(value, step)
+        if self._prune and self._trial.should_prune():
+            raise Pruned(f"pruned at step {step}")
+
+    def set(self, key: str, value: Any) -> None:
+        """Attach a JSON-able value to the trial."""
+        self._trial.set_user_attr(key, value)
+
+
+def to_distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution of a search-space parameter (lossless)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if param.type == "categorical":
+        return CategoricalDistribution(list(param.choices))
+    assert param.low is not None and param.high is not None
+    if param.type == "int":
+        return IntDistribution(int(param.low), int(param.high), log=param.log, step=int(param.step or 1))
+    return FloatDistribution(float(param.low), float(param.high), log=param.log, step=param.step)
+
+
+def from_distribution(name: str, dist: optuna.distributions.BaseDistribution, default: Any) -> Param:
+    """The inverse of ``to_distribution`` (used to test the round trip)."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    if isinstance(dist, CategoricalDistribution):
+        return Param(name, "categorical", default, choices=tuple(dist.choices))
+    if isinstance(dist, IntDistribution):
+        step = None if dist.step == 1 else dist.step
+        return Param(name, "int", default, low=dist.low, high=dist.high, log=dist.log, step=step)
+    assert isinstance(dist, FloatDistribution)
+    return Param(name, "float", default, low=dist.low, high=dist.high, log=dist.log, step=dist.step)
+
+
+def suggest_config(trial: optuna.Trial, spaces: Mapping[str, SearchSpace], kind: str) -> Config:
+    """Sample a configuration: first the learner, then its active parameters."""
+    learner = trial.suggest_categorical(LEARNER_PARAM, sorted(spaces))
+    assert isinstance(learner, str)
+    chosen: dict[str, Any] = {}
+    for p in spaces[learner].params:
+        if p.applies(kind, chosen):
+            chosen[p.name] = _suggest(trial, f"{learner}.{p.name}", p)
+    return Config(learner, chosen)
+
+
+def _suggest(trial: optuna.Trial, name: str, p: Param) -> Any:
+    if p.type == "categorical":
+        return trial.suggest_categorical(name, list(p.choices))
+    assert p.low is not None and p.high is not None
+    if p.type == "int":
+        return trial.suggest_int(name, int(p.low), int(p.high), step=int(p.step or 1), log=p.log)
+    return trial.suggest_float(name, float(p.low), float(p.high), step=p.step, log=p.log)
+
+
+def config_from_params(params: Mapping[str, Any]) -> Config:
+    """Rebuild a ``Config`` from a trial's flat Optuna parameters."""
+    learner = str(params[LEARNER_PARAM])
+    prefix = f"{learner}."
+    return Config(learner, {k[len(prefix):]: v for k, v in params.items() if k.startswith(prefix)})
+
+
+def params_of(config: Config) -> dict[str, Any]:
+    """A configuration as flat Optuna parameters (for ``enqueue_trial``)."""
+    return {LEARNER_PARAM: config.learner, **{f"{config.learner}.{k}": v for k, v in config.params.items()}}
+
+
+def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    if settings.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=settings.seed)
+    if settings.sampler != "tpe":
+        raise OptionError(message(f"unknown sampler '{settings.sampler}'", "use 'tpe' or 'random'"))
+    budget = settings.n_trials or 30
+    with warnings.catch_warnings():
+        # group=True (experimental) is what Optuna advises for conditional spaces like ours
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, group=True,
+                                          n_startup_trials=min(10, max(4, budget // 3)))
+
+
+def _make_storage(url: str | None) -> Any:
+    if url is None:
+        return None
+    if url.endswith(".journal") or url.startswith("journal:"):
+        from optuna.storages import JournalStorage
+        from optuna.storages.journal import JournalFileBackend
+
+        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    return url
+
+
+def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    """A ``TrialRecord`` from a finished Optuna trial."""
+    from optuna.trial import TrialState as S
+
+    state: TrialState = {S.COMPLETE: "complete", S.PRUNED: "pruned"}.get(trial.state, "failed")  # type: ignore[assignment]
+    attrs = trial.user_attrs
+    duration = trial.duration.total_seconds() if trial.duration is not None else 0.0
+    return TrialRecord(
+        number=trial.number,
+        config=config_from_params(trial.params),
+        state=state,
+        value=trial.value if state == "complete" else None,
+        fold_scores=tuple(attrs.get("fold_scores", ())),
+        duration=duration,
+        source=str(attrs.get("source", "sampler")),
+        fidelity=attrs.get("fidelity"),
+        error=attrs.get("error"),
+        intermediate=dict(trial.intermediate_values),
+    )
+
+
+class SameLearnerMedianPruner(optuna.pruners.BasePruner):
+    """Prune a trial whose intermediate score is worse than the median of earlier
+    trials of the same learner at the same step, once ``n_startup`` such trials exist.
+
+    Learner families differ in how fast they converge along their fidelity, so
+    comparing a forest's early score with a boosted model's would prune unfairly.
+    """
+
+    def __init__(self, direction: str, n_startup: int = 4) -> None:
+        self.direction = direction
+        self.n_startup = n_startup
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        import numpy as np
+
+        step = trial.last_step
+        if step is None:
+            return False
+        value = trial.intermediate_values[step]
+        learner = trial.params.get(LEARNER_PARAM)
+        done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        peers = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=done)
+                 if t.params.get(LEARNER_PARAM) == learner and step in t.intermediate_values]
+        if len(peers) < self.n_startup:
+            return False
+        median = float(np.median(peers))
+        return value < median if self.direction == "maximize" else value > median
+
+
+def run_search(
+    spaces: Mapping[str, SearchSpace],
+    kind: str,
+    direction: str,
+    evaluate: Callable[[Config, TrialContext], tuple[float, dict[str, Any]]],
+    settings: SearchSettings,
+    *,
+    warm_start: Sequence[Config] = (),
+    callbacks: Sequence[Callable[[TrialRecord], None]] = (),
+) -> SearchOutcome:
+    """Run one study.
+
+    Args:
+        spaces: The learners' search spaces to search over (already filtered to the task).
+        kind: The task kind (parameters can depend on it).
+        direction: ``"maximize"`` or ``"minimize"``.
+        evaluate: Scores a configuration; returns the score and JSON-able attributes to
+            keep on the trial (fold scores, fidelity). It may raise; the trial then fails.
+        settings: Budget, sampler, seed, storage.
+        warm_start: Configurations to try first, in order.
+        callbacks: Called with each finished trial's record.
+
+    Returns:
+        The study and the records of all its trials.
+    """
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    if not spaces:
+        raise OptionError(message("no learner to search", "allow at least one learner"))
+    study = optuna.create_study(
+        direction=direction,
+        sampler=make_sampler(settings),
+        pruner=SameLearnerMedianPruner(direction) if settings.pruning else optuna.pruners.NopPruner(),
+        study_name=settings.study_name,
+        storage=_make_storage(settings.storage),
+        load_if_exists=True,
+    )
+    for config in warm_start:
+        if config.learner in spaces:
+            study.enqueue_trial(params_of(config), user_attrs={"source": "warm_start"}, skip_if_exists=True)
+    start = time.monotonic()
+    global_deadline = start + settings.time_budget if settings.time_budget else None
+
+    def objective(trial: optuna.Trial) -> float:
+        config = suggest_config(trial, spaces, kind)
+        deadlines = [d for d in (global_deadline,
+                                 time.monotonic() + settings.trial_timeout if settings.trial_timeout else None)
+                     if d is not None]
+        ctx = TrialContext(trial, min(deadlines) if deadlines else None, settings.pruning)
+        try:
+            value, attrs = evaluate(config, ctx)
+        except Pruned as exc:
+            raise optuna.TrialPruned(str(exc)) from None
+        except TrialTimeout as exc:
+            trial.set_user_attr("error", f"timeout: {exc}")
+            raise
+        except Exception as exc:
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        for key, val in attrs.items():
+            trial.set_user_attr(key, val)
+        return value
+
+    def on_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
+        record = record_of(frozen)
+        for cb in callbacks:
+            cb(record)
+
+    remaining = None
+    if settings.n_trials is not None:
+        finished = len([t for t in study.trials if t.state.is_finished()])
+        remaining = max(0, settings.n_trials - finished)
+    if remaining != 0:
+        study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
+                       catch=(Exception,), callbacks=[on_trial])
+    records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
+    return SearchOutcome(study=study, records=records, direction=direction)

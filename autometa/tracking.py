@@ -1,0 +1,252 @@
+"""Tracking: the only module that imports mlflow.
+
+``MlflowTracker`` writes one parent run per fit and one child run per trial,
+through an explicit ``MlflowClient`` (no global active run is left behind).
+``NullTracker`` does nothing, for fits with tracking turned off. The model
+verbs ``save_model`` / ``load_model`` also live here, since an autometa model
+is an MLflow model (scikit-learn and pyfunc flavours).
+
+Where runs go: the ``tracking_uri`` given, else ``MLFLOW_TRACKING_URI``, else
+MLflow's own default (``sqlite:///mlflow.db`` in the working directory, where
+``mlflow ui`` finds it).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from autometa.data import AutoMetaWarning
+
+if TYPE_CHECKING:
+    from autometa.search import TrialRecord
+
+__all__ = ["MlflowTracker", "NullTracker", "Tracker", "load_model", "save_model"]
+
+MAX_PARAM_LENGTH = 6000
+
+
+class Tracker(Protocol):
+    """Receives a fit's story: its start, each trial, its end."""
+
+    location: str
+
+    def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
+                  tags: Mapping[str, str]) -> str | None:
+        """Open the parent run; returns its id (None when not tracking)."""
+
+    def log_trial(self, record: TrialRecord, metric: str) -> None:
+        """Record one finished trial as a child run."""
+
+    def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
+                   model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
+        """Close the parent run with its results."""
+
+
+class NullTracker:
+    """A tracker that records nothing (tracking turned off)."""
+
+    location = "(tracking off)"
+    run_id: str | None = None
+
+    def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
+                  tags: Mapping[str, str]) -> str | None:
+        return None
+
+    def log_trial(self, record: TrialRecord, metric: str) -> None:
+        return None
+
+    def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
+                   model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
+        return None
+
+
+def resolve_uri(tracking_uri: str | None) -> str:
+    """The tracking URI a fit uses (see the module docstring)."""
+    import mlflow
+
+    if tracking_uri:
+        return tracking_uri
+    return os.environ.get("MLFLOW_TRACKING_URI") or mlflow.get_tracking_uri()
+
+
+class MlflowTracker:
+    """Writes a fit to an MLflow tracking store.
+
+    Args:
+        tracking_uri: The store; see ``resolve_uri``.
+
+    Failures of the store while trials are logged are reported once as a warning
+    and the fit goes on; the parent run then lacks those children.
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = resolve_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.location = self.uri
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self._warned = False
+
+    def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
+                  tags: Mapping[str, str]) -> str | None:
+        exp = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+        self.run_id = run.info.run_id
+        self._log(self.run_id, params=params)
+        return self.run_id
+
+    def _log(self, run_id: str, *, params: Mapping[str, Any] = (),  # type: ignore[assignment]
+             metrics: Mapping[str, float] = (), steps: Mapping[str, Mapping[int, float]] = (),  # type: ignore[assignment]
+             tags: Mapping[str, str] = ()) -> None:  # type: ignore[assignment]
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        ps = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in dict(params).items()]
+        ms = [Metric(k, float(v), now, 0) for k, v in dict(metrics).items()]
+        for key, series in dict(steps).items():
+            ms += [Metric(key, float(v), now, int(s)) for s, v in series.items()]
+        ts = [RunTag(k, str(v)) for k, v in dict(tags).items()]
+        for i in range(0, max(len(ps), len(ms), len(ts), 1), 100):  # MLflow's batch limits
+            self.client.log_batch(run_id, metrics=ms[i:i + 1000], params=ps[i:i + 100], tags=ts[i:i + 100])
+
+    def log_trial(self, record: TrialRecord, metric: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        if self.run_id is None or self.experiment_id is None:
+            return
+        try:
+            end = int(time.time() * 1000)
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=f"trial-{record.number}",
+                start_time=end - int(record.duration * 1000),
+                tags={"mlflow.parentRunId": self.run_id, "autometa.learner": record.config.learner,
+                      "autometa.state": record.state, "autometa.source": record.source,
+                      "autometa.trial": str(record.number)},
+            )
+            metrics: dict[str, float] = {"duration_s": record.duration}
+            if record.value is not None:
+                metrics[metric] = record.value
+            metrics.update({f"{metric}_fold{i}": s for i, s in enumerate(record.fold_scores)})
+            params: dict[str, Any] = {"learner": record.config.learner, **record.config.params}
+            tags = {"autometa.error": record.error} if record.error else {}
+            if record.fidelity is not None:
+                metrics["fidelity"] = record.fidelity
+            self._log(run.info.run_id, params=params, metrics=metrics, tags=tags,
+                      steps={f"{metric}_intermediate": record.intermediate})
+            self.client.set_terminated(run.info.run_id, "FAILED" if record.state == "failed" else "FINISHED",
+                                       end_time=end)
+        except (MlflowException, OSError) as exc:
+            if not self._warned:
+                warnings.warn(f"MLflow logging failed ({type(exc).__name__}: {str(exc)[:200]}); "
+                              "the fit goes on without some trial runs", AutoMetaWarning, stacklevel=2)
+                self._warned = True
+
+    def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
+                   model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
+        if self.run_id is None:
+            return
+        self._log(self.run_id, metrics=metrics)
+        for folder, path in artifacts.items():
+            self.client.log_artifact(self.run_id, str(path), artifact_path=folder or None)
+        if model is not None:
+            import mlflow
+
+            mlflow.set_tracking_uri(self.uri)
+            with mlflow.start_run(run_id=self.run_id):
+                _log_model(model, input_example)
+        self.client.set_terminated(self.run_id, status)
+
+    def run_url(self) -> str | None:
+        """A link to the parent run in the MLflow UI when the store is a server."""
+        if self.run_id is None or not self.uri.startswith("http"):
+            return None
+        return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+TRUSTED_PREFIXES = ("autometa.", "sklearn.", "lightgbm.", "numpy.", "scipy.")
+TRUSTED_NAMES = frozenset({"collections.OrderedDict", "functools.partial", "builtins.slice"})
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    pkgs = ["scikit-learn", "lightgbm", "pandas", "numpy", "skops"]
+    return [f"{p}=={version(p)}" for p in pkgs]
+
+
+def _check_trusted(types: list[str], where: str) -> list[str]:
+    from autometa.errors import DataError, message
+
+    bad = [t for t in types if not (t.startswith(TRUSTED_PREFIXES) or t in TRUSTED_NAMES)]
+    if bad:
+        raise DataError(message(f"{where} holds types autometa does not load: {', '.join(bad[:5])}",
+                                "load only models saved by autometa"))
+    return sorted(types)
+
+
+def _trusted_types(model: Any) -> list[str]:
+    """The types skops must trust to load ``model``, refused unless all are on the allowlist."""
+    import skops.io as sio
+
+    return _check_trusted(sio.get_untrusted_types(data=sio.dumps(model)), "the model")
+
+
+def _signature(model: Any, input_example: Any) -> Any:
+    from mlflow.models import infer_signature
+
+    example = input_example.copy()
+    for c in example.columns:  # numbers as double so prediction data with gaps still passes
+        if example[c].dtype.kind in "iub":
+            example[c] = example[c].astype("float64")
+        elif example[c].dtype.kind != "f":
+            example[c] = example[c].astype(str).where(example[c].notna(), "")
+    return infer_signature(example, model.predict(input_example)), example
+
+
+def _model_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
+    signature, example = _signature(model, input_example)
+    return {"serialization_format": "skops", "skops_trusted_types": _trusted_types(model),
+            "signature": signature, "input_example": example, "pip_requirements": _requirements()}
+
+
+def _log_model(model: Any, input_example: Any) -> None:
+    import mlflow.sklearn
+
+    mlflow.sklearn.log_model(model, name="model", **_model_kwargs(model, input_example))
+
+
+def save_model(model: Any, path: str | Path, input_example: Any) -> Path:
+    """Save a fitted model as an MLflow model (scikit-learn and pyfunc flavours).
+
+    The model is stored with skops, which loads only the types listed in the
+    MLmodel file; ``load_model`` refuses a file that lists types outside
+    autometa's allowlist (autometa, scikit-learn, LightGBM, NumPy, SciPy).
+    """
+    import mlflow.sklearn
+
+    mlflow.sklearn.save_model(model, str(path), **_model_kwargs(model, input_example))
+    return Path(path)
+
+
+def load_model(path: str | Path) -> Any:
+    """Load a model saved by ``save_model``, after checking the types it needs.
+
+    Raises:
+        DataError: The MLmodel file asks to trust types outside the allowlist.
+    """
+    import mlflow.sklearn
+    import yaml
+
+    spec = yaml.safe_load((Path(path) / "MLmodel").read_text(encoding="utf-8")) or {}
+    flavor = spec.get("flavors", {}).get("sklearn", {})
+    _check_trusted(list(flavor.get("skops_trusted_types") or []), f"the model in '{path}'")
+    return mlflow.sklearn.load_model(str(path))

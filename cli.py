@@ -1,0 +1,6 @@
+"""Runnable shim: ``python cli.py fit data.csv`` is ``autometa fit data.csv``."""
+
+from autometa.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The command line: fast start, fit and predict end to end, one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autometa.cli import main
+from tests.conftest import EXAMPLE, mixed_frame
+
+HEAVY = ("torch", "mlflow", "lightgbm", "optuna", "sklearn")
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str],
+            monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.setattr(sys, "argv", ["autometa", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_help_does_not_import_heavy_modules() -> None:
+    code = ("import sys; sys.argv=['autometa','--help']\n"
+            "from autometa.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            f"print('LOADED', [m for m in {HEAVY!r} if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "fit" in out and "predict" in out
+    assert "LOADED []" in out
+
+
+@pytest.mark.slow
+def test_fit_json_then_predict(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out, err = run_cli(["fit", str(EXAMPLE), "--target", "survived", "--trials", "4",
+                              "--learners", "lightgbm,linear", "--output", "model_out",
+                              "--tracking-uri", uri, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert {"best_score", "metric", "best_config", "n_trials", "model_dir", "mlflow_run_id"} <= set(summary)
+    assert summary["metric"] == "roc_auc" and summary["n_trials"] == 4 and 0.6 < summary["best_score"] <= 1
+    assert (tmp_path / "model_out" / "leaderboard.csv").exists()
+    code, out, err = run_cli(["predict", "model_out", str(EXAMPLE), "--proba", "--output", "p.csv"],
+                             capsys, monkeypatch)
+    assert code == 0, err
+    preds = pd.read_csv(tmp_path / "p.csv")
+    assert list(preds.columns) == ["prediction", "proba_no", "proba_yes"] and len(preds) == 1309
+    assert np.allclose(preds[["proba_no", "proba_yes"]].sum(axis=1), 1)
+
+
+@pytest.mark.slow
+def test_fit_shows_progress_and_leaderboard(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "reg.csv"
+    mixed_frame(kind="regression").to_csv(path, index=False)
+    code, out, err = run_cli(["fit", str(path), "--trials", "3", "--learners", "linear,knn",
+                              "--no-tracking", "--output", "o"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "Leaderboard (rmse" in out and "autometa predict" in out
+    assert "search" in err and "3/3" in err
+
+
+def _write(tmp_path: Path, name: str, content: bytes | str) -> str:
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(path)
+
+
+BAD_INPUTS = {
+    "missing file": (None, [], "not found"),
+    "unreadable format": (b"PK\x03\x04\x14\x00\x06\x00xl/workbook.xml", [], "binary"),
+    "empty file": (b"", [], "is empty"),
+    "header only": ("a,b,target\n", [], "no data rows"),
+    "target absent": ("age,income,label\n1,2,0\n3,4,1\n", ["--target", "incme"], "did you mean 'income'"),
+    "constant target": ("a,target\n" + "".join(f"{i},1\n" for i in range(30)), [], "only one class"),
+    "one class": ("a,target\n" + "".join(f"{i},x\n" for i in range(30)), [], "only one class"),
+    "all-NaN columns": ("a,b,target\n" + ",,1\n,,0\n" * 10, [], "no usable feature columns"),
+    "duplicate columns": ("a,a,target\n1,2,0\n3,4,1\n", [], "duplicate column name 'a'"),
+    "fewer rows than folds": ("a,target\n0.1,1.5\n0.7,2.5\n0.3,3.5\n", [], "fewer than the 5"),
+    "bad metric": ("a,target\n" + "".join(f"{i * 0.37},{i % 2}\n" for i in range(30)), ["--metric", "rmse"],
+                   "does not apply"),
+    "bad learner": ("a,target\n" + "".join(f"{i * 0.37},{i % 2}\n" for i in range(30)), ["--learners", "svm"],
+                    "unknown or unavailable learner"),
+    "bad trials": ("a,target\n" + "".join(f"{i * 0.37},{i % 2}\n" for i in range(30)), ["--trials", "0"],
+                   ">= 1"),
+    "bad task": ("a,target\n1,2\n", ["--task", "ranking"], "task kind must be"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_with_one_line(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    content, extra, match = BAD_INPUTS[case]
+    path = str(tmp_path / "missing.csv") if content is None else _write(tmp_path, "data.csv", content)
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["fit", path, "--trials", "2", "--no-tracking", "-q", *extra], capsys, monkeypatch)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], err
+    assert "Traceback" not in err
+
+
+def test_messy_but_usable_data_fits_with_warnings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(0)
+    n = 80
+    mixed = [str(v) for v in rng.normal(size=n)]
+    mixed[3], mixed[9] = "n/a", "?"
+    df = pd.DataFrame({"num": mixed, "inf": np.where(np.arange(n) % 10 == 0, np.inf, rng.normal(size=n)),
+                       "zip": [f"z{v}" for v in rng.integers(0, 60, n)],
+                       "y": rng.choice(["a", "b"], n)})
+    df.to_csv(tmp_path / "messy.csv", index=False)
+    (tmp_path / "latin.csv").write_bytes(df.assign(city="Zürich").to_csv(index=False).encode("cp1252"))
+    monkeypatch.chdir(tmp_path)
+    for name in ("messy.csv", "latin.csv"):
+        code, _, err = run_cli(["fit", name, "--trials", "2", "--learners", "linear", "--no-tracking",
+                                  "--output", "o"], capsys, monkeypatch)
+        assert code == 0, err
+        assert "warning:" in err and "Traceback" not in err
+
+
+def test_predict_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_cli(["predict", str(tmp_path), str(EXAMPLE)], capsys, monkeypatch)
+    assert code == 2 and "no saved model" in err

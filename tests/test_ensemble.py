@@ -1,0 +1,37 @@
+"""Ensemble selection and metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autometa.ensemble import ensemble_selection
+from autometa.errors import OptionError
+from autometa.metrics import METRICS, get_metric
+
+
+def test_selection_prefers_the_better_member_and_mixes_complementary_ones() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=500)
+    good = y + rng.normal(scale=0.1, size=500)
+    bad = y + rng.normal(scale=2.0, size=500)
+    weights, score = ensemble_selection([bad, good], y, get_metric("rmse", "regression"))
+    assert weights[1] > 0.9
+    assert score <= np.sqrt(np.mean((good - y) ** 2)) + 1e-12
+    over, under = y + 1.0, y - 1.0
+    weights, score = ensemble_selection([over, under], y, get_metric("rmse", "regression"))
+    assert weights == [0.5, 0.5] and score == pytest.approx(0.0)
+
+
+def test_metrics_directions_and_defaults() -> None:
+    assert get_metric(None, "binary").name == "roc_auc"
+    assert get_metric(None, "multiclass").name == "log_loss"
+    assert get_metric(None, "regression").name == "rmse"
+    y = np.array([0, 1, 1, 0])
+    perfect = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    for name in ("roc_auc", "accuracy", "balanced_accuracy", "f1_macro"):
+        assert METRICS[name](y, perfect) == pytest.approx(1.0)
+    assert METRICS["log_loss"](y, perfect) < 1e-6
+    assert METRICS["log_loss"].better(0.1, 0.2) and METRICS["roc_auc"].better(0.9, 0.8)
+    with pytest.raises(OptionError, match="unknown metric"):
+        get_metric("auc", "binary")

@@ -1,0 +1,90 @@
+"""fit_task end to end on a real MLflow store: runs, artifacts, saved model, leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from autometa.data import make_task
+from autometa.flow import FitFailed, FitOptions, fit_task
+from autometa.spaces import Config
+from autometa.tracking import MlflowTracker, load_model
+from tests.conftest import mixed_frame
+
+pytestmark = [pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning"), pytest.mark.slow]
+
+
+def test_fit_records_parent_and_child_runs_and_saves_the_model(tmp_path: Path, mlflow_uri: str) -> None:
+    task = make_task(mixed_frame(n=200), "target", name="mixed")
+    warm = [Config("linear", {"C": 1.0, "class_weight": None})]
+    options = FitOptions(n_trials=5, learners=("lightgbm", "linear", "knn"), output_dir=tmp_path / "out",
+                         n_jobs=1)
+    result = fit_task(task, options, tracker=MlflowTracker(mlflow_uri), warm_start=warm)
+
+    assert result.records[0].config == warm[0] and result.records[0].source == "warm_start"
+    assert result.n_trials == 5 and result.metric == "roc_auc"
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv")
+    assert board["roc_auc"].iloc[0] == pytest.approx(result.best_score)
+    assert (tmp_path / "out" / "optimization_history.png").stat().st_size > 1000
+
+    client = mlflow.MlflowClient(mlflow_uri)
+    exp = client.get_experiment_by_name("mixed")
+    runs = client.search_runs([exp.experiment_id])
+    parent = client.get_run(result.run_id)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.run_id]
+    assert len(children) == 5
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["best_roc_auc"] == pytest.approx(result.best_score)
+    assert parent.data.params["metric"] == "roc_auc"
+    child = next(c for c in children if c.data.tags["autometa.trial"] == "0")
+    assert child.data.tags["autometa.source"] == "warm_start"
+    assert child.data.params["learner"] == "linear"
+    assert "roc_auc_fold0" in child.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+    assert {"leaderboard.csv", "plots"} <= artifacts
+
+    model = load_model(result.model_dir)
+    pred = model.predict(task.X)
+    assert set(pred) <= {"pos", "neg"}
+    # the pyfunc flavour predicts from raw columns too
+    pyfunc = mlflow.pyfunc.load_model(str(result.model_dir))
+    assert len(pyfunc.predict(task.X.head(7))) == 7
+
+
+def test_regression_fit_without_tracking() -> None:
+    task = make_task(mixed_frame(kind="regression"), "target")
+    result = fit_task(task, FitOptions(n_trials=4, learners=("lightgbm", "linear"), n_jobs=1))
+    assert result.metric == "rmse" and not result.greater_is_better
+    assert result.run_id is None
+    scores = result.leaderboard["rmse"].dropna().tolist()
+    assert scores == sorted(scores)
+
+
+def test_ensemble_selection_builds_a_weighted_ensemble() -> None:
+    task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
+    result = fit_task(task, FitOptions(n_trials=6, learners=("lightgbm", "linear", "knn"), ensemble=True,
+                                       pruning=False, n_jobs=1))
+    assert result.ensemble_weights and abs(sum(result.ensemble_weights.values()) - 1) < 1e-9
+    assert result.ensemble_score is not None and result.ensemble_score <= result.best_score + 1e-9
+    proba = result.model.predict_proba(task.X)
+    assert proba.shape == (task.n_rows, 3) and np.allclose(proba.sum(axis=1), 1)
+
+
+def test_no_completed_trial_is_a_clear_error() -> None:
+    task = make_task(mixed_frame(n=200), "target")
+    with pytest.raises(FitFailed, match="no trial completed"):
+        fit_task(task, FitOptions(n_trials=2, learners=("lightgbm",), trial_timeout=1e-6, n_jobs=1))
+
+
+def test_unknown_learner_and_metric() -> None:
+    from autometa.errors import OptionError
+
+    task = make_task(mixed_frame(), "target")
+    with pytest.raises(OptionError, match="unknown or unavailable learner"):
+        fit_task(task, FitOptions(learners=("xgboost",)))
+    with pytest.raises(OptionError, match="does not apply to a binary task"):
+        fit_task(task, FitOptions(metric="rmse"))

@@ -1,0 +1,92 @@
+"""The Learner contract, checked once for every registered learner."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autometa.data import make_task
+from autometa.errors import TrialTimeout
+from autometa.evaluate import plan_cv, predict_scores
+from autometa.learners import LEARNER_NAMES, get_learner
+from autometa.learners.base import stage_values
+from autometa.metrics import get_metric
+from tests.conftest import mixed_frame
+
+pytestmark = pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning")
+
+
+@pytest.mark.parametrize("name", LEARNER_NAMES)
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_learner_fits_raw_columns_in_stages(name: str, kind: str) -> None:
+    task = make_task(mixed_frame(kind=kind), "target")
+    learner = get_learner(name)
+    config = learner.space.default_config(task.kind)
+    pipe = learner.pipeline(config, task.columns, task.kind, seed=0, n_jobs=1)
+    seen: list[int] = []
+    learner.fit(pipe, task.X, task.y, on_stage=seen.append)
+    full = learner.fidelity(config)
+    assert seen == (stage_values(full) if full is not None else [0])
+    pred = predict_scores(pipe, task.X, task)
+    metric = get_metric(None, task.kind)
+    from autometa.evaluate import encode_target
+
+    score = metric(encode_target(task), pred)
+    assert np.isfinite(score)
+    # the fitted pipeline predicts from raw string columns, as read from a CSV
+    raw = task.X.astype(str).replace("nan", "")
+    assert len(pipe.predict(raw)) == task.n_rows
+
+
+@pytest.mark.parametrize("name", ["lightgbm", "random_forest", "hist_gradient_boosting"])
+def test_staged_fit_stops_at_the_deadline(name: str) -> None:
+    task = make_task(mixed_frame(n=400), "target")
+    learner = get_learner(name)
+    config = learner.space.complete(
+        type(learner.space.default_config("binary"))(name, {learner.space.fidelity: 300}), task.kind)
+    pipe = learner.pipeline(config, task.columns, task.kind)
+    with pytest.raises(TrialTimeout):
+        learner.fit(pipe, task.X, task.y, deadline=time.monotonic() - 1)
+
+
+def test_lightgbm_uses_native_categorical_splits() -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    city = rng.choice([f"c{i}" for i in range(12)], n)
+    y = np.isin(city, ["c1", "c5", "c9"]).astype(int)
+    task = make_task(pd.DataFrame({"city": city, "noise": rng.normal(size=n), "y": y}), "y")
+    learner = get_learner("lightgbm")
+    pipe = learner.pipeline(learner.space.default_config("binary"), task.columns, task.kind)
+    learner.fit(pipe, task.X, task.y)
+    booster = pipe.named_steps["model"].named_steps["lgbm"].booster_
+    types = {n.get("decision_type") for t in booster.dump_model()["tree_info"]
+             for n in [t["tree_structure"]]}
+    assert "==" in types
+
+
+def test_knn_caps_neighbours_at_fold_size() -> None:
+    task = make_task(mixed_frame(n=12), "target")
+    learner = get_learner("knn")
+    from autometa.spaces import Config
+
+    pipe = learner.pipeline(Config("knn", {"n_neighbors": 100, "weights": "uniform", "p": 2}),
+                            task.columns, task.kind)
+    learner.fit(pipe, task.X, task.y)
+    assert len(pipe.predict(task.X)) == 12
+
+
+def test_cv_plan_rules() -> None:
+    from autometa.errors import DataError, OptionError
+
+    task = make_task(mixed_frame(n=60), "target")
+    assert plan_cv(task).n_splits == 5
+    assert plan_cv(task, 3).n_splits == 3
+    assert plan_cv(task, "holdout").scheme == "holdout"
+    with pytest.raises(OptionError):
+        plan_cv(task, 1)
+    small = make_task(pd.DataFrame({"f": [0.1, 0.5, 0.2, 0.9], "y": [1.0, 2.0, 3.5, 4.5]}), "y")
+    with pytest.raises(DataError, match="fewer than the 5 cross-validation folds"):
+        plan_cv(small)

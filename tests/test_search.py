@@ -1,0 +1,126 @@
+"""The search: a real Optuna study, warm start, failures, budget, pruning."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import optuna
+import pytest
+
+from autometa.errors import OptionError, TrialTimeout
+from autometa.search import (
+    SearchSettings,
+    TrialContext,
+    config_from_params,
+    from_distribution,
+    params_of,
+    run_search,
+    to_distribution,
+)
+from autometa.spaces import Config, load_spaces
+
+
+def spaces() -> dict:
+    return {k: v for k, v in load_spaces().items() if k in ("lightgbm", "linear", "knn")}
+
+
+def test_distributions_round_trip() -> None:
+    for space in load_spaces().values():
+        for p in space.params:
+            back = from_distribution(p.name, to_distribution(p), p.default)
+            assert to_distribution(back) == to_distribution(p)
+
+
+def test_params_round_trip() -> None:
+    c = Config("lightgbm", {"num_leaves": 31, "learning_rate": 0.1})
+    assert config_from_params(params_of(c)) == c
+
+
+def test_warm_start_runs_first_then_sampler() -> None:
+    warm = [Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1}),
+            Config("linear", {"C": 0.5, "class_weight": None})]
+    seen: list[Config] = []
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        seen.append(config)
+        return float(len(seen)), {}
+
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=6, seed=1),
+                     warm_start=warm)
+    assert seen[:2] == warm
+    assert [r.source for r in out.records] == ["warm_start"] * 2 + ["sampler"] * 4
+    assert out.best is not None and out.best.number == 5
+
+
+def test_failures_are_recorded_and_the_search_goes_on() -> None:
+    calls = {"n": 0}
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("learner exploded")
+        if calls["n"] == 2:
+            return math.nan, {}
+        if calls["n"] == 3:
+            raise TrialTimeout("too slow")
+        return 1.0, {"fold_scores": [1.0]}
+
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=5))
+    states = [r.state for r in out.records]
+    assert states == ["failed", "failed", "failed", "complete", "complete"]
+    assert "learner exploded" in (out.records[0].error or "")
+    assert (out.records[2].error or "").startswith("timeout")
+    assert out.records[3].fold_scores == (1.0,)
+
+
+def test_time_budget_ends_the_search_and_cuts_the_trial_in_flight() -> None:
+    deadlines: list[float | None] = []
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        deadlines.append(ctx.deadline)
+        time.sleep(0.3)
+        return 0.5, {}
+
+    start = time.monotonic()
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=1.0))
+    assert time.monotonic() - start < 2.5
+    assert 2 <= len(out.records) <= 5
+    assert all(d is not None and d <= start + 1.05 for d in deadlines)
+
+
+def test_pruner_compares_within_a_learner() -> None:
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        good = config.learner == "knn"
+        for step in range(4):
+            ctx.report(step, (0.9 if good else 0.5) + 0.01 * step - 0.001 * ctx.number)
+        return 0.9 if good else 0.5, {}
+
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=40, seed=0))
+    pruned = [r for r in out.records if r.state == "pruned"]
+    assert pruned, "later, worse trials of a learner should be pruned"
+    for r in pruned:
+        same = [o for o in out.records if o.number < r.number and o.config.learner == r.config.learner]
+        assert len(same) >= 4
+
+
+def test_settings_are_validated() -> None:
+    with pytest.raises(OptionError, match="no budget"):
+        SearchSettings(n_trials=None, time_budget=None)
+    with pytest.raises(OptionError, match=">= 1"):
+        SearchSettings(n_trials=0)
+    with pytest.raises(OptionError, match="> 0"):
+        SearchSettings(time_budget=-3)
+
+
+def test_journal_storage_resumes_a_study(tmp_path) -> None:
+    path = str(tmp_path / "study.journal")
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        return 0.5, {}
+
+    run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=3, storage=path, study_name="s"))
+    out = run_search(spaces(), "binary", "maximize", evaluate,
+                     SearchSettings(n_trials=5, storage=path, study_name="s"))
+    assert len(out.records) == 5
+    assert isinstance(out.study, optuna.Study)
