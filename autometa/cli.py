@@ -19,7 +19,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from autometa.flow import FitResult
-    from autometa.search import TrialRecord
+    from autometa.records import TrialRecord
 
 __all__ = ["app", "main"]
 
@@ -110,10 +110,11 @@ def fit(
     the_task = make_task(frame, target, kind=task, name=name)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = output or Path("autometa_models") / f"{name}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
-                         output_dir=folder)
+                         output_dir=folder, storage=str(folder / "study.journal"))
     tracker = None
     if tracking:
         from autometa.tracking import MlflowTracker
@@ -126,7 +127,8 @@ def fit(
         try:
             result = fit_task(the_task, options, tracker=tracker, on_trial=progress.update)
         except KeyboardInterrupt:
-            err.print("interrupted: the trials that finished are in MLflow; no model was saved")
+            err.print(f"interrupted: the finished trials are recorded in MLflow and in {folder / 'study.journal'}; "
+                      "no model was saved")
             raise typer.Exit(130) from None
     if as_json:
         out.print(json.dumps(result.summary()), markup=False)
@@ -249,3 +251,7 @@ def main() -> None:
         err.print(f"error: internal error ({type(exc).__name__}: {first}); rerun with AUTOMETA_DEBUG=1 "
                   "for the traceback and please report it", markup=False)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

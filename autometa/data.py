@@ -382,8 +382,10 @@ def _infer_kind(y: pd.Series, kind: str, target: str) -> TaskKind:
     import numpy as np
     import pandas as pd
 
-    if kind in ("binary", "multiclass", "classification"):
-        return "multiclass" if kind == "classification" else kind  # refined by class count
+    if kind == "binary":
+        return "binary"
+    if kind in ("multiclass", "classification"):
+        return "multiclass"  # refined by the class count
     numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
     if kind == "regression":
         if not numeric:

@@ -8,10 +8,13 @@ tracking.
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +25,8 @@ from autometa.errors import AutoMetaError, OptionError, message
 from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv
 from autometa.learners import get_learner
 from autometa.metrics import Metric, get_metric
-from autometa.search import SearchOutcome, SearchSettings, TrialContext, TrialRecord, run_search
+from autometa.records import TrialRecord
+from autometa.search import SearchOutcome, SearchSettings, TrialContext, run_search
 from autometa.spaces import Config, load_spaces
 from autometa.tracking import NullTracker, Tracker, save_model
 
@@ -216,7 +220,11 @@ def fit_task(
         pool.add(ctx.number, ev.score, config, ev.oof)
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
 
-    callbacks: list[Callable[[TrialRecord], None]] = [lambda r: tracker.log_trial(r, metric.name)]
+    def log(record: TrialRecord) -> None:
+        with _interrupt_deferred():
+            tracker.log_trial(record, metric.name)
+
+    callbacks: list[Callable[[TrialRecord], None]] = [log]
     if on_trial is not None:
         callbacks.append(on_trial)
     try:
@@ -245,6 +253,22 @@ def fit_task(
     tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
                        input_example=task.X.head(5))
     return _replace(result, model_dir=model_dir, seconds=time.perf_counter() - started)
+
+
+@contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block ends, so a record is never half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _replace(result: FitResult, **changes: Any) -> FitResult:

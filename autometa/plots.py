@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from autometa.search import TrialRecord
+    from autometa.records import TrialRecord
 
 __all__ = ["plot_history"]
 
@@ -32,8 +32,9 @@ def plot_history(records: Sequence[TrialRecord], metric: str, greater_is_better:
             best.append(running)
         learners = sorted({r.config.learner for r in done})
         for name in learners:
-            pts = [(r.number, r.value) for r in done if r.config.learner == name]
-            ax.scatter(*zip(*pts, strict=True), s=18, label=name, alpha=0.8)
+            px = [r.number for r in done if r.config.learner == name]
+            py = [float(r.value) for r in done if r.config.learner == name]  # type: ignore[arg-type]
+            ax.scatter(px, py, s=18, label=name, alpha=0.8)
         ax.step(xs, best, where="post", color="black", linewidth=1.5, label="best so far")
         ax.legend(fontsize=7, loc="best")
     ax.set_xlabel("trial")

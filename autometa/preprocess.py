@@ -92,7 +92,7 @@ class ColumnCoercer(TransformerMixin, BaseEstimator):
                 if getattr(d.dt, "tz", None) is not None:
                     d = d.dt.tz_convert(None)
                 days = (d - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)
-                parts = {"year": d.dt.year, "month": d.dt.month, "day": d.dt.day,
+                parts: dict[str, pd.Series] = {"year": d.dt.year, "month": d.dt.month, "day": d.dt.day,
                          "dayofweek": d.dt.day_of_week, "hour": d.dt.hour, "days": days}
                 for p in DATETIME_PARTS:
                     out[f"{c.name}__{p}"] = parts[p].astype("float64").to_numpy()

@@ -14,12 +14,13 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import optuna
 
 from autometa.errors import OptionError, TrialTimeout, message
+from autometa.records import TrialRecord, TrialState
 from autometa.spaces import Config, Param, SearchSpace
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 LEARNER_PARAM = "learner"
-TrialState = Literal["complete", "pruned", "failed"]
 
 
 class Pruned(Exception):
@@ -73,22 +73,6 @@ class SearchSettings:
         return {"sampler": self.sampler, "pruning": self.pruning, "seed": self.seed,
                 "n_trials": self.n_trials, "time_budget": self.time_budget,
                 "trial_timeout": self.trial_timeout}
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """What one trial did: its configuration, outcome and provenance."""
-
-    number: int
-    config: Config
-    state: TrialState
-    value: float | None
-    fold_scores: tuple[float, ...] = ()
-    duration: float = 0.0
-    source: str = "sampler"
-    fidelity: int | None = None
-    error: str | None = None
-    intermediate: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -268,7 +252,7 @@ class SameLearnerMedianPruner(optuna.pruners.BasePruner):
 def run_search(
     spaces: Mapping[str, SearchSpace],
     kind: str,
-    direction: str,
+    direction: Literal["maximize", "minimize"],
     evaluate: Callable[[Config, TrialContext], tuple[float, dict[str, Any]]],
     settings: SearchSettings,
     *,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from autometa.data import AutoMetaWarning
 
 if TYPE_CHECKING:
-    from autometa.search import TrialRecord
+    from autometa.records import TrialRecord
 
 __all__ = ["MlflowTracker", "NullTracker", "Tracker", "load_model", "save_model"]
 

@@ -4,5 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MLFLOW_DISABLE_TELEMETRY=true
 bash scripts/setup.sh
-.venv/bin/ruff check autometa tests benchmarks cli.py
+.venv/bin/ruff check .
+.venv/bin/lint-imports
+.venv/bin/mypy autometa
 .venv/bin/python -m pytest -q "$@"

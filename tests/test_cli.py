@@ -135,3 +135,55 @@ def test_messy_but_usable_data_fits_with_warnings(tmp_path: Path, capsys: pytest
 def test_predict_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     code, _, err = run_cli(["predict", str(tmp_path), str(EXAMPLE)], capsys, monkeypatch)
     assert code == 2 and "no saved model" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_leaves_study_and_runs_consistent(tmp_path: Path) -> None:
+    import os
+    import signal
+    import time
+
+    import mlflow
+    import optuna
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cmd = [sys.executable, "-m", "autometa.cli", "fit", str(EXAMPLE), "--target", "survived", "--trials", "500",
+           "--learners", "lightgbm,linear", "--tracking-uri", uri, "--output", str(tmp_path / "out"),
+           "--experiment", "interrupt", "--n-jobs", "1", "-q"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    journal = tmp_path / "out" / "study.journal"
+
+    def finished_trials() -> list:
+        if not journal.exists():
+            return []
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+        summaries = optuna.get_all_study_summaries(storage)
+        if not summaries:
+            return []
+        trials = optuna.load_study(study_name=summaries[0].study_name, storage=storage).trials
+        return [t for t in trials if t.state.is_finished()]
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and len(finished_trials()) < 3:
+        time.sleep(0.5)
+    assert proc.poll() is None and len(finished_trials()) >= 3, proc.stderr.read() if proc.stderr else ""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+
+    client = mlflow.MlflowClient(uri)
+    exp = client.get_experiment_by_name("interrupt")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "KILLED"
+    assert all(r.info.status in ("FINISHED", "FAILED") for r in kids)
+
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    (summary,) = optuna.get_all_study_summaries(storage)
+    trials = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    assert all(t.state.is_finished() for t in trials)  # the trial in flight was closed as failed
+    done = [t for t in trials if t.state != optuna.trial.TrialState.FAIL]
+    assert {t.number for t in done} <= {int(r.data.tags["autometa.trial"]) for r in kids}
