@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from autometa.learners.base import Learner, StageCallback, WarmStartLearner
 from autometa.preprocess import Layout
@@ -15,26 +15,28 @@ def _classification(kind: str) -> bool:
     return kind in ("binary", "multiclass")
 
 
-class RandomForest(WarmStartLearner):
+class _Forest(WarmStartLearner):
+    """A scikit-learn forest: the subclass names its classifier and regressor classes."""
+
+    classifier: ClassVar[str]
+    regressor: ClassVar[str]
+
+    def make_model(self, params: dict[str, Any], kind: str, layout: Layout, *,
+                   seed: int, n_jobs: int) -> Any:
+        import sklearn.ensemble
+
+        cls = getattr(sklearn.ensemble, self.classifier if _classification(kind) else self.regressor)
+        return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+
+class RandomForest(_Forest):
     name = "random_forest"
-
-    def make_model(self, params: dict[str, Any], kind: str, layout: Layout, *,
-                   seed: int, n_jobs: int) -> Any:
-        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
-
-        cls = RandomForestClassifier if _classification(kind) else RandomForestRegressor
-        return cls(random_state=seed, n_jobs=n_jobs, **params)
+    classifier, regressor = "RandomForestClassifier", "RandomForestRegressor"
 
 
-class ExtraTrees(WarmStartLearner):
+class ExtraTrees(_Forest):
     name = "extra_trees"
-
-    def make_model(self, params: dict[str, Any], kind: str, layout: Layout, *,
-                   seed: int, n_jobs: int) -> Any:
-        from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
-
-        cls = ExtraTreesClassifier if _classification(kind) else ExtraTreesRegressor
-        return cls(random_state=seed, n_jobs=n_jobs, **params)
+    classifier, regressor = "ExtraTreesClassifier", "ExtraTreesRegressor"
 
 
 class HistGradientBoosting(WarmStartLearner):
