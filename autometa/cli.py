@@ -334,6 +334,23 @@ def meta_import(folder: Annotated[Path, typer.Argument(help="A folder written by
     err.print(f"imported {added} runs")
 
 
+@meta_app.command("import-mlflow")
+def meta_import_mlflow(
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment (default: all).")] = None,
+    meta_db: MetaDbOption = None,
+) -> None:
+    """Add past autometa fits recorded in an MLflow store (those not yet in the meta-database)."""
+    _show_warnings(False)
+    from autometa.meta.history import import_mlflow_fits, open_meta_db
+    from autometa.tracking import read_fits
+
+    fits = read_fits(tracking_uri, experiment)
+    n_fits, n_runs = import_mlflow_fits(open_meta_db(meta_db), fits)
+    err.print(f"imported {n_fits} of {len(fits)} fits ({n_runs} runs); the others were already recorded "
+              "or lack meta-features")
+
+
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder saved by 'autometa fit' (or the fit's output folder).")],

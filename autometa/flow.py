@@ -204,22 +204,23 @@ def fit_task(
     spaces = {n: all_spaces[n] for n in names}
     plan = plan_cv(task, options.cv, seed=options.seed)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}", origin="user")
     run_id = tracker.start_fit(
         experiment=options.experiment or task.name,
         run_name=f"fit {task.name} {stamp}",
         params={"dataset": task.name, "rows": task.n_rows, "features": len(task.columns),
                 "task_kind": task.kind, "target": task.target, "metric": metric.name,
                 "cv": plan.describe(), "learners": ",".join(names), "digest": task.digest,
+                "seed": options.seed,
                 **{f"search.{k}": v for k, v in options.search_settings("x").meta.items()}},
         tags={"autometa.kind": "fit", "autometa.dataset": task.name},
+        metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()},
     )
     pool = _OofPool(metric)
-    stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
-                           origin="user") if db is not None else None
     finished: list[TrialRecord] = []
 
     def remember() -> None:
-        if db is not None and stored_task is not None and finished:
+        if db is not None and finished:
             with _interrupt_deferred():
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})

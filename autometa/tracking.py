@@ -25,7 +25,7 @@ from autometa.data import AutoMetaWarning
 if TYPE_CHECKING:
     from autometa.records import TrialRecord
 
-__all__ = ["MlflowTracker", "NullTracker", "Tracker", "load_model", "save_model"]
+__all__ = ["MlflowTracker", "NullTracker", "Tracker", "load_model", "read_fits", "save_model"]
 
 MAX_PARAM_LENGTH = 6000
 
@@ -36,7 +36,7 @@ class Tracker(Protocol):
     location: str
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
-                  tags: Mapping[str, str]) -> str | None:
+                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
         """Open the parent run; returns its id (None when not tracking)."""
 
     def log_trial(self, record: TrialRecord, metric: str) -> None:
@@ -54,7 +54,7 @@ class NullTracker:
     run_id: str | None = None
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
-                  tags: Mapping[str, str]) -> str | None:
+                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
         return None
 
     def log_trial(self, record: TrialRecord, metric: str) -> None:
@@ -95,12 +95,12 @@ class MlflowTracker:
         self._warned = False
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
-                  tags: Mapping[str, str]) -> str | None:
+                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
         exp = self.client.get_experiment_by_name(experiment)
         self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
         self.run_id = run.info.run_id
-        self._log(self.run_id, params=params)
+        self._log(self.run_id, params=params, metrics=metrics or {})
         return self.run_id
 
     def _log(self, run_id: str, *, params: Mapping[str, Any] = (),  # type: ignore[assignment]
@@ -170,6 +170,46 @@ class MlflowTracker:
         if self.run_id is None or not self.uri.startswith("http"):
             return None
         return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+def read_fits(tracking_uri: str | None = None, experiment: str | None = None) -> list[dict[str, Any]]:
+    """Past autometa fits in a tracking store: each parent run with its trial runs.
+
+    Returns:
+        One dict per fit: ``run_id``, ``status``, ``params``, ``metrics`` and ``trials``
+        (each with ``params``, ``metrics`` and ``tags``), as MLflow stores them (values are strings).
+    """
+    from mlflow import MlflowClient
+
+    from autometa.errors import DataError, message
+
+    client = MlflowClient(tracking_uri=resolve_uri(tracking_uri))
+    if experiment is not None:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            raise DataError(message(f"no MLflow experiment named '{experiment}'", "check --experiment"))
+        ids = [exp.experiment_id]
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+
+    def search(filter_string: str) -> list[Any]:
+        out: list[Any] = []
+        token = None
+        while True:
+            page = client.search_runs(ids, filter_string=filter_string, max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    fits = []
+    for parent in search("tags.`autometa.kind` = 'fit'"):
+        children = search(f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        fits.append({"run_id": parent.info.run_id, "status": parent.info.status,
+                     "params": dict(parent.data.params), "metrics": dict(parent.data.metrics),
+                     "trials": [{"params": dict(c.data.params), "metrics": dict(c.data.metrics),
+                                 "tags": dict(c.data.tags)} for c in children]})
+    return fits
 
 
 TRUSTED_PREFIXES = ("autometa.", "sklearn.", "lightgbm.", "numpy.", "scipy.")

@@ -68,3 +68,23 @@ def test_cli_records_unless_no_record(tmp_path: Path, capsys: pytest.CaptureFixt
     bad.write_bytes(b"garbage" * 500)
     code, _, err = run_cli(["meta-db", "stats", "--meta-db", str(bad)], capsys, monkeypatch)
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_import_past_fits_from_mlflow(tmp_path: Path, mlflow_uri: str) -> None:
+    from autometa.meta.history import import_mlflow_fits
+    from autometa.tracking import MlflowTracker, read_fits
+
+    task = make_task(mixed_frame(kind="multiclass"), "target", name="past")
+    fit_task(task, FitOptions(n_trials=3, learners=("linear", "random_forest"), n_jobs=1),
+             tracker=MlflowTracker(mlflow_uri))
+    fits = read_fits(mlflow_uri)
+    assert len(fits) == 1 and len(fits[0]["trials"]) == 3
+    db = MetaDB(tmp_path / "m.sqlite")
+    assert import_mlflow_fits(db, fits) == (1, 3)
+    assert import_mlflow_fits(db, read_fits(mlflow_uri, "past")) == (0, 0)  # already there
+    runs = db.runs_frame()
+    assert set(runs["origin"]) == {"user"} and set(runs["metric"]) == {"log_loss"}
+    assert runs["params"].str.len().min() > 2  # typed parameters came back
+    stored = db.frame("tasks").iloc[0]
+    assert stored["digest"] == task.digest and stored["kind"] == "multiclass"

@@ -16,7 +16,7 @@ from typing import Any
 
 from autometa.meta.db import MetaDB, RunRow, TaskRow, default_user_db
 
-__all__ = ["open_meta_db", "record_fit", "run_row", "shipped_dir", "task_row"]
+__all__ = ["import_mlflow_fits", "open_meta_db", "record_fit", "run_row", "shipped_dir", "task_row"]
 
 
 def shipped_dir() -> Path:
@@ -62,3 +62,74 @@ def task_row(task: Any, *, source: str, group_key: str, origin: str) -> TaskRow:
     return TaskRow(digest=task.digest, name=task.name, source=source, group_key=group_key, kind=task.kind,
                    n_rows=task.n_rows, n_features=len(task.columns), target=task.target,
                    metafeatures=mf.as_dict(), metafeatures_version=mf.version, origin=origin)
+
+
+def _parse(space: Any, name: str, text: str) -> Any:
+    """A parameter value as MLflow stored it (a string), typed by its search space."""
+    import json
+
+    p = space.param(name)
+    if p.type == "int":
+        return int(float(text))
+    if p.type == "float":
+        return float(text)
+    for choice in p.choices:
+        if str(choice) == text or (choice is None and text == "None"):
+            return choice
+    return json.loads(text)
+
+
+def import_mlflow_fits(db: MetaDB, fits: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Add past fits read from MLflow (``tracking.read_fits``) to ``db`` as user runs.
+
+    A fit is skipped when it lacks meta-features (fits logged before they were
+    logged) or when its task is already in the database (it was recorded live).
+
+    Returns:
+        (fits imported, runs added).
+    """
+    from autometa.meta.db import RunRow, TaskRow
+    from autometa.metafeatures import NAMES, VERSION
+    from autometa.metrics import METRICS
+    from autometa.spaces import load_spaces
+
+    spaces = load_spaces()
+    known = db.task_digests()
+    n_fits = n_runs = 0
+    for fit in fits:
+        params, metrics = fit["params"], fit["metrics"]
+        digest = params.get("digest")
+        if not digest or digest in known or not all(f"mf.{n}" in metrics for n in NAMES):
+            continue
+        metric = params["metric"]
+        task = TaskRow(digest=digest, name=params.get("dataset", "mlflow"), source=f"mlflow:{fit['run_id']}",
+                       group_key=f"user:{digest}", kind=params["task_kind"], n_rows=int(params["rows"]),
+                       n_features=int(params["features"]), target=params.get("target", ""),
+                       metafeatures={n: float(metrics[f"mf.{n}"]) for n in NAMES}, metafeatures_version=VERSION,
+                       origin="user")
+        direction = METRICS[metric].direction
+        rows = []
+        for trial in fit["trials"]:
+            learner = trial["params"].get("learner")
+            if learner not in spaces:
+                continue
+            space = spaces[learner]
+            values = {k: _parse(space, k, v) for k, v in trial["params"].items() if k != "learner"}
+            state = trial["tags"].get("autometa.state", "failed")
+            error = trial["tags"].get("autometa.error")
+            status = {"complete": "ok", "pruned": "pruned"}.get(state, "failed")
+            if status == "failed" and (error or "").startswith("timeout"):
+                status = "timeout"
+            folds = [trial["metrics"][f"{metric}_fold{i}"] for i in range(100)
+                     if f"{metric}_fold{i}" in trial["metrics"]]
+            rows.append(RunRow(task_digest=digest, learner=learner, space_version=space.version, params=values,
+                               metric=metric, direction=direction,
+                               score=trial["metrics"].get(metric) if status == "ok" else None,
+                               fold_scores=tuple(folds), fit_seconds=float(trial["metrics"].get("duration_s", 0.0)),
+                               status=status, origin="user", cv=params.get("cv", ""),
+                               seed=int(float(params.get("seed", 0))), fidelity=None, error=error))
+        if rows:
+            n_runs += db.add_runs(rows, task=task)
+            n_fits += 1
+            known.add(digest)
+    return n_fits, n_runs
