@@ -376,9 +376,6 @@ def main() -> None:
     """Console entry point: runs the app; bad input is one line on stderr and exit code 2."""
     from autometa.errors import AutoMetaError
 
-    # OpenMP threads (LightGBM, scikit-learn) that spin while waiting make a busy
-    # machine crawl; sleeping costs little. Must be set before those libraries load.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         app()
     except AutoMetaError as exc:

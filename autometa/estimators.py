@@ -23,8 +23,6 @@ from autometa.errors import OptionError, OptionTypeError, message
 __all__ = ["AutoMetaClassifier", "AutoMetaRegressor"]
 
 _TARGET = "__autometa_target__"
-# OpenMP threads that spin while waiting make a busy machine crawl (see cli.main).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 class _AutoMetaBase(BaseEstimator):
