@@ -89,7 +89,7 @@ def fit(
     time_budget: Annotated[float | None, typer.Option(help="Seconds for the search (whichever of trials and time ends first).")] = None,
     trial_timeout: Annotated[float | None, typer.Option(help="Seconds one trial may run.")] = None,
     cv: Annotated[str, typer.Option(help="Folds (e.g. 5), 'holdout', or 'auto' (5 folds; holdout above 100,000 rows).")] = "auto",
-    ensemble: Annotated[bool, typer.Option(help="Ensemble selection over the best trials instead of the single best.")] = False,
+    ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble refits the single best.")] = True,
     output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the data file's name).")] = None,

@@ -36,7 +36,7 @@ class _AutoMetaBase(BaseEstimator):
         metric: str | None = None,
         cv: int | str = "auto",
         learners: Sequence[str] | None = None,
-        ensemble: bool = False,
+        ensemble: bool = True,
         random_state: int | None = None,
         tracking_uri: str | None = None,
         experiment: str | None = None,
@@ -181,7 +181,7 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
             ``f1_macro``; None: ROC-AUC for two classes, log-loss for more.
         cv: Folds, ``"holdout"``, or ``"auto"``.
         learners: Learner families to search (None: all).
-        ensemble: Ensemble selection over the best trials instead of the single best.
+        ensemble: Ensemble selection over the best trials (default); False refits the single best.
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.

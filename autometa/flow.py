@@ -57,7 +57,8 @@ class FitOptions:
         trial_timeout: Seconds one trial may run (None: no limit beyond the budget).
         cv: ``"auto"``, ``"holdout"`` or a number of folds.
         seed: Seed for splits, sampler and models.
-        ensemble: Build an ensemble by ensemble selection instead of refitting the best.
+        ensemble: Ensemble selection over the best trials (the default: it measured better than
+            refitting the single best, see benchmarks/README.md); False refits the best.
         n_jobs: Threads per model (-1: automatic, see ``threads``).
         experiment: MLflow experiment name (None: the task's name).
         output_dir: Where to save the model and leaderboard (None: not saved).
@@ -73,7 +74,7 @@ class FitOptions:
     trial_timeout: float | None = None
     cv: int | str = "auto"
     seed: int = 0
-    ensemble: bool = False
+    ensemble: bool = True
     n_jobs: int = -1
     experiment: str | None = None
     output_dir: Path | None = None
@@ -317,9 +318,10 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
 
     if not options.ensemble:
         return refit(best.config), {}, None
-    if len(pool.items) < 2:
-        warnings.warn("ensemble selection needs out-of-fold predictions of 2+ completed trials "
-                      "(k-fold CV); refitting the best configuration instead", AutoMetaWarning, stacklevel=3)
+    if len(pool.items) < 2:  # holdout validation keeps no out-of-fold predictions
+        if options.cv != "holdout" and pool.items:
+            warnings.warn("ensemble selection needs 2+ completed trials; refitting the best configuration",
+                          AutoMetaWarning, stacklevel=3)
         return refit(best.config), {}, None
     from autometa.ensemble import WeightedEnsemble, ensemble_selection
 
