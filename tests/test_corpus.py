@@ -81,3 +81,34 @@ def test_tiny_build_is_resumable(tmp_path: Path) -> None:
     tasks = db.frame("tasks")
     assert set(tasks["group_key"]) == {"datasets/iris", "MASS/Boston"}
     assert all(len(mf) > 20 for mf in tasks["metafeatures"])
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_build_at_once_and_it_resumes(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    db_path = tmp_path / "b.sqlite"
+    cmd = ["autometa", "meta-db", "build", "--meta-db", str(db_path), "--max-tasks", "2",
+           "--configs-per-learner", "2", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if db_path.exists() and MetaDB(db_path).stats()["runs"] > 0:
+            break
+    assert proc.poll() is None, proc.communicate()[1]
+    stopped = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - stopped < 10, err
+    assert "resume" in err
+    partial = MetaDB(db_path).stats()["runs"]
+    assert partial in (12, 24)  # whole chunks only: one chunk of 12 slots per task here
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    final = MetaDB(db_path).stats()
+    assert final["runs"] == 24 and final["fill_ratio"] > 0.9

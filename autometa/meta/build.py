@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,50 +111,43 @@ def build(
     if progress is not None:
         progress(0, total, "")
     ctx = mp.get_context("spawn")  # no fork: OpenMP runtimes do not survive it
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=ctx)
+    pool = ctx.Pool(jobs, initializer=_ignore_sigint)
     interrupted = False
     try:
-        futures: dict[Future[Any], tuple[CorpusTask, list[Slot]]] = {}
-        queue = iter(work)
-        for item in _take(queue, jobs * 2):
-            futures[pool.submit(evaluate_chunk, item[0], item[1], timeout)] = item
-        while futures:
-            future = next(_as_completed(futures))
-            spec, chunk = futures.pop(future)
-            try:
-                row, rows = future.result()
-                db.add_runs(rows, task=row)
-            except Exception as exc:
-                failed.append(f"{spec.name}: {type(exc).__name__}: {str(exc)[:200]}")
-            finished += len(chunk)
+        for spec, n_chunk, outcome in pool.imap_unordered(_run_chunk, [(s, c, timeout) for s, c in work]):
+            if isinstance(outcome, str):
+                failed.append(f"{spec.name}: {outcome}")
+            else:
+                try:
+                    db.add_runs(outcome[1], task=outcome[0])
+                except Exception as exc:
+                    failed.append(f"{spec.name}: {type(exc).__name__}: {str(exc)[:200]}")
+            finished += n_chunk
             if progress is not None:
                 progress(finished, total, spec.name)
-            for item in _take(queue, 1):
-                futures[pool.submit(evaluate_chunk, item[0], item[1], timeout)] = item
+        pool.close()
     except KeyboardInterrupt:
         interrupted = True
+        pool.terminate()  # workers ignore SIGINT; stop the evaluations in flight now
     finally:
-        # on Ctrl-C the workers, in the same process group, got the signal too
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
+        pool.join()
     return BuildSummary(evaluations=finished, skipped=skipped, failed_tasks=tuple(failed),
                         seconds=time.perf_counter() - start, interrupted=interrupted)
 
 
-def _take(iterator: Any, n: int) -> list[Any]:
-    out = []
-    for _ in range(n):
-        try:
-            out.append(next(iterator))
-        except StopIteration:
-            break
-    return out
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _as_completed(futures: dict[Future[Any], Any]) -> Any:
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-    return iter(done)
+def _run_chunk(item: tuple[CorpusTask, list[Slot], float]) -> tuple[CorpusTask, int, Any]:
+    """Worker entry: the chunk's rows, or the error text when the task cannot be loaded."""
+    spec, chunk, timeout = item
+    try:
+        return spec, len(chunk), evaluate_chunk(spec, chunk, timeout)
+    except Exception as exc:
+        return spec, len(chunk), f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
 def _known_digests(db: MetaDB) -> dict[str, str]:
