@@ -262,13 +262,16 @@ def fit_task(
                        greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
                        ensemble_score=ens_score, model_dir=None, run_id=run_id, tracking=tracker.location)
-    artifacts = _write_outputs(result, task, options.output_dir)
     model_dir = options.output_dir / "model" if options.output_dir else None
     final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score
-    tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
-                       input_example=task.X.head(5))
+    with tempfile.TemporaryDirectory(prefix="autometa-") as scratch:
+        artifacts: dict[str, Path] = {}
+        if options.output_dir is not None or tracker.location != NullTracker.location:
+            artifacts = _write_outputs(result, task, options.output_dir, Path(scratch))
+        tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
+                           input_example=task.X.head(5))
     return _replace(result, model_dir=model_dir, seconds=time.perf_counter() - started)
 
 
@@ -358,11 +361,12 @@ def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:
     return df
 
 
-def _write_outputs(result: FitResult, task: Task, output_dir: Path | None) -> dict[str, Path]:
-    """Save the model, leaderboard and history plot; returns the tracker's artifacts."""
+def _write_outputs(result: FitResult, task: Task, output_dir: Path | None, scratch: Path) -> dict[str, Path]:
+    """Save the model, leaderboard and history plot (to ``scratch`` when there is no output folder,
+    for the tracker only); returns the tracker's artifacts."""
     from autometa.plots import plot_history
 
-    folder = output_dir if output_dir is not None else Path(tempfile.mkdtemp(prefix="autometa-"))
+    folder = output_dir if output_dir is not None else scratch
     folder.mkdir(parents=True, exist_ok=True)
     board = folder / "leaderboard.csv"
     result.leaderboard.to_csv(board, index=False)

@@ -112,3 +112,21 @@ def test_ctrl_c_stops_a_build_at_once_and_it_resumes(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     final = MetaDB(db_path).stats()
     assert final["runs"] == 24 and final["fill_ratio"] > 0.9
+
+
+def test_portfolio_has_distinct_slots_even_in_small_spaces() -> None:
+    import json
+
+    slots = build_portfolio(load_spaces(), 25)
+    assert len(slots) == 150
+    assert len({(s.learner, json.dumps(s.params, sort_keys=True)) for s in slots}) == 150
+
+
+def test_build_refuses_another_portfolio(tmp_path: Path) -> None:
+    from autometa.errors import DataError
+
+    db = MetaDB(tmp_path / "m.sqlite")
+    spaces = {k: v for k, v in load_spaces().items() if k == "linear"}
+    build(db, [], build_portfolio(spaces, 2), jobs=1)
+    with pytest.raises(DataError, match="another portfolio"):
+        build(db, [], build_portfolio(spaces, 3), jobs=1)

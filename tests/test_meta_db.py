@@ -31,7 +31,8 @@ def test_round_trip_stats_and_done_pairs(tmp_path: Path) -> None:
     db.add_runs([run(), run(slot="lightgbm/001", num_leaves=7, score=None, status="timeout")], task=task_row())
     db.add_runs([run(origin="user", slot=None)], task=task_row())  # same task digest: reused
     stats = db.stats()
-    assert stats["tasks"] == 1 and stats["runs"] == 3 and stats["configurations"] == 2
+    # a portfolio slot is its own configuration, even when a user run has the same parameters
+    assert stats["tasks"] == 1 and stats["runs"] == 3 and stats["configurations"] == 3
     assert stats["runs_by_origin"] == {"corpus": 2, "user": 1}
     assert stats["fill_ratio"] == pytest.approx(0.5)  # 1 ok corpus cell of 1 task x 2 slots
     assert db.done_pairs() == {("t1", "lightgbm/000"), ("t1", "lightgbm/001")}

@@ -272,7 +272,7 @@ class MetaDB:
         from autometa.spaces import Config
 
         config = Config(learner, dict(params))
-        digest = f"{config.digest}-v{space_version}"
+        digest = f"{config.digest}-v{space_version}" + (f"-{slot}" if slot else "")
         found = conn.execute(sa.select(configurations.c.id).where(configurations.c.digest == digest)).first()
         if found:
             return int(found[0])
@@ -304,6 +304,16 @@ class MetaDB:
                     fit_seconds=r.fit_seconds, predict_seconds=r.predict_seconds, status=r.status,
                     error=r.error, cv=r.cv, seed=r.seed, origin=r.origin, versions=versions, created_at=_now()))
         return len(rows)
+
+    def get_info(self, key: str) -> str | None:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(meta_info.c.value).where(meta_info.c.key == key)).first()
+        return None if row is None else str(row[0])
+
+    def set_info(self, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(meta_info.delete().where(meta_info.c.key == key))
+            conn.execute(meta_info.insert().values(key=key, value=value))
 
     # ------------------------------------------------------------------ reading
 

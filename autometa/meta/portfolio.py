@@ -1,8 +1,9 @@
 """The build portfolio: one fixed list of configurations evaluated on every corpus task.
 
-Each learner contributes its default configuration plus space-filling samples
-of its space (``spaces.sample_configs``), so the task x configuration matrix
-is dense. A slot (``lightgbm/003``) names a portfolio entry across task kinds:
+Each learner contributes its default configuration plus distinct space-filling
+samples of its space (``spaces.sample_configs``; repeats, common in small
+spaces such as kNN's, are skipped), so the task x configuration matrix is dense.
+A slot (``lightgbm/003``) names a portfolio entry across task kinds:
 on a task, the slot's parameters are completed for that kind
 (``SearchSpace.complete``), so a linear slot becomes ``C`` for classification
 and ``alpha`` for regression.
@@ -16,7 +17,7 @@ from typing import Any
 
 from autometa.spaces import Config, SearchSpace, sample_configs
 
-__all__ = ["Slot", "build_portfolio"]
+__all__ = ["Slot", "build_portfolio", "signature"]
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,30 @@ def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int, *, seed
         >>> slots[0].name
         'extra_trees/000'
     """
+    import json
+
     out = []
     for name in sorted(spaces):
         space = spaces[name]
-        defaults = {p.name: p.default for p in space.params}
-        samples = sample_configs(space, max(0, per_learner - 1), seed=seed)
-        for i, params in enumerate([defaults, *samples]):
+        chosen: list[dict[str, Any]] = [{p.name: p.default for p in space.params}]
+        seen = {json.dumps(chosen[0], sort_keys=True)}
+        draw = per_learner
+        while len(chosen) < per_learner and draw <= 64 * per_learner:
+            draw *= 2  # small spaces repeat points: draw more until enough are distinct
+            for params in sample_configs(space, draw, seed=seed):
+                key = json.dumps(params, sort_keys=True)
+                if key not in seen and len(chosen) < per_learner:
+                    seen.add(key)
+                    chosen.append(params)
+        for i, params in enumerate(chosen):
             out.append(Slot(f"{name}/{i:03d}", name, params, space.version))
     return out
+
+
+def signature(slots: list[Slot]) -> str:
+    """A hash of the whole portfolio: a build only resumes on the portfolio it started with."""
+    import hashlib
+    import json
+
+    text = json.dumps([[s.name, s.learner, s.space_version, s.params] for s in slots], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
