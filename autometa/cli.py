@@ -66,6 +66,7 @@ def _show_warnings(quiet: bool) -> None:
 
     for name in ("mlflow", "alembic", "optuna", "lightgbm"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # mlflow resets its logger on import
 
 
 def _split_list(value: str | None) -> tuple[str, ...] | None:

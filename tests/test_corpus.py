@@ -91,7 +91,9 @@ def test_ctrl_c_stops_a_build_at_once_and_it_resumes(tmp_path: Path) -> None:
     import time
 
     db_path = tmp_path / "b.sqlite"
-    cmd = ["autometa", "meta-db", "build", "--meta-db", str(db_path), "--max-tasks", "2",
+    import sys
+
+    cmd = [sys.executable, "-m", "autometa.cli", "meta-db", "build", "--meta-db", str(db_path), "--max-tasks", "2",
            "--configs-per-learner", "2", "--jobs", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
