@@ -29,7 +29,7 @@ from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
 from autometa.search import SearchOutcome, SearchSettings, TrialContext, run_search
-from autometa.spaces import Config, load_spaces
+from autometa.spaces import Config, iter_learner_names, load_spaces
 from autometa.tracking import NullTracker, Tracker, save_model
 
 if TYPE_CHECKING:
@@ -200,12 +200,15 @@ def fit_task(
     tracker = tracker or NullTracker()
     metric = get_metric(options.metric, task.kind)
     all_spaces = load_spaces()
-    available = sorted(n for n, s in all_spaces.items() if task.kind in s.kinds)
+    available = list(iter_learner_names(all_spaces, task.kind))
     names = check_learners(options.learners, available)
     spaces = {n: all_spaces[n] for n in names}
     plan = plan_cv(task, options.cv, seed=options.seed)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}", origin="user")
+    tracking = not isinstance(tracker, NullTracker)
+    # meta-features cost a fraction of a second: compute them only when something stores them
+    stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
+                           origin="user") if db is not None or tracking else None
     run_id = tracker.start_fit(
         experiment=options.experiment or task.name,
         run_name=f"fit {task.name} {stamp}",
@@ -215,13 +218,13 @@ def fit_task(
                 "seed": options.seed,
                 **{f"search.{k}": v for k, v in options.search_settings("x").meta.items()}},
         tags={"autometa.kind": "fit", "autometa.dataset": task.name},
-        metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()},
+        metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()} if stored_task else None,
     )
     pool = _OofPool(metric)
     finished: list[TrialRecord] = []
 
     def remember() -> None:
-        if db is not None and finished:
+        if db is not None and stored_task is not None and finished:
             with _interrupt_deferred():
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
@@ -268,7 +271,7 @@ def fit_task(
         final_metrics[f"ensemble_{metric.name}"] = ens_score
     with tempfile.TemporaryDirectory(prefix="autometa-") as scratch:
         artifacts: dict[str, Path] = {}
-        if options.output_dir is not None or tracker.location != NullTracker.location:
+        if options.output_dir is not None or tracking:
             artifacts = _write_outputs(result, task, options.output_dir, Path(scratch))
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
                            input_example=task.X.head(5))

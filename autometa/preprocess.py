@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from autometa import data
 from autometa.data import Column
 from autometa.errors import DataError, message
 
@@ -33,8 +34,8 @@ Encoding = Literal["ordinal", "onehot"]
 DATETIME_PARTS = ("year", "month", "day", "dayofweek", "hour", "days")
 MAX_ORDINAL_LEVELS = 254
 MAX_ONEHOT_LEVELS = 32
-TRUE_WORDS = {"true", "yes", "t", "y", "1", "1.0"}
-FALSE_WORDS = {"false", "no", "f", "n", "0", "0.0"}
+TRUE_WORDS = data.TRUE_WORDS | {"1", "1.0"}  # a boolean column may also hold 0/1 at predict time
+FALSE_WORDS = data.FALSE_WORDS | {"0", "0.0"}
 
 
 class ColumnCoercer(TransformerMixin, BaseEstimator):
@@ -153,7 +154,8 @@ def make_preprocessor(columns: Sequence[Column], encoding: Encoding) -> Any:
     """The preprocessing pipeline for a task's columns and a learner's encoding.
 
     Example:
-        >>> from autometa.data import Column
+        >>> from autometa import data
+from autometa.data import Column
         >>> make_preprocessor([Column("a", "numeric")], "onehot")  # doctest: +ELLIPSIS
         Pipeline(...)
     """

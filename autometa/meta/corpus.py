@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,13 +200,6 @@ def save_specs(specs: list[CorpusTask], path: str | Path) -> None:
 def load_specs(path: str | Path) -> list[CorpusTask]:
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     return [CorpusTask(**t) for t in doc["tasks"]]
-
-
-def iter_groups(specs: list[CorpusTask]) -> Iterator[tuple[str, list[CorpusTask]]]:
-    groups: dict[str, list[CorpusTask]] = {}
-    for s in specs:
-        groups.setdefault(s.group_key, []).append(s)
-    yield from groups.items()
 
 
 def describe(specs: list[CorpusTask]) -> dict[str, Any]:
