@@ -97,6 +97,9 @@ def fit(
     tracking: Annotated[bool, typer.Option(help="Record the fit in MLflow.")] = True,
     meta_db: Annotated[str | None, typer.Option(help="Meta-database URL or file (default: $AUTOMETA_META_DB, else ~/.local/share/autometa/meta_db.sqlite).")] = None,
     record: Annotated[bool, typer.Option(help="Record the task's meta-features and the trials in the meta-database.")] = True,
+    meta: Annotated[bool, typer.Option(help="Start with the configurations recommended from past runs; --no-meta: a cold search.")] = True,
+    meta_top_k: Annotated[int | None, typer.Option(help="Recommended configurations to try first (default: up to 10).")] = None,
+    recommender: Annotated[str, typer.Option(help="auto, static, knn or surrogate.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, warnings or table.")] = False,
@@ -117,19 +120,22 @@ def fit(
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
-                         output_dir=folder, storage=str(folder / "study.journal"))
+                         output_dir=folder, storage=str(folder / "study.journal"), use_meta=meta,
+                         meta_top_k=meta_top_k, recommender=recommender, record=record)
     tracker = None
     if tracking:
         from autometa.tracking import MlflowTracker
 
         tracker = MlflowTracker(tracking_uri)
     db = None
-    if record:
+    if record or meta:
         from autometa.meta.history import open_meta_db
 
-        db = open_meta_db(meta_db)
+        db = open_meta_db(meta_db, create=record)
     if not (quiet or as_json):
         err.print(f"[bold]{the_task.describe()}[/]", markup=True)
+        if meta:
+            err.print("recommending configurations from past runs ...")
     with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget) as progress:
         progress.direction = get_metric(metric, the_task.kind).direction
         try:
@@ -206,6 +212,12 @@ def _print_result(result: FitResult) -> None:
     out.print(table)
     if len(board) > 10:
         out.print(f"({len(board) - 10} more rows in leaderboard.csv)")
+    rec = result.recommendation
+    if rec is not None:
+        started = sum(r.source == "warm_start" for r in result.records)
+        near = ", ".join(n.name for n in rec.neighbours[:3])
+        out.print(f"meta-learning: {started} recommended configurations tried first ({rec.strategy}"
+                  + (f"; nearest past tasks: {near}" if near else "") + ")" + (f"; {rec.note}" if rec.note else ""))
     best = f"best {result.metric} {result.best_score:.4f}: {result.best_config.learner}"
     if result.ensemble_weights:
         best += (f"; final model: ensemble of {len(result.ensemble_weights)} trials, "
@@ -350,6 +362,51 @@ def meta_import_mlflow(
     n_fits, n_runs = import_mlflow_fits(open_meta_db(meta_db), fits)
     err.print(f"imported {n_fits} of {len(fits)} fits ({n_runs} runs); the others were already recorded "
               "or lack meta-features")
+
+
+@app.command()
+def recommend(
+    data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file.")],
+    target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
+    task: Annotated[str, typer.Option(help="auto, binary, multiclass, classification or regression.")] = "auto",
+    top_k: Annotated[int, typer.Option(help="How many configurations.")] = 10,
+    recommender: Annotated[str, typer.Option(help="auto, static, knn or surrogate.")] = "auto",
+    learners: Annotated[str | None, typer.Option(help="Comma-separated learner families (default: all).")] = None,
+    meta_db: MetaDbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The configurations that past runs recommend for DATA, with predicted scores and the
+    nearest past tasks, without training."""
+    _show_warnings(as_json)
+    from autometa.data import make_task, read_table
+    from autometa.errors import OptionError, message
+    from autometa.meta.history import open_meta_db
+    from autometa.meta.recommend import recommender_for
+    from autometa.metafeatures import compute_metafeatures
+
+    if top_k < 1:
+        raise OptionError(message(f"--top-k must be at least 1; got {top_k}", "pass for example --top-k 10"))
+    the_task = make_task(read_table(data), target, kind=task, name=data.stem)
+    rec = recommender_for(open_meta_db(meta_db), recommender).recommend(
+        compute_metafeatures(the_task), the_task.kind, top_k, learners=_split_list(learners))
+    if as_json:
+        out.print(json.dumps(rec.to_dict()), markup=False)
+        return
+    from rich.table import Table
+
+    err.print(f"[bold]{the_task.describe()}[/]", markup=True)
+    table = Table(title=f"Recommended ({rec.strategy}; {rec.n_tasks} past tasks of this type; "
+                        "predicted percentile among past configurations, 1 = best)")
+    for col in ("rank", "learner", "predicted", "±", "params", "why"):
+        table.add_column(col, justify="right" if col in ("rank", "predicted", "±") else "left")
+    for i, s in enumerate(rec.suggestions, start=1):
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.config.params.items())
+        table.add_row(str(i), s.config.learner, f"{s.predicted:.3f}", f"{s.uncertainty:.3f}", params, s.reason)
+    out.print(table)
+    if rec.neighbours:
+        out.print("nearest past tasks: " + ", ".join(f"{n.name} ({n.distance:.2f})" for n in rec.neighbours))
+    if rec.note:
+        out.print(rec.note)
 
 
 @app.command()

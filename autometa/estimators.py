@@ -42,6 +42,7 @@ class _AutoMetaBase(BaseEstimator):
         experiment: str | None = None,
         meta_db: str | None = None,
         record: bool = True,
+        use_meta: bool = True,
         n_jobs: int = -1,
     ) -> None:
         self.n_trials = n_trials
@@ -55,6 +56,7 @@ class _AutoMetaBase(BaseEstimator):
         self.experiment = experiment
         self.meta_db = meta_db
         self.record = record
+        self.use_meta = use_meta
         self.n_jobs = n_jobs
 
     def __sklearn_tags__(self) -> Any:
@@ -94,7 +96,7 @@ class _AutoMetaBase(BaseEstimator):
                           n_trials=None if n_trials is None else int(n_trials),
                           time_budget=None if budget is None else float(budget), cv=self.cv,
                           seed=int(seed), ensemble=bool(self.ensemble), n_jobs=self.n_jobs,
-                          experiment=self.experiment)
+                          experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record))
 
     def _frame(self, X: Any, *, reset: bool) -> Any:
         import pandas as pd
@@ -143,10 +145,10 @@ class _AutoMetaBase(BaseEstimator):
 
             tracker = MlflowTracker(self.tracking_uri)
         db = None
-        if self.record:
+        if self.record or self.use_meta:
             from autometa.meta.history import open_meta_db
 
-            db = open_meta_db(self.meta_db)
+            db = open_meta_db(self.meta_db, create=bool(self.record))
         result = fit_task(task, options, tracker=tracker, db=db)
         self.model_ = result.model
         self.best_config_ = result.best_config
@@ -185,9 +187,11 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.
-        meta_db: Meta-database URL or file that records the fit (None: the user's, see
-            ``autometa.meta.db.default_user_db``).
+        meta_db: Meta-database URL or file that the recommender learns from and that records
+            the fit (None: the user's, see ``autometa.meta.db.default_user_db``).
         record: Record the task's meta-features and the trials in the meta-database.
+        use_meta: Start the search with the configurations recommended from past runs
+            (False: a cold search).
         n_jobs: Threads per model (-1: one below 5,000 rows, else all cores).
 
     Attributes:

@@ -35,9 +35,12 @@ from autometa.tracking import NullTracker, Tracker, save_model
 if TYPE_CHECKING:
     import pandas as pd
 
+    from autometa.meta.recommend import Recommendation
+
 __all__ = ["FitFailed", "FitOptions", "FitResult", "fit_task", "leaderboard"]
 
 ENSEMBLE_POOL = 25
+META_TOP_K = 10
 SMALL_TASK_ROWS = 5_000
 
 
@@ -65,6 +68,10 @@ class FitOptions:
         storage: Optuna storage URL or ``.journal`` path (None: in memory).
         pruning: Prune unpromising trials on intermediate scores.
         sampler: ``"tpe"`` or ``"random"``.
+        use_meta: Warm-start the search with the recommender's configurations (needs a meta_db).
+        meta_top_k: How many recommended configurations to try first (None: ``default_top_k``).
+        recommender: The recommender's strategy (``"auto"``, ``"static"``, ``"knn"``, ``"surrogate"``).
+        record: Record the task's meta-features and the trials in the meta_db.
     """
 
     metric: str | None = None
@@ -81,6 +88,10 @@ class FitOptions:
     storage: str | None = None
     pruning: bool = True
     sampler: str = "tpe"
+    use_meta: bool = True
+    meta_top_k: int | None = None
+    recommender: str = "auto"
+    record: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -90,7 +101,21 @@ class FitOptions:
         if self.sampler not in ("tpe", "random"):
             raise OptionError(message(f"sampler must be 'tpe' or 'random'; got {self.sampler!r}",
                                       "pass one of those"))
+        if self.meta_top_k is not None and (isinstance(self.meta_top_k, bool) or not isinstance(self.meta_top_k, int)
+                                            or self.meta_top_k < 0):
+            raise OptionError(message(f"meta_top_k must be a non-negative integer; got {self.meta_top_k!r}",
+                                      "pass for example meta_top_k=10, or None for the default"))
+        if self.recommender not in ("auto", "static", "knn", "surrogate"):
+            raise OptionError(message(f"unknown recommender '{self.recommender}'",
+                                      "use one of: auto, static, knn, surrogate"))
         self.search_settings("check")  # validates the budget
+
+    def top_k(self) -> int:
+        """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
+        (never more than the trial budget)."""
+        if self.meta_top_k is not None:
+            return self.meta_top_k
+        return min(self.n_trials, META_TOP_K) if self.n_trials is not None else META_TOP_K
 
     def search_settings(self, study_name: str) -> SearchSettings:
         return SearchSettings(n_trials=self.n_trials, time_budget=self.time_budget,
@@ -126,6 +151,7 @@ class FitResult:
     run_id: str | None = None
     tracking: str = "(tracking off)"
     seconds: float = 0.0
+    recommendation: Recommendation | None = None
 
     @property
     def n_trials(self) -> int:
@@ -148,6 +174,7 @@ class FitResult:
             "mlflow_run_id": self.run_id,
             "tracking_uri": self.tracking,
             "seconds": round(self.seconds, 2),
+            "recommendation": self.recommendation.to_dict() if self.recommendation else None,
         }
 
 
@@ -185,8 +212,9 @@ def fit_task(
         task: Validated data.
         options: Budget, metric, learners, validation, output.
         tracker: Where to record the fit (None: nowhere).
-        db: The meta-database that receives the task and its trials (None: not recorded).
-        warm_start: Configurations to try first (the meta-learner's recommendations).
+        db: The meta-database: the recommender learns from it (``options.use_meta``) and it
+            receives the task and its trials (``options.record``). None: a cold search, not recorded.
+        warm_start: Configurations to try first, before the recommended ones.
         on_trial: Called after each trial (progress display).
 
     Returns:
@@ -209,13 +237,21 @@ def fit_task(
     # meta-features cost a fraction of a second: compute them only when something stores them
     stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
                            origin="user") if db is not None or tracking else None
+    recommendation = None
+    if db is not None and stored_task is not None and options.use_meta and options.top_k() > 0:
+        from autometa.meta.recommend import recommender_for
+
+        recommendation = recommender_for(db, options.recommender, seed=options.seed).recommend(
+            stored_task.metafeatures, task.kind, options.top_k(), learners=names)
+        warm_start = [*warm_start, *recommendation.configs()]
     run_id = tracker.start_fit(
         experiment=options.experiment or task.name,
         run_name=f"fit {task.name} {stamp}",
         params={"dataset": task.name, "rows": task.n_rows, "features": len(task.columns),
                 "task_kind": task.kind, "target": task.target, "metric": metric.name,
                 "cv": plan.describe(), "learners": ",".join(names), "digest": task.digest,
-                "seed": options.seed,
+                "seed": options.seed, "meta.strategy": recommendation.strategy if recommendation else "off",
+                "meta.novel": recommendation.novel if recommendation else None,
                 **{f"search.{k}": v for k, v in options.search_settings("x").meta.items()}},
         tags={"autometa.kind": "fit", "autometa.dataset": task.name},
         metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()} if stored_task else None,
@@ -224,7 +260,7 @@ def fit_task(
     finished: list[TrialRecord] = []
 
     def remember() -> None:
-        if db is not None and stored_task is not None and finished:
+        if db is not None and options.record and stored_task is not None and finished:
             with _interrupt_deferred():
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
@@ -264,7 +300,8 @@ def fit_task(
     result = FitResult(model=model, best_config=best.config, best_score=best.value, metric=metric.name,
                        greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
-                       ensemble_score=ens_score, model_dir=None, run_id=run_id, tracking=tracker.location)
+                       ensemble_score=ens_score, model_dir=None, run_id=run_id, tracking=tracker.location,
+                       recommendation=recommendation)
     model_dir = options.output_dir / "model" if options.output_dir else None
     final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
     if ens_score is not None:
@@ -382,4 +419,11 @@ def _write_outputs(result: FitResult, task: Task, output_dir: Path | None, scrat
 
             shutil.rmtree(target)
         save_model(result.model, target, task.X.head(5))
-    return {"": board, "plots": history}
+    artifacts = {"": board, "plots": history}
+    if result.recommendation is not None:
+        import json
+
+        path = folder / "recommendation.json"
+        path.write_text(json.dumps(result.recommendation.to_dict(), indent=2) + "\n")
+        artifacts["meta"] = path
+    return artifacts

@@ -174,6 +174,8 @@ def default_user_db() -> Path:
 
 def _url_of(location: str | Path) -> str:
     text = str(location)
+    if text == ":memory:":
+        return "sqlite://"
     return text if "://" in text else f"sqlite:///{Path(text).expanduser().resolve()}"
 
 
@@ -317,6 +319,14 @@ class MetaDB:
 
     # ------------------------------------------------------------------ reading
 
+    def fingerprint(self) -> str:
+        """Changes whenever a task or run is added: what a cache of anything learnt from the database
+        is keyed by."""
+        with self._tx() as conn:
+            n_tasks, top_task = conn.execute(sa.select(sa.func.count(), sa.func.max(tasks.c.id))).one()
+            n_runs, top_run = conn.execute(sa.select(sa.func.count(), sa.func.max(runs.c.id))).one()
+        return f"{self._safe_url()}|{n_tasks}:{top_task}|{n_runs}:{top_run}"
+
     def task_digests(self, origin: str | None = None) -> set[str]:
         q = sa.select(tasks.c.digest)
         if origin:
@@ -344,7 +354,7 @@ class MetaDB:
 
         q = (sa.select(runs, tasks.c.digest.label("task_digest"), tasks.c.name.label("task_name"),
                        tasks.c.kind, tasks.c.group_key, configurations.c.learner, configurations.c.params,
-                       configurations.c.slot)
+                       configurations.c.slot, configurations.c.space_version)
              .select_from(runs.join(tasks).join(configurations)))
         with self._tx() as conn:
             return pd.read_sql(q, conn)

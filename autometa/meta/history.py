@@ -27,9 +27,18 @@ def shipped_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "meta_db" / "corpus"
 
 
-def open_meta_db(location: str | Path | None = None, *, seed_from_shipped: bool = True) -> MetaDB:
-    """Open (creating if needed) a meta-database; a new, empty one imports the shipped corpus runs."""
-    db = MetaDB(location if location is not None else default_user_db())
+def open_meta_db(location: str | Path | None = None, *, seed_from_shipped: bool = True,
+                 create: bool = True) -> MetaDB:
+    """Open (creating if needed) a meta-database; a new, empty one imports the shipped corpus runs.
+
+    With ``create=False`` (reading only, as a fit with ``record=False`` does) a database
+    file that does not exist yet is not created: the shipped runs are read into memory.
+    """
+    target = location if location is not None else default_user_db()
+    text = str(target)
+    if not create and "://" not in text and text != ":memory:" and not Path(text).exists():
+        target = ":memory:"
+    db = MetaDB(target)
     shipped = shipped_dir()
     if seed_from_shipped and (shipped / "runs.parquet").is_file() and not db.task_digests():
         db.import_folder(shipped, origins=("corpus",))

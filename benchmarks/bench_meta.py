@@ -1,0 +1,392 @@
+"""Meta-learning benchmark: does what autometa learnt from past runs help on a task it has not seen?
+
+Grouped cross-validation over the corpus tasks of a meta_db (5 folds by source
+data frame: a held-out task and every task cut from the same R data frame are
+invisible to the recommender, which ``autometa.meta.evaluation.check_unseen``
+enforces). Two parts:
+
+``--part offline``: every strategy (and its novelty fall-back) against random
+  search over the portfolio, LightGBM defaults and the oracle, on the dense
+  matrix: the best ``norm`` among a strategy's first k configurations (1 = the
+  task's best portfolio configuration, 0 = its median; regret = 1 - norm), for
+  k = 1, 3, 10, 30, on every task. Also the fall-back's effect on the 10% of
+  tasks most unlike the rest.
+
+``--part live``: real fits on held-out tasks (the build's rows, at most 2,000;
+  a 75/25 split, stratified for classification, seed 0), scored on the test
+  rows with the default metric, for k = 1, 3, 10, 30 trials, side by side in
+  one process with 1 thread per model:
+
+  * ``autometa``: the default strategy's top configurations (as ``autometa
+    fit`` picks them: up to 10, fewer on a novel task) enqueued, then TPE,
+    ensemble selection on (the product's defaults);
+  * ``cold``: the same search with no recommendation (``use_meta=False``);
+  * ``random``: random search, ensemble on;
+  * ``lightgbm``: LightGBM defaults (constant in k);
+  * ``flaml-zeroshot``: ``flaml.default.LGBMClassifier/LGBMRegressor``, FLAML's
+    meta-learned, data-dependent defaults (constant in k);
+  * ``flaml``: ``flaml.AutoML(max_iter=k, time_budget=-1)``.
+
+  Regret (live) is measured against the oracle's test score: the matrix's best
+  configuration for the task refitted on the training rows, divided by the
+  task's best-minus-median spread in the matrix.
+
+Results: ``benchmarks/results/meta_offline.{csv,md}``, ``meta_live.{csv,md}``;
+the live CSV is appended as runs finish, so an interrupted run resumes.
+
+Usage::
+
+    python benchmarks/bench_meta.py --meta-db meta_db/build.sqlite --part offline
+    python benchmarks/bench_meta.py --meta-db meta_db/build.sqlite --part live --tasks 20
+    python benchmarks/bench_meta.py --part live --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ["AUTOMETA_META_DB"] = os.path.join(tempfile.mkdtemp(prefix="bench-meta-"), "meta_db.sqlite")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+RESULTS = HERE / "results"
+KS = (1, 3, 10, 30)
+SEED = 0
+LIVE_FIELDS = ["task", "group", "kind", "fold", "metric", "method", "k", "score", "oracle", "spread",
+               "seconds", "trials", "novel", "error", "finished", "load1"]
+LIVE_METHODS = ["autometa", "cold", "random", "lightgbm", "flaml-zeroshot", "flaml"]
+
+
+def table(df: pd.DataFrame, fmt: str = "{:.3f}") -> str:
+    cols = list(df.columns)
+    out = ["| " + " | ".join([str(df.index.name or "")] + [str(c) for c in cols]) + " |",
+           "|---|" + "---:|" * len(cols)]
+    for idx, row in df.iterrows():
+        out.append("| " + " | ".join([str(idx)] + [fmt.format(v) if isinstance(v, float) else str(v)
+                                                   for v in row]) + " |")
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def offline(meta_db: str) -> None:
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import simulate
+    from autometa.meta.experience import Experience
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    start = time.perf_counter()
+    df = simulate(exp, ks=KS, progress=lambda f, n: print(f"fold {f}/{n}", flush=True))
+    seconds = time.perf_counter() - start
+    RESULTS.mkdir(exist_ok=True)
+    df.to_csv(RESULTS / "meta_offline.csv", index=False)
+    methods = [m for m in df["method"].unique()]
+    lines = [f"Tasks: {df['task'].nunique()} in {df['group'].nunique()} source groups "
+             f"({', '.join(f'{k}: {v}' for k, v in exp.tasks['kind'].value_counts().items())}); "
+             f"5 grouped folds; simulated in {seconds:.0f} s.", ""]
+    mean = df.pivot_table(index="method", columns="k", values="norm", aggfunc="mean").reindex(methods)
+    lines += ["#### Mean normalized score (1 = oracle, 0 = the task's median configuration)", "",
+              table(mean.rename(columns=lambda k: f"k={k}")), ""]
+    regret = df.pivot_table(index="method", columns="k", values="regret", aggfunc="mean").reindex(methods)
+    lines += ["#### Mean regret to the oracle (1 - normalized score)", "",
+              table(regret.rename(columns=lambda k: f"k={k}")), ""]
+    main = [m for m in methods if not m.endswith("-no-fallback")]
+    ranks = []
+    for k in KS:
+        piv = df[(df["k"] == k) & df["method"].isin(main)].pivot(index="task", columns="method", values="norm")
+        r = piv.rank(axis=1, ascending=False, method="average")
+        ranks.append(pd.DataFrame({f"rank k={k}": r.mean(), f"wins k={k}": (r == r.min(axis=1).values[:, None])
+                                   .sum().astype(int)}))
+    lines += ["#### Average rank and wins among the strategies and baselines", "",
+              table(pd.concat(ranks, axis=1).reindex(main), "{:.2f}"), ""]
+    novelty = df.drop_duplicates("task").set_index("task")["novelty"]
+    cut = novelty.quantile(0.9)
+    far = novelty[novelty >= cut].index
+    sub = df[df["task"].isin(far)]
+    fb = sub.pivot_table(index="method", columns="k", values="norm", aggfunc="mean").reindex(methods)
+    lines += [f"#### The {len(far)} tasks most unlike the rest (novelty >= {cut:.2f}; above 1 counts as novel): "
+              f"with and without the fall-back", "", table(fb.rename(columns=lambda k: f"k={k}")), "",
+              f"Novel tasks (novelty > 1): {int((novelty > 1).sum())} of {len(novelty)}.", ""]
+    text = "\n".join(lines)
+    (RESULTS / "meta_offline.md").write_text(text + "\n")
+    print(text)
+
+
+# --------------------------------------------------------------------------- live
+
+
+def live_tasks(exp: Any, n: int) -> list[tuple[str, int]]:
+    """Up to ``n`` held-out tasks, one per source group, spread over the folds: (digest, fold)."""
+    from autometa.meta.evaluation import grouped_folds
+
+    folds = grouped_folds(exp.tasks, 5, seed=SEED)
+    rng = np.random.default_rng(SEED)
+    per_fold = []
+    for f, groups in enumerate(folds):
+        tasks = exp.tasks[exp.tasks["group_key"].isin(groups)].drop_duplicates("group_key")
+        order = list(tasks.index)
+        rng.shuffle(order)
+        per_fold.append([(d, f) for d in order])
+    out = []
+    while len(out) < n and any(per_fold):
+        for items in per_fold:
+            if items and len(out) < n:
+                out.append(items.pop(0))
+    return out
+
+
+def read_live() -> list[dict[str, str]]:
+    path = RESULTS / "meta_live.csv"
+    if not path.exists():
+        return []
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def append_live(row: dict[str, Any]) -> None:
+    path = RESULTS / "meta_live.csv"
+    RESULTS.mkdir(exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=LIVE_FIELDS)
+        if new:
+            w.writeheader()
+        w.writerow(row)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def live(meta_db: str, n_tasks: int, methods: list[str]) -> None:
+    from bench_cold import align, class_index, lgbm_frame
+
+    from autometa.meta.corpus import load_specs, load_task
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import check_unseen, grouped_folds
+    from autometa.meta.experience import Experience
+    from autometa.meta.recommend import Recommender
+    from autometa.metafeatures import compute_metafeatures
+    from autometa.metrics import get_metric
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    folds = grouped_folds(exp.tasks, 5, seed=SEED)
+    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
+    done = {(r["task"], r["method"], int(r["k"])) for r in read_live()}
+    chosen = live_tasks(exp, n_tasks)
+    recommenders: dict[int, Any] = {}
+    norm = exp.matrix("norm")
+    raw = exp.scores.pivot_table(index="task", columns="key", values="score", aggfunc="mean")
+    print(f"{len(chosen)} held-out tasks x {len(methods)} methods x k in {KS}", flush=True)
+    for i, (digest, fold) in enumerate(chosen, start=1):
+        info = exp.tasks.loc[digest]
+        todo = [(m, k) for m in methods for k in KS if (info["name"], m, k) not in done]
+        if not todo:
+            continue
+        if fold not in recommenders:
+            recommenders[fold] = Recommender("auto", seed=SEED).fit(exp.without_groups(folds[fold]))
+            check_unseen(recommenders[fold], folds[fold])
+        task = load_task(specs[info["name"]])
+        metric = get_metric(None, task.kind)
+        X_tr, X_te, y_tr, y_te = _split(task)
+        y_true = class_index(task.classes, y_te) if task.kind != "regression" else y_te
+        mf = compute_metafeatures(task)
+        row = norm.loc[digest].dropna()
+        best_key = str(row.idxmax())
+        scores = raw.loc[digest].dropna()
+        spread = float(scores.max() - scores.median())  # higher-is-better units in the matrix
+        oracle = _oracle(exp, best_key, task, X_tr, X_te, y_tr, metric, y_true)
+        for method, k in todo:
+            print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}) {method} k={k} ...", end=" ", flush=True)
+            start = time.perf_counter()
+            score, trials, novel, error = float("nan"), 0, "", ""
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pred, trials, novel = _run(method, k, task, X_tr, X_te, y_tr, recommenders[fold], mf,
+                                               align, lgbm_frame)
+                score = metric(y_true, pred)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+                traceback.print_exc()
+            seconds = time.perf_counter() - start
+            append_live({"task": info["name"], "group": info["group_key"], "kind": task.kind, "fold": fold,
+                         "metric": metric.name, "method": method, "k": k, "score": f"{score:.6g}",
+                         "oracle": f"{oracle:.6g}", "spread": f"{spread:.6g}", "seconds": f"{seconds:.2f}",
+                         "trials": trials, "novel": novel, "error": error,
+                         "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "load1": f"{os.getloadavg()[0]:.2f}"})
+            print(f"{metric.name}={score:.4f} in {seconds:.1f}s" + (f" FAILED {error}" if error else ""), flush=True)
+
+
+def _split(task: Any) -> tuple[Any, Any, Any, Any]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(len(task.y))
+    strat = task.y if task.kind != "regression" else None
+    tr, te = train_test_split(idx, test_size=0.25, random_state=SEED, stratify=strat)
+    X = task.X.reset_index(drop=True)
+    y = np.asarray(task.y)
+    return X.iloc[tr].reset_index(drop=True), X.iloc[te].reset_index(drop=True), y[tr], y[te]
+
+
+def _predict(model: Any, kind: str, X_te: Any, classes: Any, align: Any) -> np.ndarray:
+    if kind == "regression":
+        return np.asarray(model.predict(X_te), dtype="float64")
+    return align(model.predict_proba(X_te), model.classes_, classes)
+
+
+def _subtask(task: Any, X: Any, y: Any) -> Any:
+    from autometa.data import make_task
+
+    df = X.copy()
+    df["__target__"] = y
+    return make_task(df, "__target__", kind=task.kind, name=task.name)
+
+
+def _oracle(exp: Any, key: str, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any, y_true: Any) -> float:
+    """Test score of the matrix's best configuration for the task, refitted on the training rows."""
+    from bench_cold import align
+
+    from autometa.learners import get_learner
+    from autometa.spaces import load_spaces
+
+    spaces = load_spaces()
+    cand = exp.candidates[key]
+    config = cand.config(spaces[cand.learner], task.kind)
+    sub = _subtask(task, X_tr, y_tr)
+    learner = get_learner(config.learner, spaces[config.learner])
+    pipe = learner.pipeline(config, sub.columns, sub.kind, seed=SEED, n_jobs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = learner.fit(pipe, sub.X, sub.y, staged=False)
+    if task.kind == "regression":
+        return float(metric(y_true, np.asarray(model.predict(X_te), dtype="float64")))
+    proba = model.predict_proba(X_te)
+    return float(metric(y_true, align(proba, getattr(model, "classes_", sub.classes), task.classes)))
+
+
+def _run(method: str, k: int, task: Any, X_tr: Any, X_te: Any, y_tr: Any, recommender: Any, mf: Any,
+         align: Any, lgbm_frame: Any) -> tuple[np.ndarray, int, str]:
+    classes = task.classes
+    if method in ("autometa", "cold", "random"):
+        from autometa.flow import FitOptions, fit_task
+
+        options = FitOptions(n_trials=k, seed=SEED, n_jobs=1, use_meta=False, record=False,
+                             sampler="random" if method == "random" else "tpe")
+        warm, novel = [], ""
+        if method == "autometa":
+            rec = recommender.recommend(mf, task.kind, min(k, 10))
+            warm, novel = rec.configs(), str(rec.novel)
+        sub = _subtask(task, X_tr, y_tr)
+        result = fit_task(sub, options, warm_start=warm)
+        model = result.model
+        if task.kind == "regression":
+            return np.asarray(model.predict(X_te), dtype="float64"), result.n_trials, novel
+        return align(model.predict_proba(X_te), list(sub.classes), classes), result.n_trials, novel
+    if method == "lightgbm":
+        import lightgbm as lgb
+
+        tr, te = lgbm_frame(task, X_tr, X_te)
+        cls = lgb.LGBMRegressor if task.kind == "regression" else lgb.LGBMClassifier
+        model = cls(verbose=-1, n_jobs=1, random_state=SEED).fit(tr, y_tr)
+        return _predict(model, task.kind, te, classes, align), 1, ""
+    if method == "flaml-zeroshot":
+        import flaml.default as fd
+
+        tr, te = lgbm_frame(task, X_tr, X_te)
+        cls = fd.LGBMRegressor if task.kind == "regression" else fd.LGBMClassifier
+        return _predict(cls(n_jobs=1, random_state=SEED, verbose=-1).fit(tr, y_tr), task.kind, te, classes,
+                        align), 1, ""
+    if method == "flaml":
+        from bench_cold import FLAML_METRIC
+        from flaml import AutoML
+
+        tr, te = lgbm_frame(task, X_tr, X_te)
+        automl = AutoML()
+        automl.fit(tr, y_tr, task="regression" if task.kind == "regression" else "classification",
+                   metric=FLAML_METRIC[task.kind], max_iter=k, time_budget=-1, n_jobs=1, seed=SEED, verbose=0)
+        return _predict(automl, task.kind, te, classes, align), k, ""
+    raise ValueError(method)
+
+
+def live_report() -> None:
+    from autometa.metrics import METRICS
+
+    df = pd.DataFrame(read_live())
+    if df.empty:
+        print("no live results yet")
+        return
+    for col in ("score", "oracle", "spread", "seconds", "k"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df = df.drop_duplicates(["task", "method", "k"], keep="last")
+    methods = [m for m in LIVE_METHODS if m in set(df["method"])]
+    lines = []
+    summary = []
+    for k in KS:
+        part = df[df["k"] == k]
+        piv = part.pivot(index="task", columns="method", values="score").reindex(columns=methods)
+        piv = piv.dropna()
+        seconds = part.pivot(index="task", columns="method", values="seconds")
+        meta = part.drop_duplicates("task").set_index("task")
+        sign = np.array([1.0 if METRICS[meta.loc[t, "metric"]].greater_is_better else -1.0 for t in piv.index])
+        signed = piv.mul(sign, axis=0)
+        lo, hi = signed.min(axis=1), signed.max(axis=1)
+        normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
+        ranks = signed.rank(axis=1, ascending=False, method="average")
+        wins = ranks.eq(ranks.min(axis=1), axis=0).sum()
+        oracle = meta.loc[piv.index, "oracle"].to_numpy() * sign
+        spread = meta.loc[piv.index, "spread"].replace(0, np.nan).to_numpy()
+        regret = (-(signed.sub(oracle, axis=0))).div(spread, axis=0)
+        for m in methods:
+            summary.append({"k": k, "method": m, "tasks": len(piv), "mean normalized score": normed[m].mean(),
+                            "average rank": ranks[m].mean(), "wins": int(wins[m]),
+                            "mean regret to oracle": regret[m].mean(),
+                            "median regret to oracle": regret[m].median(),
+                            "mean seconds": seconds.loc[piv.index, m].mean()})
+    s = pd.DataFrame(summary)
+    for k in KS:
+        block = s[s["k"] == k].set_index("method").drop(columns=["k"])
+        block.index.name = f"k={k}"
+        lines += [f"#### {k} trial{'s' if k > 1 else ''}", "", table(block), ""]
+    novel = df[(df["method"] == "autometa") & (df["novel"] == "True")]["task"].nunique()
+    lines.append(f"Tasks: {df['task'].nunique()}; novel for the recommender: {novel}.")
+    text = "\n".join(lines)
+    (RESULTS / "meta_live.md").write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--meta-db", default="meta_db/build.sqlite")
+    ap.add_argument("--part", choices=["offline", "live"], default="offline")
+    ap.add_argument("--tasks", type=int, default=20, help="live: held-out tasks")
+    ap.add_argument("--methods", default=",".join(LIVE_METHODS))
+    ap.add_argument("--report", action="store_true", help="live: only the report from the CSV")
+    args = ap.parse_args()
+    if args.part == "offline":
+        offline(args.meta_db)
+        return
+    if not args.report:
+        live(args.meta_db, args.tasks, args.methods.split(","))
+    live_report()
+
+
+if __name__ == "__main__":
+    main()
