@@ -397,12 +397,14 @@ def recommend(
     err.print(f"[bold]{the_task.describe()}[/]", markup=True)
     table = Table(title=f"Recommended ({rec.strategy}; {rec.n_tasks} past tasks of this type; "
                         "predicted percentile among past configurations, 1 = best)")
-    for col in ("rank", "learner", "predicted", "±", "params", "why"):
-        table.add_column(col, justify="right" if col in ("rank", "predicted", "±") else "left")
+    for col in ("rank", "learner", "predicted", "±", "why"):
+        table.add_column(col, justify="right" if col in ("rank", "predicted", "±") else "left", overflow="fold")
+    for i, s in enumerate(rec.suggestions, start=1):
+        table.add_row(str(i), s.config.learner, f"{s.predicted:.3f}", f"{s.uncertainty:.3f}", s.reason)
+    out.print(table)
     for i, s in enumerate(rec.suggestions, start=1):
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.config.params.items())
-        table.add_row(str(i), s.config.learner, f"{s.predicted:.3f}", f"{s.uncertainty:.3f}", params, s.reason)
-    out.print(table)
+        out.print(f"{i}. {s.config.learner}: {params}")
     if rec.neighbours:
         out.print("nearest past tasks: " + ", ".join(f"{n.name} ({n.distance:.2f})" for n in rec.neighbours))
     if rec.note:

@@ -78,9 +78,13 @@ def table(df: pd.DataFrame, fmt: str = "{:.3f}") -> str:
     cols = list(df.columns)
     out = ["| " + " | ".join([str(df.index.name or "")] + [str(c) for c in cols]) + " |",
            "|---|" + "---:|" * len(cols)]
-    for idx, row in df.iterrows():
-        out.append("| " + " | ".join([str(idx)] + [fmt.format(v) if isinstance(v, float) else str(v)
-                                                   for v in row]) + " |")
+    for idx in df.index:
+        cells = []
+        for c in cols:
+            v = df.loc[idx, c]
+            whole = pd.api.types.is_integer_dtype(df[c])
+            cells.append(str(int(v)) if whole else (fmt.format(v) if isinstance(v, float | np.floating) else str(v)))
+        out.append("| " + " | ".join([str(idx), *cells]) + " |")
     return "\n".join(out)
 
 
@@ -127,6 +131,44 @@ def offline(meta_db: str) -> None:
               f"Novel tasks (novelty > 1): {int((novelty > 1).sum())} of {len(novelty)}.", ""]
     text = "\n".join(lines)
     (RESULTS / "meta_offline.md").write_text(text + "\n")
+    print(text)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def timing(meta_db: str, rows: int = 100_000, cols: int = 100) -> None:
+    """Seconds to train each strategy on the meta_db (once per database version), and to
+    recommend for a new 100,000 x 100 table (meta-features plus ranking)."""
+    from autometa.data import make_task
+    from autometa.meta.db import MetaDB
+    from autometa.meta.experience import Experience
+    from autometa.meta.recommend import STRATEGIES, Recommender
+    from autometa.metafeatures import compute_metafeatures
+
+    rng = np.random.default_rng(SEED)
+    X = pd.DataFrame(rng.normal(size=(rows, cols)), columns=[f"x{i}" for i in range(cols)])
+    X["target"] = np.where(X["x0"] + X["x1"] * X["x2"] + rng.normal(size=rows) > 0, "yes", "no")
+    task = make_task(X, "target", name="timing")
+    db = MetaDB(meta_db)
+    out = []
+    for strategy in STRATEGIES:
+        t0 = time.perf_counter()
+        exp = Experience.from_db(db)
+        t1 = time.perf_counter()
+        rec = Recommender(strategy).fit(exp)
+        t2 = time.perf_counter()
+        mf = compute_metafeatures(task)
+        t3 = time.perf_counter()
+        rec.recommend(mf, task.kind, 10)
+        t4 = time.perf_counter()
+        out.append({"strategy": strategy, "read meta_db s": t1 - t0, "train s": t2 - t1,
+                    "meta-features s": t3 - t2, "rank s": t4 - t3, "recommendation s (meta-features + rank)": t4 - t2})
+    df = pd.DataFrame(out).set_index("strategy")
+    text = (f"meta_db: {len(exp)} tasks, {len(exp.scores)} (task, configuration) scores; new table: "
+            f"{rows:,} x {cols}, binary.\n\n" + table(df))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "meta_timing.md").write_text(text + "\n")
     print(text)
 
 
@@ -373,15 +415,21 @@ def live_report() -> None:
 
 
 def main() -> None:
+    global KS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--meta-db", default="meta_db/build.sqlite")
-    ap.add_argument("--part", choices=["offline", "live"], default="offline")
+    ap.add_argument("--part", choices=["offline", "live", "timing"], default="offline")
     ap.add_argument("--tasks", type=int, default=20, help="live: held-out tasks")
     ap.add_argument("--methods", default=",".join(LIVE_METHODS))
     ap.add_argument("--report", action="store_true", help="live: only the report from the CSV")
+    ap.add_argument("--ks", default="1,3,10,30", help="trial counts")
     args = ap.parse_args()
+    KS = tuple(int(k) for k in args.ks.split(","))
     if args.part == "offline":
         offline(args.meta_db)
+        return
+    if args.part == "timing":
+        timing(args.meta_db)
         return
     if not args.report:
         live(args.meta_db, args.tasks, args.methods.split(","))

@@ -16,7 +16,9 @@ Transfer can hurt. A task whose nearest past task is farther away than almost
 every past task is from its own nearest neighbour (``NOVELTY_QUANTILE``) is
 *novel*: the recommendation says so, falls back to the static portfolio and
 suggests fewer configurations, leaving more of the budget to the cold search.
-With no experience at all it suggests the learners' defaults.
+With no experience at all it suggests the learners' defaults. When the same
+data was fitted before (its meta-features equal a past task's), that fit's
+best configurations come first: user fits improve later recommendations.
 
 Predicted scores are percentiles among the configurations tried on a task
 (1 = the best of them, 0.5 = a median one).
@@ -53,6 +55,7 @@ DEFAULT_STRATEGY = "static"
 NOVELTY_QUANTILE = 0.95
 MIN_TASKS = 5  # fewer past tasks of the problem type than this: no transfer, learner defaults
 N_NEIGHBOURS = 8
+TWIN_DISTANCE = 1e-6  # meta-features are seeded: the same data gives the same vector
 # the order of the learners' defaults when nothing is known (the families that most often win)
 DEFAULT_ORDER = ("lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn")
 
@@ -114,8 +117,8 @@ class _Ranked:
 
 
 def diversify(ranked: Sequence[_Ranked], candidates: Mapping[str, Candidate], k: int) -> list[_Ranked]:
-    """The first ``k`` of ``ranked`` with at most ``ceil(k / 3)`` per learner family while
-    other families remain; the rest in their order."""
+    """``ranked`` reordered so that its first ``k`` hold at most ``ceil(k / 3)`` per learner
+    family while other families remain; the rest follow in their order."""
     cap = max(1, math.ceil(k / 3))
     chosen: list[_Ranked] = []
     counts: dict[str, int] = {}
@@ -127,7 +130,7 @@ def diversify(ranked: Sequence[_Ranked], candidates: Mapping[str, Candidate], k:
             counts[learner] = counts.get(learner, 0) + 1
         else:
             rest.append(r)
-    return (chosen + rest)[:k] if len(chosen) < k else chosen
+    return chosen + rest
 
 
 class _Scaler:
@@ -207,8 +210,8 @@ class _Static:
             j = left.pop(int(np.argmax(gains)))
             current = np.maximum(current, values[:, j])
             out.append(_Ranked(keys[j], float(means[j]), float(stds[j]),
-                               f"portfolio #{len(out) + 1}: best of the first entries is "
-                               f"{current.mean():.3f} on average over {len(current)} past tasks"))
+                               f"portfolio #{len(out) + 1}: with those before it, {current.mean():.2f} "
+                               f"on average over {len(current)} past tasks"))
         for j in sorted(left, key=lambda j: -means[j]):
             out.append(_Ranked(keys[j], float(means[j]), float(stds[j]), "average percentile on past tasks"))
         return out
@@ -364,7 +367,7 @@ class Recommender:
         X = exp.metafeatures()
         self._scale = _Scaler(X) if len(X) else None
         self._Z = self._scale(X) if self._scale is not None else np.zeros((0, len(NAMES)))
-        matrix = exp.matrix("pct").reindex(exp.tasks.index)
+        matrix = self._pct = exp.matrix("pct").reindex(exp.tasks.index)
         self._weights = (_relevance(self._Z, matrix, exp.tasks["problem"].to_numpy())
                          if len(X) else np.full(len(NAMES), 1.0 / len(NAMES)))
         self._threshold = self._novelty_threshold(exp)
@@ -426,14 +429,31 @@ class Recommender:
         ranked = [r for r in impl.rank(query) if r.key in allowed]
         if impl is not self._static:
             ranked = diversify(ranked, exp.candidates, k)
+        ranked = self._twin_first(query, ranked, k)
         suggestions = tuple(
             Suggestion(exp.candidates[r.key].config(self.spaces[exp.candidates[r.key].learner], kind),
                        r.key, r.predicted, r.uncertainty, r.reason)
-            for r in ranked[:k])
+            for r in ranked)
         note = (f"unlike every past task (nearest at {novelty:.1f}x the usual distance): "
                 f"a robust portfolio, then the cold search" if novel and fallback else "")
-        return Recommendation(impl.name, _unique(suggestions), neighbours, novelty, novel,
+        if query.neighbours[0][1] <= TWIN_DISTANCE:
+            note = "the same data was fitted before: its best configurations first"
+        return Recommendation(impl.name, _unique(suggestions)[:k], neighbours, novelty, novel,
                               int(same.sum()), note)
+
+    def _twin_first(self, query: _Query, ranked: list[_Ranked], k: int) -> list[_Ranked]:
+        """When the same data was fitted before (a past task at distance ~0: a user's earlier
+        fit), its best configurations fill the first half of the list."""
+        twins = [d for d, dist in query.neighbours if dist <= TWIN_DISTANCE]
+        if not twins:
+            return ranked
+        assert self.experience is not None
+        row = self._pct.loc[twins[0]].dropna().sort_values(ascending=False)
+        name = self.experience.tasks.loc[twins[0], "name"]
+        first = [_Ranked(str(key), float(v), 0.0, f"{v:.2f} on an earlier fit of the same data ({name})")
+                 for key, v in row.items() if key in query.allowed][: max(1, math.ceil(k / 2))]
+        keys = {r.key for r in first}
+        return first + [r for r in ranked if r.key not in keys]
 
     def _defaults(self, kind: str, top_k: int, allowed: set[str], n_tasks: int) -> Recommendation:
         order = [n for n in DEFAULT_ORDER if n in allowed] + sorted(allowed - set(DEFAULT_ORDER))
