@@ -448,8 +448,8 @@ class Recommender:
         if not twins:
             return ranked
         assert self.experience is not None
-        row = self._pct.loc[twins[0]].dropna().sort_values(ascending=False)
-        name = self.experience.tasks.loc[twins[0], "name"]
+        row = pd.Series(self._pct.loc[twins[0]]).dropna().sort_values(ascending=False)
+        name = str(self.experience.tasks.loc[twins[0], "name"])
         first = [_Ranked(str(key), float(v), 0.0, f"{v:.2f} on an earlier fit of the same data ({name})")
                  for key, v in row.items() if key in query.allowed][: max(1, math.ceil(k / 2))]
         keys = {r.key for r in first}
