@@ -7,6 +7,7 @@ tracking.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import tempfile
@@ -297,12 +298,12 @@ def fit_task(
                                 "raise --time-budget or --trials, or check the data"))
     model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces)
     board = leaderboard(outcome, metric)
+    model_dir = options.output_dir / "model" if options.output_dir else None
     result = FitResult(model=model, best_config=best.config, best_score=best.value, metric=metric.name,
                        greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
-                       ensemble_score=ens_score, model_dir=None, run_id=run_id, tracking=tracker.location,
+                       ensemble_score=ens_score, model_dir=model_dir, run_id=run_id, tracking=tracker.location,
                        recommendation=recommendation)
-    model_dir = options.output_dir / "model" if options.output_dir else None
     final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score
@@ -312,7 +313,7 @@ def fit_task(
             artifacts = _write_outputs(result, task, options.output_dir, Path(scratch))
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
                            input_example=task.X.head(5))
-    return _replace(result, model_dir=model_dir, seconds=time.perf_counter() - started)
+    return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
 @contextmanager
@@ -329,12 +330,6 @@ def _interrupt_deferred() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught:
         raise KeyboardInterrupt
-
-
-def _replace(result: FitResult, **changes: Any) -> FitResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
 
 
 def _failure_summary(outcome: SearchOutcome) -> str:

@@ -13,9 +13,11 @@ MLflow's own default (``sqlite:///mlflow.db`` in the working directory, where
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -252,10 +254,22 @@ def _signature(model: Any, input_example: Any) -> Any:
     return infer_signature(example, model.predict(input_example)), example
 
 
+_KWARGS: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _model_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
+    """MLflow's save arguments for a model, computed once per model (a fit both saves the model
+    to its output folder and logs it to MLflow: serializing to list its types costs a dump)."""
+    try:
+        return _KWARGS[model]
+    except (KeyError, TypeError):
+        pass
     signature, example = _signature(model, input_example)
-    return {"serialization_format": "skops", "skops_trusted_types": _trusted_types(model),
-            "signature": signature, "input_example": example, "pip_requirements": _requirements()}
+    kwargs = {"serialization_format": "skops", "skops_trusted_types": _trusted_types(model),
+              "signature": signature, "input_example": example, "pip_requirements": _requirements()}
+    with contextlib.suppress(TypeError):  # not weak-referenceable: computed again next time
+        _KWARGS[model] = kwargs
+    return kwargs
 
 
 def _log_model(model: Any, input_example: Any) -> None:
