@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from autometa.errors import DataError, OptionError, message
 
@@ -344,12 +344,12 @@ def make_task(
         if len(rare):
             keep = ~np.isin(y, rare)
             _warn(f"dropped {int((~keep).sum())} rows of {len(rare)} classes of '{target}' "
-                  f"seen only once (e.g. {rare[0]!r}); a class needs 2 rows to be validated")
+                  f"seen only once (e.g. {_plain(rare[0])!r}); a class needs 2 rows to be validated")
             df, y = df.loc[keep].reset_index(drop=True), y[keep]
             labels = np.unique(y)
         if labels.size < 2:
             raise DataError(message(
-                f"target '{target}' has only one class ({labels[0] if labels.size else None!r})",
+                f"target '{target}' has only one class ({_plain(labels[0]) if labels.size else None!r})",
                 "choose a target with at least two classes"))
         task_kind = "binary" if labels.size == 2 else "multiclass"
         classes = tuple(labels.tolist())
@@ -526,3 +526,8 @@ def _digest(X: pd.DataFrame, y: np.ndarray) -> str:
     h.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
     h.update(pd.util.hash_array(y.astype(str)).tobytes())
     return h.hexdigest()[:32]
+
+
+def _plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (for messages: 3, not np.int64(3))."""
+    return value.item() if hasattr(value, "item") else value

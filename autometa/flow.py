@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
 import signal
 import tempfile
 import threading
@@ -284,7 +285,7 @@ def fit_task(
         callbacks.append(on_trial)
     try:
         outcome = run_search(spaces, task.kind, metric.direction, evaluate,
-                             options.search_settings(f"{task.name}-{stamp}"),
+                             options.search_settings(f"{task.name}-{stamp}-{secrets.token_hex(3)}"),
                              warm_start=warm_start, callbacks=callbacks)
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")

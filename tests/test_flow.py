@@ -88,3 +88,29 @@ def test_unknown_learner_and_metric() -> None:
         fit_task(task, FitOptions(learners=("xgboost",)))
     with pytest.raises(OptionError, match="does not apply to a binary task"):
         fit_task(task, FitOptions(metric="rmse"))
+
+
+def test_two_fits_in_one_second_into_one_folder_keep_their_own_studies(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each fit gets its own study, even in the same journal within the same second (a classification
+    study must never be continued by a regression fit)."""
+    from datetime import datetime
+
+    from autometa.data import make_task
+    from autometa.flow import FitOptions, fit_task
+    from tests.conftest import mixed_frame
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> Frozen:  # type: ignore[override]
+            return cls(2026, 1, 1)
+
+    monkeypatch.setattr("autometa.flow.datetime", Frozen)
+
+    journal = str(tmp_path / "study.journal")
+    for kind in ("binary", "regression", "binary"):
+        task = make_task(mixed_frame(kind=kind), "target", name="same")
+        options = FitOptions(n_trials=2, learners=("linear",), ensemble=False, n_jobs=1, storage=journal,
+                             use_meta=False, record=False)
+        result = fit_task(task, options)
+        assert result.n_trials == 2 and result.best_config.learner == "linear"
