@@ -102,26 +102,31 @@ def fit(
     recommender: Annotated[str, typer.Option(help="auto, static, knn or surrogate.")] = "auto",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in --output (same data): its finished trials count towards --trials.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, warnings or table.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the result.")] = False,
 ) -> None:
     """Search for a good model for DATA; save it with a leaderboard and an MLflow history."""
     _show_warnings(quiet or as_json)
     from autometa.data import make_task, read_table
-    from autometa.flow import FitOptions, fit_task
+    from autometa.flow import FitOptions, fit_task, study_for
     from autometa.metrics import get_metric
 
     name = data.stem
     frame = read_table(data)
     the_task = make_task(frame, target, kind=task, name=name)
+    if resume and output is None:
+        from autometa.errors import OptionError, message
+
+        raise OptionError(message("--resume needs --output", "pass --output with the folder of the interrupted fit"))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = output or Path("autometa_models") / f"{name}-{stamp}"
-    folder.mkdir(parents=True, exist_ok=True)
+    study = study_for(folder, the_task, resume=resume)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
                          output_dir=folder, storage=str(folder / "study.journal"), use_meta=meta,
-                         meta_top_k=meta_top_k, recommender=recommender, record=record)
+                         meta_top_k=meta_top_k, recommender=recommender, record=record, study_name=study)
     tracker = None
     if tracking:
         from autometa.tracking import MlflowTracker
@@ -142,7 +147,8 @@ def fit(
             result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update)
         except KeyboardInterrupt:
             err.print(f"interrupted: the finished trials are recorded in MLflow and in {folder / 'study.journal'}; "
-                      "no model was saved")
+                      f"no model was saved. Resume: autometa fit {data} --output {folder} --resume "
+                      "(with the same options)")
             raise typer.Exit(130) from None
     if as_json:
         out.print(json.dumps(result.summary()), markup=False)

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from autometa.meta.recommend import Recommendation
 
-__all__ = ["FitFailed", "FitOptions", "FitResult", "fit_task", "leaderboard"]
+__all__ = ["FitFailed", "FitOptions", "FitResult", "fit_task", "leaderboard", "new_study_name", "study_for"]
 
 ENSEMBLE_POOL = 25
 META_TOP_K = 10
@@ -74,6 +74,8 @@ class FitOptions:
         meta_top_k: How many recommended configurations to try first (None: ``default_top_k``).
         recommender: The recommender's strategy (``"auto"``, ``"static"``, ``"knn"``, ``"surrogate"``).
         record: Record the task's meta-features and the trials in the meta_db.
+        study_name: The Optuna study in ``storage`` (None: a new, unique name). An existing
+            study of that name is continued: its finished trials count towards ``n_trials``.
     """
 
     metric: str | None = None
@@ -94,6 +96,7 @@ class FitOptions:
     meta_top_k: int | None = None
     recommender: str = "auto"
     record: bool = True
+    study_name: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -181,19 +184,38 @@ class FitResult:
 
 
 class _OofPool:
-    """Keeps the out-of-fold predictions of the best ``size`` completed trials."""
+    """Keeps the out-of-fold predictions of the best ``size`` completed trials, and a copy of each
+    in ``folder`` (if given) so that a resumed fit can still ensemble the earlier trials."""
 
-    def __init__(self, metric: Metric, size: int = ENSEMBLE_POOL) -> None:
-        self.metric, self.size = metric, size
+    def __init__(self, metric: Metric, size: int = ENSEMBLE_POOL, folder: Path | None = None) -> None:
+        self.metric, self.size, self.folder = metric, size, folder
         self.items: dict[int, tuple[float, Config, Any]] = {}
 
-    def add(self, number: int, score: float, config: Config, oof: Any) -> None:
+    def add(self, number: int, score: float, config: Config, oof: Any, *, save: bool = True) -> None:
         if oof is None:
             return
         self.items[number] = (score, config, oof)
+        if self.folder is not None and save:
+            import numpy as np
+
+            self.folder.mkdir(parents=True, exist_ok=True)
+            np.save(self.folder / f"{number}.npy", np.asarray(oof), allow_pickle=False)
         if len(self.items) > self.size:
             worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
             del self.items[worst]
+            if self.folder is not None:
+                (self.folder / f"{worst}.npy").unlink(missing_ok=True)
+
+    def reload(self, records: Sequence[TrialRecord]) -> None:
+        """Add the completed trials of an earlier, interrupted run of the same study."""
+        import numpy as np
+
+        if self.folder is None:
+            return
+        for r in records:
+            path = self.folder / f"{r.number}.npy"
+            if r.state == "complete" and r.value is not None and r.number not in self.items and path.is_file():
+                self.add(r.number, r.value, r.config, np.load(path, allow_pickle=False), save=False)
 
     def _key(self, score: float) -> float:
         return score if self.metric.greater_is_better else -score
@@ -258,7 +280,7 @@ def fit_task(
         tags={"autometa.kind": "fit", "autometa.dataset": task.name},
         metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()} if stored_task else None,
     )
-    pool = _OofPool(metric)
+    pool = _OofPool(metric, folder=options.output_dir / "oof" if options.output_dir is not None else None)
     finished: list[TrialRecord] = []
 
     def remember() -> None:
@@ -285,7 +307,7 @@ def fit_task(
         callbacks.append(on_trial)
     try:
         outcome = run_search(spaces, task.kind, metric.direction, evaluate,
-                             options.search_settings(f"{task.name}-{stamp}-{secrets.token_hex(3)}"),
+                             options.search_settings(options.study_name or new_study_name(task.name)),
                              warm_start=warm_start, callbacks=callbacks)
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
@@ -297,6 +319,7 @@ def fit_task(
         tracker.finish_fit(metrics={}, artifacts={}, status="FAILED")
         raise FitFailed(message(f"no trial completed ({_failure_summary(outcome)})",
                                 "raise --time-budget or --trials, or check the data"))
+    pool.reload(outcome.records)
     model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces)
     board = leaderboard(outcome, metric)
     model_dir = options.output_dir / "model" if options.output_dir else None
@@ -315,6 +338,43 @@ def fit_task(
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
                            input_example=task.X.head(5))
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def new_study_name(name: str) -> str:
+    """A study name unique to one fit: the data's name, the time and a random suffix."""
+    return f"{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def study_for(folder: Path, task: Task, *, resume: bool) -> str:
+    """The study of the fit whose outputs go to ``folder``, kept in ``folder/fit.json``.
+
+    A new fit gets a new study (and forgets an earlier fit's saved predictions); ``resume``
+    continues the study of the fit that was interrupted there, on the same data.
+
+    Raises:
+        OptionError: Nothing to resume in ``folder``, or the data differ from that fit's.
+    """
+    import json
+    import shutil
+
+    state = folder / "fit.json"
+    if resume:
+        if not state.is_file():
+            raise OptionError(message(f"no fit to resume in '{folder}' (no fit.json)",
+                                      "pass --output with the folder of the interrupted fit, or drop --resume"))
+        saved = json.loads(state.read_text(encoding="utf-8"))
+        if saved.get("digest") != task.digest:
+            raise OptionError(message(f"the data differ from those of the fit in '{folder}' "
+                                      f"({saved.get('data', '?')}, target '{saved.get('target', '?')}')",
+                                      "resume with the same file and --target, or drop --resume"))
+        return str(saved["study"])
+    name = new_study_name(task.name)
+    shutil.rmtree(folder / "oof", ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"study": name, "digest": task.digest, "data": task.name, "target": task.target,
+                                 "created": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2) + "\n",
+                     encoding="utf-8")
+    return name
 
 
 @contextmanager

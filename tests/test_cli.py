@@ -187,3 +187,31 @@ def test_ctrl_c_leaves_study_and_runs_consistent(tmp_path: Path) -> None:
     assert all(t.state.is_finished() for t in trials)  # the trial in flight was closed as failed
     done = [t for t in trials if t.state != optuna.trial.TrialState.FAIL]
     assert {t.number for t in done} <= {int(r.data.tags["autometa.trial"]) for r in kids}
+
+    # resume: the finished trials count, none is repeated, and the model is saved
+    total = len(trials) + 2
+    resumed = subprocess.run([*cmd[:cmd.index("--trials")], "--trials", str(total),
+                              *cmd[cmd.index("--trials") + 2:], "--resume", "--json"],
+                             capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    again = optuna.load_study(study_name=summary.study_name, storage=storage).trials
+    assert len(again) == total and [t.number for t in again] == list(range(total))
+    assert [t.params for t in again[: len(trials)]] == [t.params for t in trials]
+    assert (tmp_path / "out" / "model" / "MLmodel").exists()
+
+
+def test_resume_needs_the_same_data_and_a_fit_to_resume(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    base = ["fit", str(EXAMPLE), "--target", "survived", "--trials", "2", "--learners", "linear", "--no-tracking",
+            "--no-record", "--no-meta", "-q"]
+    code, _, err = run_cli([*base, "--resume"], capsys, monkeypatch)
+    assert code == 2 and "--resume needs --output" in err
+    code, _, err = run_cli([*base, "--output", "empty", "--resume"], capsys, monkeypatch)
+    assert code == 2 and "no fit to resume in 'empty'" in err
+    assert run_cli([*base, "--output", "o"], capsys, monkeypatch)[0] == 0
+    code, _, err = run_cli([*base[:3], "age", *base[4:], "--output", "o", "--resume"], capsys, monkeypatch)
+    assert code == 2 and "the data differ" in err and len(err.strip().splitlines()) == 1
+    code, out, _ = run_cli([*base[:-1], "--json", "--output", "o", "--resume", "--trials", "4"], capsys, monkeypatch)
+    assert code == 0 and '"n_trials": 4' in out
