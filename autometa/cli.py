@@ -103,6 +103,9 @@ def fit(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in --output (same data): its finished trials count towards --trials.")] = False,
+    storage: Annotated[str | None, typer.Option(help="Optuna storage for the study: a .journal file or a PostgreSQL URL such as postgresql+psycopg://user:pw@host/db (default: study.journal in --output).")] = None,
+    study: Annotated[str | None, typer.Option(help="Study name in --storage; an existing study of that name is continued (default: a new one).")] = None,
+    n_workers: Annotated[int, typer.Option(help="Processes running trials on this machine (more join from anywhere with 'autometa worker').")] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, warnings or table.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the result.")] = False,
 ) -> None:
@@ -121,11 +124,15 @@ def fit(
         raise OptionError(message("--resume needs --output", "pass --output with the folder of the interrupted fit"))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     folder = output or Path("autometa_models") / f"{name}-{stamp}"
-    study = study_for(folder, the_task, resume=resume)
+    from autometa.workers import LocalWorkers, check_shared_storage
+
+    storage = storage or str(folder / "study.journal")
+    check_shared_storage(storage, n_workers)
+    study = study_for(folder, the_task, resume=resume, name=study)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
-                         output_dir=folder, storage=str(folder / "study.journal"), use_meta=meta,
+                         output_dir=folder, storage=storage, use_meta=meta,
                          meta_top_k=meta_top_k, recommender=recommender, record=record, study_name=study)
     tracker = None
     if tracking:
@@ -144,9 +151,11 @@ def fit(
     with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget) as progress:
         progress.direction = get_metric(metric, the_task.kind).direction
         try:
-            result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update)
+            result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update,
+                              workers=LocalWorkers(n_workers - 1) if n_workers > 1 else None,
+                              source={"path": str(data.resolve()), "target": the_task.target, "task": task})
         except KeyboardInterrupt:
-            err.print(f"interrupted: the finished trials are recorded in MLflow and in {folder / 'study.journal'}; "
+            err.print(f"interrupted: the finished trials are recorded in MLflow and in {storage}; "
                       f"no model was saved. Resume: autometa fit {data} --output {folder} --resume "
                       "(with the same options)")
             raise typer.Exit(130) from None
@@ -368,6 +377,33 @@ def meta_import_mlflow(
     n_fits, n_runs = import_mlflow_fits(open_meta_db(meta_db), fits)
     err.print(f"imported {n_fits} of {len(fits)} fits ({n_runs} runs); the others were already recorded "
               "or lack meta-features")
+
+
+@app.command()
+def worker(
+    storage: Annotated[str, typer.Option(help="The fit's study storage (a .journal file or a PostgreSQL URL).")],
+    study: Annotated[str, typer.Option(help="The fit's study name.")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines.")] = False,
+) -> None:
+    """Join a running fit's study (started with 'autometa fit --storage URL --study NAME') and run
+    its trials until it has them all. The fit's data file must be readable here."""
+    _show_warnings(quiet)
+    from autometa.workers import check_shared_storage, work
+
+    check_shared_storage(storage, 2)
+
+    def show(record: TrialRecord) -> None:
+        if not quiet:
+            score = f"{record.value:.4f}" if record.value is not None else record.state
+            err.print(f"trial {record.number} {record.config.learner}: {score}")
+
+    try:
+        n = work(storage, study, on_trial=show)
+    except KeyboardInterrupt:
+        err.print("interrupted: this worker's finished trials are in the study")
+        raise typer.Exit(130) from None
+    if not quiet:
+        err.print(f"{n} trials run by this worker; the study has them all")
 
 
 @app.command()

@@ -15,12 +15,12 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning, Task
 from autometa.errors import AutoMetaError, OptionError, message
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
 
     from autometa.meta.recommend import Recommendation
 
-__all__ = ["FitFailed", "FitOptions", "FitResult", "fit_task", "leaderboard", "new_study_name", "study_for"]
+__all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "leaderboard", "new_study_name", "prepare",
+           "study_for", "trial_evaluator"]
 
 ENSEMBLE_POOL = 25
 META_TOP_K = 10
@@ -114,6 +115,13 @@ class FitOptions:
             raise OptionError(message(f"unknown recommender '{self.recommender}'",
                                       "use one of: auto, static, knn, surrogate"))
         self.search_settings("check")  # validates the budget
+
+    def for_workers(self) -> dict[str, Any]:
+        """The options a worker needs to run this fit's trials (JSON-able; stored on the study)."""
+        return {"metric": self.metric, "learners": list(self.learners) if self.learners else None,
+                "n_trials": self.n_trials, "time_budget": self.time_budget, "trial_timeout": self.trial_timeout,
+                "cv": self.cv, "seed": self.seed, "n_jobs": self.n_jobs, "pruning": self.pruning,
+                "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None}
 
     def top_k(self) -> int:
         """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
@@ -221,6 +229,40 @@ class _OofPool:
         return score if self.metric.greater_is_better else -score
 
 
+class WorkerPool(Protocol):
+    """Processes that run trials of a fit's study beside the fit (``autometa.workers``)."""
+
+    def start(self, storage: str, study: str) -> None: ...
+
+    def join(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def prepare(task: Task, options: FitOptions) -> tuple[Metric, dict[str, Any], Any]:
+    """The metric, the learners' search spaces and the validation plan of a fit."""
+    metric = get_metric(options.metric, task.kind)
+    all_spaces = load_spaces()
+    names = check_learners(options.learners, list(iter_learner_names(all_spaces, task.kind)))
+    return metric, {n: all_spaces[n] for n in names}, plan_cv(task, options.cv, seed=options.seed)
+
+
+def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
+                    pool: _OofPool) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
+    """What the search calls to score a configuration: cross-validation, out-of-fold predictions kept."""
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
+            ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
+                                metric, plan, seed=options.seed, n_jobs=options.threads(task.n_rows),
+                                deadline=ctx.deadline, reporter=ctx)
+        pool.add(ctx.number, ev.score, config, ev.oof)
+        return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
+
+    return evaluate
+
+
 def fit_task(
     task: Task,
     options: FitOptions,
@@ -229,6 +271,8 @@ def fit_task(
     db: MetaDB | None = None,
     warm_start: Sequence[Config] = (),
     on_trial: Callable[[TrialRecord], None] | None = None,
+    workers: WorkerPool | None = None,
+    source: Mapping[str, Any] | None = None,
 ) -> FitResult:
     """Search, pick and save a model for ``task``.
 
@@ -239,7 +283,11 @@ def fit_task(
         db: The meta-database: the recommender learns from it (``options.use_meta``) and it
             receives the task and its trials (``options.record``). None: a cold search, not recorded.
         warm_start: Configurations to try first, before the recommended ones.
-        on_trial: Called after each trial (progress display).
+        on_trial: Called after each trial of this process (progress display).
+        workers: Worker processes that join the study (``options.storage`` must be shared);
+            they are started once the study exists and joined before the final model.
+        source: Where the data can be read again (``path``, ``target``, ``task``), stored on the
+            study so that ``autometa worker`` can join it from another process or machine.
 
     Returns:
         The fitted model, leaderboard, study and records.
@@ -250,12 +298,12 @@ def fit_task(
     """
     started = time.perf_counter()
     tracker = tracker or NullTracker()
-    metric = get_metric(options.metric, task.kind)
-    all_spaces = load_spaces()
-    available = list(iter_learner_names(all_spaces, task.kind))
-    names = check_learners(options.learners, available)
-    spaces = {n: all_spaces[n] for n in names}
-    plan = plan_cv(task, options.cv, seed=options.seed)
+    metric, spaces, plan = prepare(task, options)
+    names = list(spaces)
+    study_name = options.study_name or new_study_name(task.name)
+    if workers is not None and options.storage is None:
+        raise OptionError(message("worker processes need a study storage they can share",
+                                  "pass --storage (a .journal file or a PostgreSQL URL)"))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     tracking = not isinstance(tracker, NullTracker)
     # meta-features cost a fraction of a second: compute them only when something stores them
@@ -289,14 +337,7 @@ def fit_task(
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
 
-    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
-            ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
-                                metric, plan, seed=options.seed, n_jobs=options.threads(task.n_rows),
-                                deadline=ctx.deadline, reporter=ctx)
-        pool.add(ctx.number, ev.score, config, ev.oof)
-        return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
+    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool)
 
     def log(record: TrialRecord) -> None:
         with _interrupt_deferred():
@@ -305,11 +346,23 @@ def fit_task(
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
+    attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,
+             "autometa.options": options.for_workers()}
     try:
-        outcome = run_search(spaces, task.kind, metric.direction, evaluate,
-                             options.search_settings(options.study_name or new_study_name(task.name)),
-                             warm_start=warm_start, callbacks=callbacks)
+        outcome = run_search(spaces, task.kind, metric.direction, evaluate, options.search_settings(study_name),
+                             warm_start=warm_start, callbacks=callbacks, attrs=attrs,
+                             on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)
+        if workers is not None:  # their last trials, then every worker's trials, logged and recorded here
+            workers.join()
+            outcome = outcome.refreshed()
+            mine = {r.number for r in finished}
+            for record in outcome.records:
+                if record.number not in mine:
+                    log(record)
+                    finished.append(record)
     except BaseException:
+        if workers is not None:
+            workers.stop()
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
         remember()
         raise
@@ -345,11 +398,12 @@ def new_study_name(name: str) -> str:
     return f"{name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
 
 
-def study_for(folder: Path, task: Task, *, resume: bool) -> str:
+def study_for(folder: Path, task: Task, *, resume: bool, name: str | None = None) -> str:
     """The study of the fit whose outputs go to ``folder``, kept in ``folder/fit.json``.
 
-    A new fit gets a new study (and forgets an earlier fit's saved predictions); ``resume``
-    continues the study of the fit that was interrupted there, on the same data.
+    A new fit gets a new study, or the one called ``name`` (and forgets an earlier fit's saved
+    predictions); ``resume`` continues the study of the fit that was interrupted there, on the
+    same data.
 
     Raises:
         OptionError: Nothing to resume in ``folder``, or the data differ from that fit's.
@@ -368,7 +422,7 @@ def study_for(folder: Path, task: Task, *, resume: bool) -> str:
                                       f"({saved.get('data', '?')}, target '{saved.get('target', '?')}')",
                                       "resume with the same file and --target, or drop --resume"))
         return str(saved["study"])
-    name = new_study_name(task.name)
+    name = name or new_study_name(task.name)
     shutil.rmtree(folder / "oof", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     state.write_text(json.dumps({"study": name, "digest": task.digest, "data": task.name, "target": task.target,

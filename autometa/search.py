@@ -11,6 +11,8 @@ intermediate scores only with earlier trials of the same learner family.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -31,10 +33,13 @@ __all__ = [
     "TrialRecord",
     "config_from_params",
     "run_search",
+    "study_attrs",
     "to_distribution",
 ]
 
 LEARNER_PARAM = "learner"
+# RDB storages: a worker silent for 3 heartbeats has its trial failed and retried
+HEARTBEAT_SECONDS = int(os.environ.get("AUTOMETA_HEARTBEAT_SECONDS", "30"))
 
 
 class Pruned(Exception):
@@ -53,6 +58,7 @@ class SearchSettings:
     pruning: bool = True
     study_name: str = "autometa"
     storage: str | None = None
+    heartbeat: int = HEARTBEAT_SECONDS
 
     def __post_init__(self) -> None:
         if self.n_trials is None and self.time_budget is None:
@@ -82,6 +88,11 @@ class SearchOutcome:
     study: Any  # optuna.Study
     records: tuple[TrialRecord, ...]
     direction: str
+
+    def refreshed(self) -> SearchOutcome:
+        """The same study's trials read again (after other workers have finished theirs)."""
+        records = tuple(record_of(t) for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
+        return SearchOutcome(study=self.study, records=records, direction=self.direction)
 
     @property
     def completed(self) -> list[TrialRecord]:
@@ -188,7 +199,14 @@ def make_sampler(settings: SearchSettings) -> optuna.samplers.BaseSampler:
                                           n_startup_trials=min(10, max(4, budget // 3)))
 
 
-def _make_storage(url: str | None) -> Any:
+def _make_storage(url: str | None, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
+    """An Optuna storage: None (in memory), a journal file (``*.journal`` or ``journal:PATH``;
+    safe for several processes on one machine), or an RDB URL (PostgreSQL for several machines).
+
+    RDB storages get heartbeats: the trial of a worker that died (SIGKILL, a lost machine) is
+    failed after ``3 * heartbeat`` seconds and retried once; connections are checked before use,
+    and a call that loses its connection waits for the server (a restart) and tries again.
+    """
     if url is None:
         return None
     if url.endswith(".journal") or url.startswith("journal:"):
@@ -196,7 +214,82 @@ def _make_storage(url: str | None) -> Any:
         from optuna.storages.journal import JournalFileBackend
 
         return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    return url
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return _ReconnectingRDBStorage(url, engine_kwargs={"pool_pre_ping": True}, heartbeat_interval=heartbeat,
+                              grace_period=3 * heartbeat,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    except Exception as exc:  # a malformed URL, a missing driver, a server that does not answer
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise OptionError(message(f"cannot open the study storage '{_safe(url)}' ({type(exc).__name__}: {first})",
+                                  "check the URL (e.g. postgresql+psycopg://user:pw@host/db, or a .journal "
+                                  "file), that the server runs, and that psycopg is installed")) from exc
+
+
+RECONNECT_SECONDS = 120.0
+
+
+def _transient(exc: BaseException) -> bool:
+    """A lost or refused database connection (a server restarting), as opposed to a real error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        names = {c.__name__ for c in type(seen).__mro__}
+        if names & {"OperationalError", "InterfaceError", "ConnectionError"}:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + RECONNECT_SECONDS
+        wait = 0.5
+        while True:
+            try:
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if not _transient(exc) or time.monotonic() + wait > deadline:
+                    raise
+                time.sleep(wait)
+                wait = min(wait * 2, 5.0)
+
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
+class _ReconnectingRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage whose calls wait for the database to come back (up to
+    ``RECONNECT_SECONDS``) instead of failing the worker when the server restarts."""
+
+
+for _name, _member in vars(optuna.storages.RDBStorage).items():
+    if not _name.startswith("_") and callable(_member):
+        setattr(_ReconnectingRDBStorage, _name, _reconnecting(_member))
+
+
+def _safe(url: str) -> str:
+    """A storage URL without its password."""
+    import re
+
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def study_attrs(storage: str, study_name: str) -> dict[str, Any]:
+    """The user attributes of an existing study (what a worker needs to join it).
+
+    Raises:
+        OptionError: No such study in the storage.
+    """
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=_make_storage(storage))
+    except KeyError as exc:
+        raise OptionError(message(f"no study '{study_name}' in '{_safe(storage)}'",
+                                  "start it with: autometa fit DATA --storage URL --study NAME")) from exc
+    return dict(study.user_attrs)
 
 
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
@@ -258,6 +351,8 @@ def run_search(
     *,
     warm_start: Sequence[Config] = (),
     callbacks: Sequence[Callable[[TrialRecord], None]] = (),
+    attrs: Mapping[str, Any] | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> SearchOutcome:
     """Run one study.
 
@@ -270,6 +365,8 @@ def run_search(
         settings: Budget, sampler, seed, storage.
         warm_start: Configurations to try first, in order.
         callbacks: Called with each finished trial's record.
+        attrs: JSON-able facts stored on a new study (what workers need to join it).
+        on_ready: Called once the study exists with its warm start enqueued (start workers here).
 
     Returns:
         The study and the records of all its trials.
@@ -284,16 +381,22 @@ def run_search(
         sampler=make_sampler(settings),
         pruner=SameLearnerMedianPruner(direction) if settings.pruning else optuna.pruners.NopPruner(),
         study_name=settings.study_name,
-        storage=_make_storage(settings.storage),
+        storage=_make_storage(settings.storage, settings.heartbeat),
         load_if_exists=True,
     )
+    for key, value in (attrs or {}).items():
+        if key not in study.user_attrs:
+            study.set_user_attr(key, value)
     for config in warm_start:
         if config.learner in spaces:
             study.enqueue_trial(params_of(config), user_attrs={"source": "warm_start"}, skip_if_exists=True)
+    if on_ready is not None:
+        on_ready()
     start = time.monotonic()
     global_deadline = start + settings.time_budget if settings.time_budget else None
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         config = suggest_config(trial, spaces, kind)
         deadlines = [d for d in (global_deadline,
                                  time.monotonic() + settings.trial_timeout if settings.trial_timeout else None)
@@ -319,11 +422,17 @@ def run_search(
             cb(record)
 
     remaining = None
+    stops: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [on_trial]
     if settings.n_trials is not None:
         finished = len([t for t in study.trials if t.state.is_finished()])
         remaining = max(0, settings.n_trials - finished)
+        # with several workers on one study, stop when the study (not this worker) has them all
+        from optuna.study import MaxTrialsCallback
+        from optuna.trial import TrialState as S
+
+        stops.append(MaxTrialsCallback(settings.n_trials, states=(S.COMPLETE, S.PRUNED, S.FAIL)))
     if remaining != 0:
         study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
-                       catch=(Exception,), callbacks=[on_trial])
+                       catch=(Exception,), callbacks=stops)
     records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
     return SearchOutcome(study=study, records=records, direction=direction)

@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export MLFLOW_DISABLE_TELEMETRY=true
 bash scripts/setup.sh
+# the PostgreSQL tests use a real local server; without one they skip and say why
+if url=$(bash scripts/postgres.sh); then export AUTOMETA_PG_URL="$url"; else echo "PostgreSQL tests will skip"; fi
 .venv/bin/ruff check .
 .venv/bin/lint-imports
 .venv/bin/mypy autometa

@@ -43,6 +43,20 @@ def test_user_db_starts_from_the_shipped_corpus(tmp_path: Path, monkeypatch: pyt
     assert open_meta_db(tmp_path / "user.sqlite").stats()["runs"] == 3  # seeded once only
 
 
+def test_the_default_user_db_takes_a_newer_shipped_corpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    build = MetaDB(tmp_path / "build.sqlite")
+    build.add_runs([run()], task=task_row())
+    build.export(tmp_path / "shipped")
+    monkeypatch.setenv("AUTOMETA_SHIPPED_META_DB", str(tmp_path / "shipped"))
+    monkeypatch.setenv("AUTOMETA_META_DB", str(tmp_path / "user.sqlite"))
+    assert open_meta_db().stats()["tasks"] == 1
+    build.add_runs([run("t2")], task=task_row("t2"))  # an upgrade ships more experience
+    build.export(tmp_path / "shipped")
+    assert open_meta_db(create=False).stats()["tasks"] == 1  # reading only: untouched
+    assert open_meta_db().stats()["tasks"] == 2
+    assert open_meta_db(tmp_path / "other.sqlite").stats()["tasks"] == 2  # a new file is seeded
+
+
 @pytest.mark.slow
 def test_cli_records_unless_no_record(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -33,6 +33,8 @@ def open_meta_db(location: str | Path | None = None, *, seed_from_shipped: bool 
 
     With ``create=False`` (reading only, as a fit with ``record=False`` does) a database
     file that does not exist yet is not created: the shipped runs are read into memory.
+    The user's default database also imports the shipped runs again when they changed
+    (a newer autometa ships more experience).
     """
     target = location if location is not None else default_user_db()
     text = str(target)
@@ -40,9 +42,28 @@ def open_meta_db(location: str | Path | None = None, *, seed_from_shipped: bool 
         target = ":memory:"
     db = MetaDB(target)
     shipped = shipped_dir()
-    if seed_from_shipped and (shipped / "runs.parquet").is_file() and not db.task_digests():
+    if not seed_from_shipped or not (shipped / "runs.parquet").is_file():
+        return db
+    # the user's own database also takes the corpus runs of a newer autometa (duplicates are skipped)
+    signature = _signature(shipped)
+    writable = create or target == ":memory:"  # record=False: an existing file is only read
+    stale = location is None and db.get_info("shipped_corpus") != signature
+    if writable and (stale or not db.task_digests()):
         db.import_folder(shipped, origins=("corpus",))
+        db.set_info("shipped_corpus", signature)
     return db
+
+
+def _signature(folder: Path) -> str:
+    """A hash of the shipped corpus files: changes when an upgrade ships more experience."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in ("tasks.parquet", "configurations.parquet", "runs.parquet"):
+        path = folder / name
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def run_row(record: Any, task_digest: str, metric: Any, cv: str, seed: int, space_version: int) -> RunRow:
