@@ -316,7 +316,7 @@ def fit_task(
         recommendation = recommender_for(db, options.recommender, seed=options.seed).recommend(
             stored_task.metafeatures, task.kind, options.top_k(), learners=names)
         warm_start = [*warm_start, *recommendation.configs()]
-    run_id = tracker.start_fit(
+    tracker.start_fit(
         experiment=options.experiment or task.name,
         run_name=f"fit {task.name} {stamp}",
         params={"dataset": task.name, "rows": task.n_rows, "features": len(task.columns),
@@ -379,7 +379,8 @@ def fit_task(
     result = FitResult(model=model, best_config=best.config, best_score=best.value, metric=metric.name,
                        greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
-                       ensemble_score=ens_score, model_dir=model_dir, run_id=run_id, tracking=tracker.location,
+                       ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
+                       tracking=tracker.location,
                        recommendation=recommendation)
     final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
     if ens_score is not None:

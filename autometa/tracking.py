@@ -18,7 +18,7 @@ import os
 import time
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +36,7 @@ class Tracker(Protocol):
     """Receives a fit's story: its start, each trial, its end."""
 
     location: str
+    run_id: str | None
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
                   tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
@@ -82,27 +83,73 @@ class MlflowTracker:
     Args:
         tracking_uri: The store; see ``resolve_uri``.
 
-    Failures of the store while trials are logged are reported once as a warning
-    and the fit goes on; the parent run then lacks those children.
+    When the store cannot be reached (a server down, a file store it cannot
+    write), the fit goes on: a warning is printed once, and what could not be
+    written waits in memory and is written, in order, as soon as the store
+    answers again, at the latest when the fit ends. Only if the store is still
+    unreachable then are those runs lost (the fit's model and leaderboard are
+    saved in its output folder either way).
     """
 
     def __init__(self, tracking_uri: str | None = None) -> None:
-        from mlflow import MlflowClient
-
         self.uri = resolve_uri(tracking_uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        if self.uri.startswith("http"):  # a down server: fail in seconds, not after minutes of retries
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        self._client: Any = None
         self.location = self.uri
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self._warned = False
+        self._pending: list[Callable[[], None]] = []
+        self._retry_at = 0.0
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.uri)
+        return self._client
+
+    retry_seconds = 30.0  # after a failure, writes wait this long before the store is tried again
+
+    def _write(self, step: Callable[[], None], *, now: bool = False) -> None:
+        """Run ``step`` after the steps still waiting; if the store fails, keep it for later."""
+        self._pending.append(step)
+        if now or time.monotonic() >= self._retry_at:
+            self.flush()
+
+    def flush(self) -> bool:
+        """Write what waits, in order; returns whether everything is written."""
+        from mlflow.exceptions import MlflowException
+
+        while self._pending:
+            try:
+                self._pending[0]()
+            except (MlflowException, OSError) as exc:
+                self._client = None  # a new client (and store) on the next try
+                self._retry_at = time.monotonic() + self.retry_seconds
+                if not self._warned:
+                    warnings.warn(f"MLflow store {self.uri} unreachable ({type(exc).__name__}: {str(exc)[:150]}); "
+                                  "the fit goes on and its runs are written when the store answers again",
+                                  AutoMetaWarning, stacklevel=3)
+                    self._warned = True
+                return False
+            self._pending.pop(0)
+        return True
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
                   tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
-        exp = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
-        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
-        self.run_id = run.info.run_id
-        self._log(self.run_id, params=params, metrics=metrics or {})
+        def step() -> None:
+            exp = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
+            run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
+            self.run_id = run.info.run_id
+            self._log(self.run_id, params=params, metrics=metrics or {})
+
+        self._write(step)
         return self.run_id
 
     def _log(self, run_id: str, *, params: Mapping[str, Any] = (),  # type: ignore[assignment]
@@ -120,12 +167,11 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=ms[i:i + 1000], params=ps[i:i + 100], tags=ts[i:i + 100])
 
     def log_trial(self, record: TrialRecord, metric: str) -> None:
-        from mlflow.exceptions import MlflowException
+        end = int(time.time() * 1000)
 
-        if self.run_id is None or self.experiment_id is None:
-            return
-        try:
-            end = int(time.time() * 1000)
+        def step() -> None:
+            if self.run_id is None or self.experiment_id is None:
+                return
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=f"trial-{record.number}",
@@ -146,26 +192,31 @@ class MlflowTracker:
                       steps={f"{metric}_intermediate": record.intermediate})
             self.client.set_terminated(run.info.run_id, "FAILED" if record.state == "failed" else "FINISHED",
                                        end_time=end)
-        except (MlflowException, OSError) as exc:
-            if not self._warned:
-                warnings.warn(f"MLflow logging failed ({type(exc).__name__}: {str(exc)[:200]}); "
-                              "the fit goes on without some trial runs", AutoMetaWarning, stacklevel=2)
-                self._warned = True
+
+        self._write(step)
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
                    model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
-        if self.run_id is None:
-            return
-        self._log(self.run_id, metrics=metrics)
-        for folder, path in artifacts.items():
-            self.client.log_artifact(self.run_id, str(path), artifact_path=folder or None)
-        if model is not None:
-            import mlflow
+        def step() -> None:
+            if self.run_id is None:
+                return
+            self._log(self.run_id, metrics=metrics)
+            for folder, path in artifacts.items():
+                self.client.log_artifact(self.run_id, str(path), artifact_path=folder or None)
+            if model is not None:
+                import mlflow
 
-            mlflow.set_tracking_uri(self.uri)
-            with mlflow.start_run(run_id=self.run_id):
-                _log_model(model, input_example)
-        self.client.set_terminated(self.run_id, status)
+                mlflow.set_tracking_uri(self.uri)
+                with mlflow.start_run(run_id=self.run_id):
+                    _log_model(model, input_example)
+            self.client.set_terminated(self.run_id, status)
+
+        self._write(step, now=True)
+        if self._pending:  # the artifacts are temporary files: this is the last chance
+            self._pending.clear()
+            warnings.warn(f"MLflow store {self.uri} still unreachable at the end of the fit: its runs were not "
+                          "recorded there (the model and leaderboard are in the output folder)",
+                          AutoMetaWarning, stacklevel=2)
 
     def run_url(self) -> str | None:
         """A link to the parent run in the MLflow UI when the store is a server."""
