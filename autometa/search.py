@@ -402,6 +402,7 @@ def run_search(
                                  time.monotonic() + settings.trial_timeout if settings.trial_timeout else None)
                      if d is not None]
         ctx = TrialContext(trial, min(deadlines) if deadlines else None, settings.pruning)
+        started = time.perf_counter()
         try:
             value, attrs = evaluate(config, ctx)
         except Pruned as exc:
@@ -412,6 +413,7 @@ def run_search(
         except Exception as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             raise
+        trial.set_user_attr("evaluate_s", round(time.perf_counter() - started, 4))
         for key, val in attrs.items():
             trial.set_user_attr(key, val)
         return value
