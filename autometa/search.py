@@ -32,6 +32,7 @@ __all__ = [
     "TrialContext",
     "TrialRecord",
     "config_from_params",
+    "fail_trials_of",
     "run_search",
     "study_attrs",
     "to_distribution",
@@ -275,6 +276,21 @@ def _safe(url: str) -> str:
     import re
 
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+def fail_trials_of(storage: str, study_name: str, workers: set[str]) -> int:
+    """Close as failed the trials left running by workers known to be dead (``host:pid``, as
+    each trial's ``worker`` attribute says); returns how many. A journal file has no
+    heartbeats, so the process that started the workers does this when one dies."""
+    from optuna.trial import TrialState as S
+
+    study = optuna.load_study(study_name=study_name, storage=_make_storage(storage))
+    orphans = [t for t in study.get_trials(deepcopy=False, states=(S.RUNNING,))
+               if t.user_attrs.get("worker") in workers]
+    for t in orphans:
+        study._storage.set_trial_user_attr(t._trial_id, "error", "worker died during the trial")
+        study._storage.set_trial_state_values(t._trial_id, state=S.FAIL)
+    return len(orphans)
 
 
 def study_attrs(storage: str, study_name: str) -> dict[str, Any]:

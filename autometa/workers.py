@@ -45,15 +45,25 @@ class LocalWorkers:
     def __init__(self, n: int, *, quiet: bool = True) -> None:
         self.n, self.quiet = n, quiet
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.storage = self.study = ""
 
     def start(self, storage: str, study: str) -> None:
+        self.storage, self.study = storage, study
         cmd = [sys.executable, "-m", "autometa.cli", "worker", "--storage", storage, "--study", study, "--quiet"]
         self.procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                        start_new_session=True) for _ in range(self.n)]
 
     def join(self) -> None:
+        """Wait for the workers; the trial of one that was killed is closed as failed."""
+        import socket
+
+        from autometa.search import fail_trials_of
+
         for p in self.procs:
             p.wait()
+        dead = {f"{socket.gethostname()}:{p.pid}" for p in self.procs if p.returncode and p.returncode < 0}
+        if dead:
+            fail_trials_of(self.storage, self.study, dead)
 
     def stop(self) -> None:
         """Interrupt the workers (their trial in flight is closed as failed) and wait for them."""

@@ -24,6 +24,8 @@ ROOT = HERE.parent
 FAULTS = [
     ("SIGKILL of a worker in the middle of a trial (PostgreSQL, heartbeat 1 s)",
      "tests/test_distributed.py::test_sigkill_of_a_worker_mid_trial_fails_and_retries_its_trial"),
+    ("SIGKILL of a local worker in the middle of a trial (journal file)",
+     "tests/test_distributed.py::test_sigkill_of_a_local_worker_on_a_journal_fails_its_trial"),
     ("Ctrl-C (SIGINT) of autometa fit, then --resume",
      "tests/test_cli.py::test_ctrl_c_leaves_study_and_runs_consistent"),
     ("PostgreSQL server restarted mid-study",

@@ -156,6 +156,32 @@ def test_sigkill_of_a_worker_mid_trial_fails_and_retries_its_trial(pg_url: str, 
     assert json.loads(out)["n_trials"] == len(trials)
 
 
+def test_sigkill_of_a_local_worker_on_a_journal_fails_its_trial(tmp_path: Path) -> None:
+    storage = str(tmp_path / "s.journal")
+    fit = _cli([*BASE, "--trials", "10", "--learners", "random_forest", "--storage", storage, "--study", "kill",
+                "--n-workers", "2", "--output", str(tmp_path / "out")])
+    victim = None
+    deadline = time.monotonic() + 180
+    while victim is None and time.monotonic() < deadline and fit.poll() is None:
+        try:
+            for t in _trials(storage, "kill"):
+                pid = int(t.user_attrs.get("worker", "x:0").rsplit(":", 1)[1])
+                if t.state == optuna.trial.TrialState.RUNNING and pid not in (0, fit.pid):
+                    victim = (t.number, pid)
+        except (KeyError, ValueError, FileNotFoundError):  # no study yet
+            pass
+        time.sleep(0.1)
+    assert victim is not None, "no worker ran a trial"
+    os.kill(victim[1], signal.SIGKILL)
+    out, err = fit.communicate(timeout=400)
+    assert fit.returncode == 0, err
+    trials = _trials(storage, "kill")
+    _accounted(trials)
+    assert trials[victim[0]].state == optuna.trial.TrialState.FAIL
+    assert trials[victim[0]].user_attrs["error"] == "worker died during the trial"
+    assert json.loads(out)["n_trials"] == len(trials)
+
+
 def test_postgresql_restarted_mid_study(pg_url: str, tmp_path: Path) -> None:
     import shutil
 
