@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -49,17 +49,29 @@ def pg_server() -> str:
 
 
 @pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A fresh database on the server for one test, dropped afterwards."""
+def pg_databases(pg_server: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh databases on the server for one test (dropped afterwards); returns their URLs."""
     import psycopg
 
-    name = f"t_{uuid.uuid4().hex[:10]}"
     admin = pg_server.replace("postgresql+psycopg://", "postgresql://")
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:10]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+    yield make
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield pg_server.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in made:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url(pg_databases: Callable[[], str]) -> str:
+    return pg_databases()
 
 
 def _cli(args: list[str], **env: str) -> subprocess.Popen[str]:
@@ -219,3 +231,25 @@ def test_meta_db_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     _, err = fit.communicate(timeout=300)
     assert fit.returncode == 0, err
     assert MetaDB(pg_url).stats()["runs_by_origin"]["user"] == 2
+
+
+def test_study_meta_db_and_mlflow_on_one_postgresql_server(pg_databases: Callable[[], str], tmp_path: Path) -> None:
+    """Optuna and MLflow each keep an ``alembic_version`` table, so they need a database each;
+    the meta_db has its own schema and shares either."""
+    from mlflow import MlflowClient
+
+    from autometa.meta.db import MetaDB
+
+    pg_url, tracking = pg_databases(), pg_databases()
+    fit = _cli(["fit", str(EXAMPLE), "--target", "survived", "--trials", "3", "--learners", "linear,knn",
+                "--n-jobs", "1", "--storage", pg_url, "--study", "all-in-one", "--meta-db", pg_url,
+                "--tracking-uri", tracking, "--experiment", "pg", "--json", "--output", str(tmp_path / "o")],
+               MLFLOW_ARTIFACTS_DESTINATION=str(tmp_path / "artifacts"))
+    out, err = fit.communicate(timeout=400)
+    assert fit.returncode == 0, err
+    summary = json.loads(out)
+    assert len(_trials(pg_url, "all-in-one")) == 3
+    assert MetaDB(pg_url).stats()["runs_by_origin"].get("user") == 3
+    client = MlflowClient(tracking)
+    runs = client.search_runs([client.get_experiment_by_name("pg").experiment_id])
+    assert summary["mlflow_run_id"] in {r.info.run_id for r in runs} and len(runs) == 4  # parent + 3 trials

@@ -26,6 +26,7 @@ from autometa.errors import DataError, OptionError, message
 __all__ = ["ORIGINS", "SCHEMA_VERSION", "MetaDB", "RunRow", "TaskRow", "default_user_db", "package_versions"]
 
 SCHEMA_VERSION = 1
+PG_SCHEMA = "autometa_meta_db"  # on PostgreSQL the tables live in this schema
 ORIGINS = ("corpus", "user")
 STATUSES = ("ok", "failed", "timeout", "pruned")
 
@@ -203,6 +204,11 @@ class MetaDB:
                 if path and path != ":memory:":
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine = sa.create_engine(self.url, **engine_args)
+            self.schema: str | None = None
+            if self.engine.dialect.name == "postgresql":
+                # its own schema, so that Optuna's and MLflow's tables ("runs"!) can share the database
+                self.schema = PG_SCHEMA
+                self.engine = self.engine.execution_options(schema_translate_map={None: PG_SCHEMA})
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise OptionError(message(f"cannot use meta_db URL '{self._safe_url()}' ({type(exc).__name__}: {exc})",
                                       "pass a SQLAlchemy URL such as sqlite:///path.db or a file path")) from exc
@@ -234,7 +240,9 @@ class MetaDB:
 
     def _prepare(self) -> None:
         with self._tx() as conn:
-            names = set(sa.inspect(conn).get_table_names())
+            if self.schema is not None:
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
+            names = set(sa.inspect(conn).get_table_names(schema=self.schema))
             if "meta_info" not in names:
                 if names & {"tasks", "runs", "configurations"}:
                     raise DataError(message(f"meta_db '{self._safe_url()}' has autometa tables but no schema version",
@@ -346,7 +354,7 @@ class MetaDB:
         import pandas as pd
 
         with self._tx() as conn:
-            return pd.read_sql_table(table, conn)
+            return pd.read_sql(sa.select(metadata.tables[table]), conn)
 
     def runs_frame(self) -> Any:
         """Runs joined with their task and configuration, one row per run."""
