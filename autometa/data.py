@@ -347,10 +347,12 @@ def make_task(
                   f"seen only once (e.g. {_plain(rare[0])!r}); a class needs 2 rows to be validated")
             df, y = df.loc[keep].reset_index(drop=True), y[keep]
             labels = np.unique(y)
+        if labels.size == 0:
+            raise DataError(message(f"every class of target '{target}' has a single row (a class needs 2 rows "
+                                    "to be validated)", "choose another --target, or add rows"))
         if labels.size < 2:
-            raise DataError(message(
-                f"target '{target}' has only one class ({_plain(labels[0]) if labels.size else None!r})",
-                "choose a target with at least two classes"))
+            raise DataError(message(f"target '{target}' has only one class ({_plain(labels[0])!r})",
+                                    "choose a target with at least two classes"))
         task_kind = "binary" if labels.size == 2 else "multiclass"
         classes = tuple(labels.tolist())
 
