@@ -59,7 +59,8 @@ def run(storage: str, workers: int, folder: Path) -> dict[str, float | int | str
     end = max(t.datetime_complete for t in trials if t.datetime_complete)
     wall = (end - begin).total_seconds()
     evaluating = sum(float(t.user_attrs.get("evaluate_s", 0.0)) for t in trials)
-    return {"trials": len(trials), "search s": wall, "fit command s": total,
+    pruned = sum(t.state == optuna.trial.TrialState.PRUNED for t in trials)
+    return {"trials": len(trials), "pruned": pruned, "evaluate s": evaluating, "search s": wall, "fit command s": total,
             "trials/min": 60 * len(trials) / wall, "outside evaluation": 1 - evaluating / (wall * workers),
             "summary_trials": json.loads(out.stdout)["n_trials"]}
 
@@ -78,10 +79,11 @@ def main() -> None:
         print(f"{r['trials/min']:.1f} trials/min", flush=True)
         rows.append((name, workers, r))
     lines = [f"{os.cpu_count()} cores; load average at the start {os.getloadavg()[0]:.2f}.", "",
-             "| storage | workers | trials | search s | trials/min | share of worker time outside evaluation "
-             "| fit command s |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "| storage | workers | trials (pruned) | evaluation s (sum) | search s | trials/min "
+             "| share of worker time outside evaluation | fit command s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, workers, r in rows:
-        lines.append(f"| {name} | {workers} | {r['trials']} | {r['search s']:.1f} | {r['trials/min']:.1f} | "
+        lines.append(f"| {name} | {workers} | {r['trials']} ({r['pruned']}) | {r['evaluate s']:.1f} | "
+                     f"{r['search s']:.1f} | {r['trials/min']:.1f} | "
                      f"{r['outside evaluation']:.1%} | {r['fit command s']:.1f} |")
     text = "\n".join(lines)
     (HERE / "results").mkdir(exist_ok=True)
