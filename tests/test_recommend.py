@@ -138,10 +138,10 @@ def test_learner_filter_and_diversity(experience: Experience) -> None:
 
 
 def test_diversify_keeps_order_within_the_cap(experience: Experience) -> None:
-    from autometa.meta.recommend import _Ranked
+    from autometa.meta.strategies import Ranked
 
     keys = ["lightgbm/000", "lightgbm/001", "lightgbm/002", "linear/000"]
-    ranked = [_Ranked(k, 1.0 - i / 10, 0.0, "") for i, k in enumerate(keys)]
+    ranked = [Ranked(k, 1.0 - i / 10, 0.0, "") for i, k in enumerate(keys)]
     out = [r.key for r in diversify(ranked, experience.candidates, 3)][:3]
     assert out == ["lightgbm/000", "linear/000", "lightgbm/001"]
 

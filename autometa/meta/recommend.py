@@ -1,16 +1,11 @@
 """The recommender: from a task's meta-features to a ranked, diverse list of configurations.
 
-Three strategies behind one interface, trained on an ``Experience``:
-
-* ``static``: one portfolio for all tasks of a problem type, chosen greedily so
-  that the best of its first k entries is good on average over the past tasks
-  (Auto-sklearn 2.0, TabRepo's zero-shot portfolios);
-* ``knn``: the best configurations of the nearest past tasks in meta-feature
-  space, taken in turn from each neighbour (Auto-sklearn 1.0);
-* ``surrogate``: LightGBM models that predict a configuration's percentile on a
-  task from the task's meta-features and the configuration's parameters; the
-  spread of a small bag of such models is the uncertainty. The top-k is
-  diversified across learner families.
+Three strategies behind one interface (``autometa.meta.strategies``), trained on
+an ``Experience``: ``static`` (a greedy portfolio per problem type),
+``knn`` (what did best on the nearest past tasks) and ``surrogate`` (LightGBM
+models of a configuration's percentile given the task; the top-k is diversified
+across learner families). ``DEFAULT_STRATEGY`` is the one that measured best
+(benchmarks/README.md, section 5).
 
 Transfer can hurt. A task whose nearest past task is farther away than almost
 every past task is from its own nearest neighbour (``NOVELTY_QUANTILE``) is
@@ -27,15 +22,16 @@ Predicted scores are percentiles among the configurations tried on a task
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from autometa.errors import OptionError, message
-from autometa.meta.experience import Candidate, Experience, problem_of
+from autometa.meta.experience import Experience, problem_of
+from autometa.meta.strategies import Nearest, Query, Ranked, Scaler, Static, Surrogate, distances, diversify, relevance
 from autometa.metafeatures import NAMES
 from autometa.spaces import Config, SearchSpace
 
@@ -54,7 +50,6 @@ STRATEGIES = ("static", "knn", "surrogate")
 DEFAULT_STRATEGY = "static"
 NOVELTY_QUANTILE = 0.95
 MIN_TASKS = 5  # fewer past tasks of the problem type than this: no transfer, learner defaults
-N_NEIGHBOURS = 8
 TWIN_DISTANCE = 1e-6  # meta-features are seeded: the same data gives the same vector
 # the order of the learners' defaults when nothing is known (the families that most often win)
 DEFAULT_ORDER = ("lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn")
@@ -108,230 +103,7 @@ class Recommendation:
         }
 
 
-@dataclass(frozen=True)
-class _Ranked:
-    key: str
-    predicted: float
-    uncertainty: float
-    reason: str
-
-
-def diversify(ranked: Sequence[_Ranked], candidates: Mapping[str, Candidate], k: int) -> list[_Ranked]:
-    """``ranked`` reordered so that its first ``k`` hold at most ``ceil(k / 3)`` per learner
-    family while other families remain; the rest follow in their order."""
-    cap = max(1, math.ceil(k / 3))
-    chosen: list[_Ranked] = []
-    counts: dict[str, int] = {}
-    rest: list[_Ranked] = []
-    for r in ranked:
-        learner = candidates[r.key].learner
-        if len(chosen) < k and counts.get(learner, 0) < cap:
-            chosen.append(r)
-            counts[learner] = counts.get(learner, 0) + 1
-        else:
-            rest.append(r)
-    return chosen + rest
-
-
-class _Scaler:
-    """Standardization of meta-features (median, standard deviation), clipped at 5."""
-
-    def __init__(self, X: np.ndarray) -> None:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a meta-feature missing on every task
-            center, std = np.nanmedian(X, axis=0), np.nanstd(X, axis=0)
-        self.center = np.nan_to_num(center)
-        self.scale = np.where(std > 1e-9, std, 1.0)
-
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        Z = (np.atleast_2d(X) - self.center) / self.scale
-        return np.clip(np.nan_to_num(Z, nan=0.0, posinf=5.0, neginf=-5.0), -5.0, 5.0)
-
-
-def _relevance(Z: np.ndarray, M: pd.DataFrame, problems: np.ndarray) -> np.ndarray:
-    """A weight per meta-feature: how well differences in it predict that two past tasks
-    rank configurations differently (Spearman correlation over task pairs of one problem
-    type, floored at 0). Meta-features that say nothing about performance then barely
-    count in the distance between tasks."""
-    from scipy.stats import rankdata
-
-    perf = M.fillna(0.5).to_numpy()
-    first, second = [], []
-    for problem in np.unique(problems):
-        idx = np.flatnonzero(problems == problem)
-        a, b = np.triu_indices(len(idx), k=1)
-        first.append(idx[a])
-        second.append(idx[b])
-    a, b = np.concatenate(first), np.concatenate(second)
-    if len(a) < 10:
-        return np.ones(Z.shape[1])
-    centred = perf - perf.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(centred, axis=1) + 1e-12
-    dissimilar = 1.0 - np.sum(centred[a] * centred[b], axis=1) / (norms[a] * norms[b])
-    target = rankdata(dissimilar)
-    target = (target - target.mean()) / (target.std() + 1e-12)
-    weights = np.zeros(Z.shape[1])
-    for j in range(Z.shape[1]):
-        diff = rankdata(np.abs(Z[a, j] - Z[b, j]))
-        sd = diff.std()
-        if sd > 0:
-            weights[j] = max(0.0, float(np.mean((diff - diff.mean()) / sd * target)))
-    return weights / weights.sum() if weights.sum() > 0 else np.full(Z.shape[1], 1.0 / Z.shape[1])
-
-
-def _distances(Z: np.ndarray, z: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    return np.sqrt(((Z - z) ** 2) @ weights)
-
-
-# ---------------------------------------------------------------------------- strategies
-
-
-class _Static:
-    name = "static"
-
-    def __init__(self, exp: Experience, length: int = 40) -> None:
-        self.order: dict[str, list[_Ranked]] = {}
-        for problem, tasks in exp.tasks.groupby("problem"):
-            M = exp.only_tasks(tasks.index).matrix("pct")
-            self.order[str(problem)] = self._greedy(M, length)
-
-    @staticmethod
-    def _greedy(M: pd.DataFrame, length: int) -> list[_Ranked]:
-        values = M.fillna(0.0).to_numpy()
-        keys = list(M.columns)
-        means, stds = values.mean(axis=0), values.std(axis=0)
-        current = np.zeros(values.shape[0])
-        out: list[_Ranked] = []
-        left = list(range(len(keys)))
-        while left and len(out) < length:
-            gains = [np.maximum(current, values[:, j]).mean() + 1e-6 * means[j] for j in left]
-            j = left.pop(int(np.argmax(gains)))
-            current = np.maximum(current, values[:, j])
-            out.append(_Ranked(keys[j], float(means[j]), float(stds[j]),
-                               f"portfolio #{len(out) + 1}: with those before it, {current.mean():.2f} "
-                               f"on average over {len(current)} past tasks"))
-        for j in sorted(left, key=lambda j: -means[j]):
-            out.append(_Ranked(keys[j], float(means[j]), float(stds[j]), "average percentile on past tasks"))
-        return out
-
-    def rank(self, query: _Query) -> list[_Ranked]:
-        return list(self.order.get(query.problem, []))
-
-
-class _Nearest:
-    name = "knn"
-
-    def __init__(self, exp: Experience, n_neighbours: int = N_NEIGHBOURS) -> None:
-        self.exp, self.k = exp, n_neighbours
-        self.M = exp.matrix("pct")
-
-    def rank(self, query: _Query) -> list[_Ranked]:
-        """Candidates by their kernel-weighted mean percentile on the nearest past tasks."""
-        near = query.neighbours[: self.k]
-        if not near:
-            return []
-        rows = self.M.loc[[d for d, _ in near]].to_numpy()
-        dist = np.array([d for _, d in near])
-        h = max(float(np.median(dist)), 1e-6)
-        w = np.exp(-((dist / h) ** 2))[:, None] * ~np.isnan(rows)
-        total = np.maximum(w.sum(axis=0), 1e-12)
-        filled = np.nan_to_num(rows)
-        mean = (filled * w).sum(axis=0) / total
-        std = np.sqrt((((filled - mean) ** 2) * w).sum(axis=0) / total)
-        names = [str(self.exp.tasks.loc[d, "name"]) for d, _ in near]
-        top = np.nanargmax(np.where(np.isnan(rows), -1.0, rows), axis=0)
-        out = []
-        for j in np.argsort(-mean, kind="stable"):
-            i = int(top[j])
-            out.append(_Ranked(str(self.M.columns[j]), float(mean[j]), float(std[j]),
-                               f"{rows[i, j]:.2f} on past task {names[i]} (distance {near[i][1]:.2f})"))
-        return out
-
-
-class _Surrogate:
-    name = "surrogate"
-    N_MODELS = 3
-
-    def __init__(self, exp: Experience, spaces: Mapping[str, SearchSpace], seed: int = 0) -> None:
-        self.spaces = spaces
-        self.columns = _param_columns(spaces)
-        self.learners = sorted(spaces)
-        self.candidates = exp.candidates
-        self.cand_X = {k: self._config_vector(c) for k, c in exp.candidates.items()}
-        self.models: list[Any] = []
-        if exp.scores.empty:
-            return
-        import lightgbm as lgb
-
-        mf = exp.tasks[list(NAMES)].to_numpy(dtype=float)
-        row_of = {d: i for i, d in enumerate(exp.tasks.index)}
-        scores = exp.scores[exp.scores["key"].isin(self.cand_X.keys())]
-        X = np.hstack([mf[[row_of[t] for t in scores["task"]]],
-                       np.vstack([self.cand_X[k] for k in scores["key"]])])
-        y = scores["pct"].to_numpy(dtype=float)
-        groups = exp.tasks["group_key"].to_numpy()[[row_of[t] for t in scores["task"]]]
-        unique = np.unique(groups)
-        rng = np.random.default_rng(seed)
-        for i in range(self.N_MODELS):
-            keep = np.isin(groups, rng.choice(unique, size=max(1, int(0.8 * len(unique))), replace=False))
-            model = lgb.LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=31, min_child_samples=20,
-                                      subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed + i,
-                                      n_jobs=1, verbose=-1)
-            model.fit(X[keep], y[keep], categorical_feature=[len(NAMES)])
-            self.models.append(model)
-
-    def _config_vector(self, cand: Candidate) -> np.ndarray:
-        v = np.full(1 + len(self.columns), np.nan)
-        v[0] = self.learners.index(cand.learner) if cand.learner in self.learners else np.nan
-        space = self.spaces.get(cand.learner)
-        if space is None:
-            return v
-        for i, (learner, p) in enumerate(self.columns, start=1):
-            if learner == cand.learner and p.name in cand.params:
-                v[i] = _encode(p, cand.params[p.name])
-        return v
-
-    def rank(self, query: _Query) -> list[_Ranked]:
-        if not self.models:
-            return []
-        keys = [k for k in self.cand_X if k in query.allowed]
-        if not keys:
-            return []
-        X = np.hstack([np.repeat(query.metafeatures[None, :], len(keys), axis=0),
-                       np.vstack([self.cand_X[k] for k in keys])])
-        preds = np.vstack([m.predict(X) for m in self.models])
-        mean, std = preds.mean(axis=0), preds.std(axis=0)
-        order = np.argsort(-mean, kind="stable")
-        ranked = [_Ranked(keys[i], float(mean[i]), float(std[i]), "predicted from meta-features and parameters")
-                  for i in order]
-        return ranked
-
-
-def _param_columns(spaces: Mapping[str, SearchSpace]) -> list[tuple[str, Any]]:
-    return [(name, p) for name in sorted(spaces) for p in spaces[name].params]
-
-
-def _encode(p: Any, value: Any) -> float:
-    if p.type == "categorical":
-        return float(p.choices.index(value)) if value in p.choices else np.nan
-    if value is None or isinstance(value, bool):
-        return np.nan
-    x = float(value)
-    return math.log10(x) if p.log and x > 0 else x
-
-
 # ---------------------------------------------------------------------------- the interface
-
-
-@dataclass
-class _Query:
-    metafeatures: np.ndarray
-    kind: str
-    problem: str
-    allowed: set[str]
-    neighbours: list[tuple[str, float]] = field(default_factory=list)
 
 
 class Recommender:
@@ -365,18 +137,18 @@ class Recommender:
         exp = Experience(experience.tasks, experience.scores[experience.scores["key"].isin(known.keys())], known)
         self.experience = exp
         X = exp.metafeatures()
-        self._scale = _Scaler(X) if len(X) else None
+        self._scale = Scaler(X) if len(X) else None
         self._Z = self._scale(X) if self._scale is not None else np.zeros((0, len(NAMES)))
         matrix = self._pct = exp.matrix("pct").reindex(exp.tasks.index)
-        self._weights = (_relevance(self._Z, matrix, exp.tasks["problem"].to_numpy())
+        self._weights = (relevance(self._Z, matrix, exp.tasks["problem"].to_numpy())
                          if len(X) else np.full(len(NAMES), 1.0 / len(NAMES)))
         self._threshold = self._novelty_threshold(exp)
-        self._static = _Static(exp)
-        self._impl: _Static | _Nearest | _Surrogate = self._static
+        self._static = Static(exp)
+        self._impl: Static | Nearest | Surrogate = self._static
         if self.strategy == "knn":
-            self._impl = _Nearest(exp)
+            self._impl = Nearest(exp)
         elif self.strategy == "surrogate":
-            self._impl = _Surrogate(exp, self.spaces, self.seed)
+            self._impl = Surrogate(exp, self.spaces, self.seed)
         return self
 
     def _novelty_threshold(self, exp: Experience) -> float:
@@ -387,7 +159,7 @@ class Recommender:
         for i in range(len(self._Z)):
             mask = (groups != groups[i]) & (problems == problems[i])
             if mask.any():
-                nearest.append(_distances(self._Z[mask], self._Z[i], self._weights).min())
+                nearest.append(distances(self._Z[mask], self._Z[i], self._weights).min())
         return float(np.quantile(nearest, NOVELTY_QUANTILE)) if len(nearest) >= MIN_TASKS else math.inf
 
     def recommend(self, metafeatures: Any, kind: str, top_k: int = 10, *,
@@ -412,11 +184,11 @@ class Recommender:
         problem = problem_of(kind)
         same = exp.tasks["problem"].to_numpy() == problem
         allowed = {k for k, c in exp.candidates.items() if c.learner in allowed_learners}
-        query = _Query(x, kind, problem, allowed)
+        query = Query(x, kind, problem, allowed)
         if same.sum() < MIN_TASKS or self._scale is None:
             return self._defaults(kind, top_k, allowed_learners, int(same.sum()))
         z = self._scale(x)[0]
-        dist = _distances(self._Z[same], z, self._weights)
+        dist = distances(self._Z[same], z, self._weights)
         order = np.argsort(dist, kind="stable")
         digests = exp.tasks.index.to_numpy()[same]
         query.neighbours = [(str(digests[i]), float(dist[i])) for i in order]
@@ -441,7 +213,7 @@ class Recommender:
         return Recommendation(impl.name, _unique(suggestions)[:k], neighbours, novelty, novel,
                               int(same.sum()), note)
 
-    def _twin_first(self, query: _Query, ranked: list[_Ranked], k: int) -> list[_Ranked]:
+    def _twin_first(self, query: Query, ranked: list[Ranked], k: int) -> list[Ranked]:
         """When the same data was fitted before (a past task at distance ~0: a user's earlier
         fit), its best configurations fill the first half of the list."""
         twins = [d for d, dist in query.neighbours if dist <= TWIN_DISTANCE]
@@ -450,7 +222,7 @@ class Recommender:
         assert self.experience is not None
         row = pd.Series(self._pct.loc[twins[0]]).dropna().sort_values(ascending=False)
         name = str(self.experience.tasks.loc[twins[0], "name"])
-        first = [_Ranked(str(key), float(v), 0.0, f"{v:.2f} on an earlier fit of the same data ({name})")
+        first = [Ranked(str(key), float(v), 0.0, f"{v:.2f} on an earlier fit of the same data ({name})")
                  for key, v in row.items() if key in query.allowed][: max(1, math.ceil(k / 2))]
         keys = {r.key for r in first}
         return first + [r for r in ranked if r.key not in keys]
