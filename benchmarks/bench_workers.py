@@ -6,8 +6,10 @@ through the CLI (``fit --n-workers K``: the fit's process plus K-1 ``autometa wo
 processes). Storages: a journal file (the default), PostgreSQL (``$AUTOMETA_PG_URL`` or
 ``scripts/postgres.sh``), and SQLite for one worker only (Optuna advises against it for
 several processes, and autometa refuses it). Reported: wall time of the search (first trial
-start to last trial end), trials per minute, and the share of worker time spent outside the
-trials' evaluations (sampler, storage, bookkeeping), from each trial's ``evaluate_s``.
+start to last trial end), trials per minute, the share of worker time spent outside the
+trials' evaluations (sampler, storage, bookkeeping), from each trial's ``evaluate_s``, and the
+storage's own cost per trial (``storage_cost``: the same storage calls with an objective that
+returns at once) with the share of worker time it makes.
 
 Usage::
 
@@ -65,6 +67,33 @@ def run(storage: str, workers: int, folder: Path) -> dict[str, float | int | str
             "summary_trials": json.loads(out.stdout)["n_trials"]}
 
 
+def storage_cost(storage: str, n: int = 60) -> float:
+    """Seconds per trial spent in the storage: a study whose objective returns at once, with the
+    random sampler (no model, almost no sampling), so the trial's time is its storage round trips.
+    Each trial also sets user attributes as autometa's do."""
+    import optuna
+
+    from autometa.search import _make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(study_name=f"cost-{uuid.uuid4().hex[:8]}", storage=_make_storage(storage),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_categorical("learner", ["a", "b", "c"])
+        for i in range(6):
+            trial.suggest_float(f"p{i}", 0.0, 1.0)
+        for step in range(3):
+            trial.report(0.5, step)
+        for key in ("worker", "evaluate_s", "fold_scores", "fidelity"):
+            trial.set_user_attr(key, 0)
+        return 0.5
+
+    start = time.perf_counter()
+    study.optimize(objective, n_trials=n)
+    return (time.perf_counter() - start) / n
+
+
 def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-workers-"))
     url = pg_url()
@@ -72,6 +101,7 @@ def main() -> None:
     cases += [("sqlite", f"sqlite:///{folder / 'optuna.db'}", 1)]
     if url:
         cases += [("postgresql", url, w) for w in (1, 2, 4)]
+    costs = {name: storage_cost(storage) for name, storage, _ in {(c[0], c[1], 0) for c in cases}}
     rows = []
     for name, storage, workers in cases:
         print(f"{name} x{workers} ...", end=" ", flush=True)
@@ -80,11 +110,13 @@ def main() -> None:
         rows.append((name, workers, r))
     lines = [f"{os.cpu_count()} cores; load average at the start {os.getloadavg()[0]:.2f}.", "",
              "| storage | workers | trials (pruned) | evaluation s (sum) | search s | trials/min "
-             "| share of worker time outside evaluation | fit command s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| share of worker time outside evaluation | storage s per trial | share of worker time in the storage "
+             "| fit command s |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, workers, r in rows:
         lines.append(f"| {name} | {workers} | {r['trials']} ({r['pruned']}) | {r['evaluate s']:.1f} | "
-                     f"{r['search s']:.1f} | {r['trials/min']:.1f} | "
-                     f"{r['outside evaluation']:.1%} | {r['fit command s']:.1f} |")
+                     f"{r['search s']:.1f} | {r['trials/min']:.1f} | {r['outside evaluation']:.1%} | "
+                     f"{costs[name] * 1000:.1f} ms | {costs[name] * r['trials'] / (r['search s'] * workers):.1%} | "
+                     f"{r['fit command s']:.1f} |")
     text = "\n".join(lines)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "workers.md").write_text(text + "\n")
