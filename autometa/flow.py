@@ -44,6 +44,7 @@ __all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "le
 
 ENSEMBLE_POOL = 25
 META_TOP_K = 10
+SETTLE_SECONDS = 120.0  # how long a fit waits for trials that other workers still run
 SMALL_TASK_ROWS = 5_000
 
 
@@ -352,12 +353,13 @@ def fit_task(
         outcome = run_search(spaces, task.kind, metric.direction, evaluate, options.search_settings(study_name),
                              warm_start=warm_start, callbacks=callbacks, attrs=attrs,
                              on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)
-        if workers is not None:  # their last trials, then every worker's trials, logged and recorded here
+        if workers is not None:
             workers.join()
-            outcome = outcome.refreshed()
-            mine = {r.number for r in finished}
+        if options.storage is not None:  # other workers' last trials, then all their trials logged here
+            outcome = outcome.settled(max(SETTLE_SECONDS, options.trial_timeout or 0.0))
+            known = {r.number for r in finished} | outcome.earlier  # a resumed fit's earlier trials are recorded
             for record in outcome.records:
-                if record.number not in mine:
+                if record.number not in known:
                     log(record)
                     finished.append(record)
     except BaseException:

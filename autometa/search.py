@@ -89,11 +89,22 @@ class SearchOutcome:
     study: Any  # optuna.Study
     records: tuple[TrialRecord, ...]
     direction: str
+    earlier: frozenset[int] = frozenset()  # trials finished before this run (a resumed study)
+
+    def settled(self, timeout: float) -> SearchOutcome:
+        """The study's trials once no trial is running any more (other workers' last ones), or
+        after ``timeout`` seconds (a worker that died without a heartbeat leaves one running)."""
+        from optuna.trial import TrialState as S
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.study.get_trials(deepcopy=False, states=(S.RUNNING,)):
+            time.sleep(0.5)
+        return self.refreshed()
 
     def refreshed(self) -> SearchOutcome:
         """The same study's trials read again (after other workers have finished theirs)."""
         records = tuple(record_of(t) for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
-        return SearchOutcome(study=self.study, records=records, direction=self.direction)
+        return SearchOutcome(study=self.study, records=records, direction=self.direction, earlier=self.earlier)
 
     @property
     def completed(self) -> list[TrialRecord]:
@@ -439,6 +450,7 @@ def run_search(
         for cb in callbacks:
             cb(record)
 
+    earlier = frozenset(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     remaining = None
     stops: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = [on_trial]
     if settings.n_trials is not None:
@@ -453,4 +465,4 @@ def run_search(
         study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
                        catch=(Exception,), callbacks=stops)
     records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
-    return SearchOutcome(study=study, records=records, direction=direction)
+    return SearchOutcome(study=study, records=records, direction=direction, earlier=earlier)

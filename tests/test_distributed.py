@@ -86,6 +86,19 @@ def _trials(storage: str, study: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=study, storage=_make_storage(storage)).trials
 
 
+def _wait_for_study(storage: str, study: str, proc: subprocess.Popen[str], timeout: float = 180) -> None:
+    """Until the fit in ``proc`` has created its study (and started a trial)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if _trials(storage, study):
+                return
+        except (KeyError, FileNotFoundError, OSError, ValueError):
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"the fit never created study '{study}'")
+
+
 def _accounted(trials: list[optuna.trial.FrozenTrial]) -> None:
     """Every trial finished as complete, pruned or failed, with contiguous numbers."""
     assert [t.number for t in trials] == list(range(len(trials)))
@@ -98,10 +111,7 @@ def test_a_fit_with_local_workers_and_one_joining_from_another_process(backend: 
     storage = str(tmp_path / "s.journal") if backend == "journal" else request.getfixturevalue("pg_url")
     fit = _cli([*BASE, "--trials", "14", "--learners", "linear,knn,random_forest", "--storage", storage,
                 "--study", "shared", "--n-workers", "2", "--output", str(tmp_path / "out")])
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (tmp_path / "out" / "fit.json").exists():
-        time.sleep(0.2)
-    time.sleep(3)  # the study exists once the fit has started its first trial
+    _wait_for_study(storage, "shared", fit)
     joiner = _cli(["worker", "--storage", storage, "--study", "shared"])
     out, err = fit.communicate(timeout=400)
     _, werr = joiner.communicate(timeout=120)
@@ -142,10 +152,7 @@ def test_sigkill_of_a_worker_mid_trial_fails_and_retries_its_trial(pg_url: str, 
     env = {"AUTOMETA_HEARTBEAT_SECONDS": "1"}
     fit = _cli([*BASE, "--trials", "12", "--learners", "random_forest", "--storage", pg_url, "--study", "kill",
                 "--output", str(tmp_path / "out")], **env)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (tmp_path / "out" / "fit.json").exists():
-        time.sleep(0.2)
-    time.sleep(3)
+    _wait_for_study(pg_url, "kill", fit)
     worker = _cli(["worker", "--storage", pg_url, "--study", "kill"], **env)
     victim = None
     deadline = time.monotonic() + 120

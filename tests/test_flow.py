@@ -114,3 +114,19 @@ def test_two_fits_in_one_second_into_one_folder_keep_their_own_studies(tmp_path:
                              use_meta=False, record=False)
         result = fit_task(task, options)
         assert result.n_trials == 2 and result.best_config.learner == "linear"
+
+
+def test_a_resumed_fit_records_each_trial_once(tmp_path: Path) -> None:
+    from autometa.data import make_task
+    from autometa.flow import FitOptions, fit_task
+    from autometa.meta.db import MetaDB
+    from tests.conftest import mixed_frame
+
+    db = MetaDB(tmp_path / "m.sqlite")
+    task = make_task(mixed_frame(), "target", name="again")
+    common = {"learners": ("linear",), "ensemble": False, "n_jobs": 1, "use_meta": False,
+              "storage": str(tmp_path / "s.journal"), "study_name": "one", "output_dir": tmp_path / "out"}
+    fit_task(task, FitOptions(n_trials=2, **common), db=db)  # type: ignore[arg-type]
+    result = fit_task(task, FitOptions(n_trials=4, **common), db=db)  # type: ignore[arg-type]
+    assert result.n_trials == 4
+    assert db.stats()["runs_by_origin"] == {"user": 4}
