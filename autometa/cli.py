@@ -429,7 +429,7 @@ def recommend(
     if top_k < 1:
         raise OptionError(message(f"--top-k must be at least 1; got {top_k}", "pass for example --top-k 10"))
     the_task = make_task(read_table(data), target, kind=task, name=data.stem)
-    rec = recommender_for(open_meta_db(meta_db), recommender).recommend(
+    rec = recommender_for(open_meta_db(meta_db, create=False), recommender).recommend(
         compute_metafeatures(the_task), the_task.kind, top_k, learners=_split_list(learners))
     if as_json:
         out.print(json.dumps(rec.to_dict()), markup=False)
