@@ -222,10 +222,7 @@ def _make_storage(url: str | None, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
     if url is None:
         return None
     if url.endswith(".journal") or url.startswith("journal:"):
-        from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
-
-        return JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+        return _journal_storage(url.removeprefix("journal:"))
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     try:
@@ -280,6 +277,41 @@ class _ReconnectingRDBStorage(optuna.storages.RDBStorage):
 for _name, _member in vars(optuna.storages.RDBStorage).items():
     if not _name.startswith("_") and callable(_member):
         setattr(_ReconnectingRDBStorage, _name, _reconnecting(_member))
+
+
+def _uninterrupted(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Hold Ctrl-C (SIGINT) until a journal write is done: interrupted while it holds the journal's
+    file lock, the write would leave the lock taken and the next write waiting for ever."""
+    import signal
+    import threading
+
+    def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return method(self, *args, **kwargs)
+        caught: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+            if caught:
+                raise KeyboardInterrupt
+
+    call.__name__, call.__doc__ = method.__name__, method.__doc__
+    return call
+
+
+def _journal_storage(path: str) -> Any:
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    class _Journal(JournalStorage):
+        pass
+
+    for name, member in vars(JournalStorage).items():
+        if not name.startswith("_") and callable(member):
+            setattr(_Journal, name, _uninterrupted(member))
+    return _Journal(JournalFileBackend(path))
 
 
 def _safe(url: str) -> str:
