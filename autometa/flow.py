@@ -10,13 +10,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
-import signal
 import tempfile
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from autometa.data import AutoMetaWarning, Task
 from autometa.errors import AutoMetaError, OptionError, message
 from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv
+from autometa.interrupts import interrupt_deferred
 from autometa.learners import get_learner
 from autometa.meta.db import MetaDB
 from autometa.meta.history import record_fit, task_row
@@ -334,14 +332,14 @@ def fit_task(
 
     def remember() -> None:
         if db is not None and options.record and stored_task is not None and finished:
-            with _interrupt_deferred():
+            with interrupt_deferred():
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
 
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool)
 
     def log(record: TrialRecord) -> None:
-        with _interrupt_deferred():
+        with interrupt_deferred():
             tracker.log_trial(record, metric.name)
 
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
@@ -432,22 +430,6 @@ def study_for(folder: Path, task: Task, *, resume: bool, name: str | None = None
                                  "created": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2) + "\n",
                      encoding="utf-8")
     return name
-
-
-@contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) until the block ends, so a record is never half-written."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def _failure_summary(outcome: SearchOutcome) -> str:

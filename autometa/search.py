@@ -22,6 +22,7 @@ from typing import Any, Literal
 import optuna
 
 from autometa.errors import OptionError, TrialTimeout, message
+from autometa.interrupts import interrupt_deferred
 from autometa.records import TrialRecord, TrialState
 from autometa.spaces import Config, Param, SearchSpace
 
@@ -99,10 +100,6 @@ class SearchOutcome:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.study.get_trials(deepcopy=False, states=(S.RUNNING,)):
             time.sleep(0.5)
-        return self.refreshed()
-
-    def refreshed(self) -> SearchOutcome:
-        """The same study's trials read again (after other workers have finished theirs)."""
         records = tuple(record_of(t) for t in self.study.get_trials(deepcopy=False) if t.state.is_finished())
         return SearchOutcome(study=self.study, records=records, direction=self.direction, earlier=self.earlier)
 
@@ -222,7 +219,9 @@ def _make_storage(url: str | None, heartbeat: int = HEARTBEAT_SECONDS) -> Any:
     if url is None:
         return None
     if url.endswith(".journal") or url.startswith("journal:"):
-        return _journal_storage(url.removeprefix("journal:"))
+        from optuna.storages.journal import JournalFileBackend
+
+        return _UninterruptedJournalStorage(JournalFileBackend(url.removeprefix("journal:")))
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
     try:
@@ -253,6 +252,8 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Retry a storage call that lost its connection, until ``RECONNECT_SECONDS`` have passed."""
+
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
         deadline = time.monotonic() + RECONNECT_SECONDS
         wait = 0.5
@@ -265,53 +266,38 @@ def _reconnecting(method: Callable[..., Any]) -> Callable[..., Any]:
                 time.sleep(wait)
                 wait = min(wait * 2, 5.0)
 
-    call.__name__, call.__doc__ = method.__name__, method.__doc__
     return call
-
-
-class _ReconnectingRDBStorage(optuna.storages.RDBStorage):
-    """Optuna's RDB storage whose calls wait for the database to come back (up to
-    ``RECONNECT_SECONDS``) instead of failing the worker when the server restarts."""
-
-
-for _name, _member in vars(optuna.storages.RDBStorage).items():
-    if not _name.startswith("_") and callable(_member):
-        setattr(_ReconnectingRDBStorage, _name, _reconnecting(_member))
 
 
 def _uninterrupted(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Hold Ctrl-C (SIGINT) until a journal write is done: interrupted while it holds the journal's
-    file lock, the write would leave the lock taken and the next write waiting for ever."""
-    import signal
-    import threading
+    """Hold Ctrl-C until a journal write is done: interrupted while it holds the journal's file
+    lock, the write would leave the lock taken and the next write waiting for ever."""
 
     def call(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if threading.current_thread() is not threading.main_thread():
+        with interrupt_deferred():
             return method(self, *args, **kwargs)
-        caught: list[int] = []
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            if caught:
-                raise KeyboardInterrupt
 
-    call.__name__, call.__doc__ = method.__name__, method.__doc__
     return call
 
 
-def _journal_storage(path: str) -> Any:
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    class _Journal(JournalStorage):
-        pass
-
-    for name, member in vars(JournalStorage).items():
+def _every_method(base: type, wrap: Callable[[Callable[..., Any]], Callable[..., Any]], doc: str) -> type:
+    """A subclass of a storage class whose public methods all go through ``wrap``."""
+    methods = {}
+    for name, member in vars(base).items():
         if not name.startswith("_") and callable(member):
-            setattr(_Journal, name, _uninterrupted(member))
-    return _Journal(JournalFileBackend(path))
+            call = wrap(member)
+            call.__name__, call.__doc__ = member.__name__, member.__doc__
+            methods[name] = call
+    return type(f"_{base.__name__}", (base,), {"__doc__": doc, **methods})
+
+
+_ReconnectingRDBStorage = _every_method(
+    optuna.storages.RDBStorage, _reconnecting,
+    "Optuna's RDB storage whose calls wait for the database to come back (up to ``RECONNECT_SECONDS``) "
+    "instead of failing the worker when the server restarts.")
+_UninterruptedJournalStorage = _every_method(
+    optuna.storages.JournalStorage, _uninterrupted,
+    "Optuna's journal storage whose writes Ctrl-C never cuts in half.")
 
 
 def _safe(url: str) -> str:
