@@ -139,11 +139,9 @@ def fit(
         from autometa.tracking import MlflowTracker
 
         tracker = MlflowTracker(tracking_uri)
-    db = None
-    if record or meta:
-        from autometa.meta.history import open_meta_db
+    from autometa.meta.history import meta_db_for_fit
 
-        db = open_meta_db(meta_db, create=record)
+    db = meta_db_for_fit(meta_db, record=record, use_meta=meta)
     if not (quiet or as_json):
         err.print(f"[bold]{the_task.describe()}[/]", markup=True)
         if meta:

@@ -144,11 +144,9 @@ class _AutoMetaBase(BaseEstimator):
             from autometa.tracking import MlflowTracker
 
             tracker = MlflowTracker(self.tracking_uri)
-        db = None
-        if self.record or self.use_meta:
-            from autometa.meta.history import open_meta_db
+        from autometa.meta.history import meta_db_for_fit
 
-            db = open_meta_db(self.meta_db, create=bool(self.record))
+        db = meta_db_for_fit(self.meta_db, record=bool(self.record), use_meta=bool(self.use_meta))
         result = fit_task(task, options, tracker=tracker, db=db)
         self.model_ = result.model
         self.best_config_ = result.best_config

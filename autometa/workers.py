@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from autometa.errors import DataError, OptionError, message
-from autometa.flow import ENSEMBLE_POOL, FitOptions, _OofPool, prepare, trial_evaluator
+from autometa.flow import FitOptions, _OofPool, prepare, trial_evaluator
 from autometa.records import TrialRecord
 
 __all__ = ["LocalWorkers", "check_shared_storage", "work"]
@@ -111,7 +111,7 @@ def work(storage: str, study: str, *, on_trial: Callable[[TrialRecord], None] | 
     metric, spaces, plan = prepare(task, options)
     out = options.output_dir
     # out-of-fold predictions go to the fit's folder when this machine sees it
-    pool = _OofPool(metric, ENSEMBLE_POOL, folder=out / "oof" if out is not None and out.is_dir() else None)
+    pool = _OofPool(metric, folder=out / "oof" if out is not None and out.is_dir() else None)
     ran: list[TrialRecord] = []
     callbacks: list[Callable[[TrialRecord], None]] = [ran.append]
     if on_trial is not None:

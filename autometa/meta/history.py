@@ -16,7 +16,7 @@ from typing import Any
 
 from autometa.meta.db import MetaDB, RunRow, TaskRow, default_user_db
 
-__all__ = ["import_mlflow_fits", "open_meta_db", "record_fit", "run_row", "shipped_dir", "task_row"]
+__all__ = ["import_mlflow_fits", "meta_db_for_fit", "open_meta_db", "record_fit", "run_row", "shipped_dir", "task_row"]
 
 
 def shipped_dir() -> Path:
@@ -54,6 +54,14 @@ def open_meta_db(location: str | Path | None = None, *, seed_from_shipped: bool 
     return db
 
 
+def meta_db_for_fit(location: str | Path | None, *, record: bool, use_meta: bool) -> MetaDB | None:
+    """The meta_db a fit uses: written when it records, only read when it just learns from it
+    (``use_meta``), none for a cold, unrecorded fit."""
+    if not (record or use_meta):
+        return None
+    return open_meta_db(location, create=record)
+
+
 def _signature(folder: Path) -> str:
     """A hash of the shipped corpus files: changes when an upgrade ships more experience."""
     import hashlib
@@ -68,13 +76,17 @@ def _signature(folder: Path) -> str:
 
 def run_row(record: Any, task_digest: str, metric: Any, cv: str, seed: int, space_version: int) -> RunRow:
     """A search trial as a meta_db run."""
-    status = {"complete": "ok", "pruned": "pruned"}.get(record.state, "failed")
-    if record.state == "failed" and (record.error or "").startswith("timeout"):
-        status = "timeout"
+    status = _status(record.state, record.error)
     return RunRow(task_digest=task_digest, learner=record.config.learner, space_version=space_version,
                   params=record.config.params, metric=metric.name, direction=metric.direction,
                   score=record.value, fold_scores=tuple(record.fold_scores), fit_seconds=record.duration,
                   status=status, origin="user", cv=cv, seed=seed, fidelity=record.fidelity, error=record.error)
+
+
+def _status(state: str, error: str | None) -> str:
+    """A trial's state as a meta_db run status (a failed trial that ran out of time: ``timeout``)."""
+    status = {"complete": "ok", "pruned": "pruned"}.get(state, "failed")
+    return "timeout" if status == "failed" and (error or "").startswith("timeout") else status
 
 
 def record_fit(db: MetaDB, task_row: Any, records: Sequence[Any], metric: Any, cv: str, seed: int,
@@ -147,9 +159,7 @@ def import_mlflow_fits(db: MetaDB, fits: Sequence[dict[str, Any]]) -> tuple[int,
             values = {k: _parse(space, k, v) for k, v in trial["params"].items() if k != "learner"}
             state = trial["tags"].get("autometa.state", "failed")
             error = trial["tags"].get("autometa.error")
-            status = {"complete": "ok", "pruned": "pruned"}.get(state, "failed")
-            if status == "failed" and (error or "").startswith("timeout"):
-                status = "timeout"
+            status = _status(state, error)
             folds = [trial["metrics"][f"{metric}_fold{i}"] for i in range(100)
                      if f"{metric}_fold{i}" in trial["metrics"]]
             rows.append(RunRow(task_digest=digest, learner=learner, space_version=space.version, params=values,
