@@ -105,12 +105,6 @@ class Experience:
         keys = set(scores["key"])
         return Experience(tasks, scores, {k: c for k, c in self.candidates.items() if k in keys})
 
-    def only_tasks(self, digests: Iterable[str]) -> Experience:
-        keep = set(digests)
-        tasks = self.tasks[self.tasks.index.isin(keep)]
-        scores = self.scores[self.scores["task"].isin(tasks.index)]
-        return Experience(tasks, scores, self.candidates)
-
     def matrix(self, column: str = "pct") -> pd.DataFrame:
         """Tasks x candidates (NaN where a candidate never ran on a task)."""
         return self.scores.pivot_table(index="task", columns="key", values=column, aggfunc="mean")

@@ -143,10 +143,10 @@ class Recommender:
         self._weights = (relevance(self._Z, matrix, exp.tasks["problem"].to_numpy())
                          if len(X) else np.full(len(NAMES), 1.0 / len(NAMES)))
         self._threshold = self._novelty_threshold(exp)
-        self._static = Static(exp)
+        self._static = Static(exp, matrix)
         self._impl: Static | Nearest | Surrogate = self._static
         if self.strategy == "knn":
-            self._impl = Nearest(exp)
+            self._impl = Nearest(exp, matrix)
         elif self.strategy == "surrogate":
             self._impl = Surrogate(exp, self.spaces, self.seed)
         return self

@@ -126,10 +126,11 @@ def distances(Z: np.ndarray, z: np.ndarray, weights: np.ndarray) -> np.ndarray:
 class Static:
     name = "static"
 
-    def __init__(self, exp: Experience, length: int = 40) -> None:
+    def __init__(self, exp: Experience, matrix: pd.DataFrame, length: int = 40) -> None:
+        """``matrix``: ``exp.matrix("pct")``, tasks x candidates."""
         self.order: dict[str, list[Ranked]] = {}
         for problem, tasks in exp.tasks.groupby("problem"):
-            M = exp.only_tasks(tasks.index).matrix("pct")
+            M = matrix.loc[matrix.index.intersection(tasks.index)].dropna(how="all").dropna(axis=1, how="all")
             self.order[str(problem)] = self._greedy(M, length)
 
     @staticmethod
@@ -158,9 +159,9 @@ class Static:
 class Nearest:
     name = "knn"
 
-    def __init__(self, exp: Experience, n_neighbours: int = N_NEIGHBOURS) -> None:
-        self.exp, self.k = exp, n_neighbours
-        self.M = exp.matrix("pct")
+    def __init__(self, exp: Experience, matrix: pd.DataFrame, n_neighbours: int = N_NEIGHBOURS) -> None:
+        """``matrix``: ``exp.matrix("pct")``, tasks x candidates."""
+        self.exp, self.k, self.M = exp, n_neighbours, matrix
 
     def rank(self, query: Query) -> list[Ranked]:
         """Candidates by their kernel-weighted mean percentile on the nearest past tasks."""
