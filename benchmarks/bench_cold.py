@@ -175,18 +175,20 @@ def run_method(method: str, lt: Any, data: tuple[Any, Any, Any, Any]) -> tuple[n
 # --------------------------------------------------------------------------- results file
 
 
-def read_rows() -> list[dict[str, str]]:
-    if not CSV_PATH.exists():
+def read_rows(path: Path = CSV_PATH) -> list[dict[str, str]]:
+    """The rows of a results CSV (none if it does not exist yet)."""
+    if not path.exists():
         return []
-    with CSV_PATH.open(newline="") as fh:
+    with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
 
 
-def append_row(row: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    new = not CSV_PATH.exists()
-    with CSV_PATH.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=FIELDS)
+def append_row(row: dict[str, Any], path: Path = CSV_PATH, fields: list[str] = FIELDS) -> None:
+    """Append one row to a results CSV at once (header first if new), so an interrupted run resumes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    with path.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
         if new:
             w.writeheader()
         w.writerow(row)

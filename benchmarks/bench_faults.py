@@ -45,11 +45,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    from bench_workers import pg_url
+
     env = dict(os.environ)
-    if "AUTOMETA_PG_URL" not in env:
-        out = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh")], capture_output=True, text=True)
-        if out.returncode == 0:
-            env["AUTOMETA_PG_URL"] = out.stdout.strip()
+    url = pg_url()
+    if url:
+        env["AUTOMETA_PG_URL"] = url
     lines = ["| fault | injected | nothing lost (passed) | skipped | mean s per run |", "|---|---:|---:|---:|---:|"]
     for name, test in FAULTS:
         passed = skipped = 0

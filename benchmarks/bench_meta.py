@@ -44,7 +44,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import tempfile
@@ -196,28 +195,19 @@ def live_tasks(exp: Any, n: int) -> list[tuple[str, int]]:
 
 
 def read_live() -> list[dict[str, str]]:
-    path = RESULTS / "meta_live.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
+    from bench_cold import read_rows
+
+    return read_rows(RESULTS / "meta_live.csv")
 
 
 def append_live(row: dict[str, Any]) -> None:
-    path = RESULTS / "meta_live.csv"
-    RESULTS.mkdir(exist_ok=True)
-    new = not path.exists()
-    with path.open("a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=LIVE_FIELDS)
-        if new:
-            w.writeheader()
-        w.writerow(row)
-        fh.flush()
-        os.fsync(fh.fileno())
+    from bench_cold import append_row
+
+    append_row(row, RESULTS / "meta_live.csv", LIVE_FIELDS)
 
 
 def live(meta_db: str, n_tasks: int, methods: list[str]) -> None:
-    from bench_cold import align, class_index, lgbm_frame
+    from bench_cold import align, class_index, lgbm_frame, split
 
     from autometa.meta.corpus import load_specs, load_task
     from autometa.meta.db import MetaDB
@@ -246,7 +236,7 @@ def live(meta_db: str, n_tasks: int, methods: list[str]) -> None:
             check_unseen(recommenders[fold], folds[fold])
         task = load_task(specs[info["name"]])
         metric = get_metric(None, task.kind)
-        X_tr, X_te, y_tr, y_te = _split(task)
+        X_tr, X_te, y_tr, y_te = split(task)
         y_true = class_index(task.classes, y_te) if task.kind != "regression" else y_te
         mf = compute_metafeatures(task)
         row = norm.loc[digest].dropna()
@@ -275,17 +265,6 @@ def live(meta_db: str, n_tasks: int, methods: list[str]) -> None:
                          "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "load1": f"{os.getloadavg()[0]:.2f}"})
             print(f"{metric.name}={score:.4f} in {seconds:.1f}s" + (f" FAILED {error}" if error else ""), flush=True)
-
-
-def _split(task: Any) -> tuple[Any, Any, Any, Any]:
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(task.y))
-    strat = task.y if task.kind != "regression" else None
-    tr, te = train_test_split(idx, test_size=0.25, random_state=SEED, stratify=strat)
-    X = task.X.reset_index(drop=True)
-    y = np.asarray(task.y)
-    return X.iloc[tr].reset_index(drop=True), X.iloc[te].reset_index(drop=True), y[tr], y[te]
 
 
 def _predict(model: Any, kind: str, X_te: Any, classes: Any, align: Any) -> np.ndarray:
