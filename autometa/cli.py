@@ -111,6 +111,8 @@ def fit(
 ) -> None:
     """Search for a good model for DATA; save it with a leaderboard and an MLflow history."""
     _show_warnings(quiet or as_json)
+    import dataclasses
+
     from autometa.data import make_task, read_table
     from autometa.flow import FitOptions, fit_task, study_for
     from autometa.metrics import get_metric
@@ -128,12 +130,13 @@ def fit(
 
     storage = storage or str(folder / "study.journal")
     check_shared_storage(storage, n_workers)
-    study = study_for(folder, the_task, resume=resume, name=study)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
                          output_dir=folder, storage=storage, use_meta=meta,
-                         meta_top_k=meta_top_k, recommender=recommender, record=record, study_name=study)
+                         meta_top_k=meta_top_k, recommender=recommender, record=record)
+    # validated options first: a bad one must not leave an output folder behind
+    options = dataclasses.replace(options, study_name=study_for(folder, the_task, resume=resume, name=study))
     tracker = None
     if tracking:
         from autometa.tracking import MlflowTracker
