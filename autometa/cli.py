@@ -95,6 +95,7 @@ def fit(
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the data file's name).")] = None,
     tracking: Annotated[bool, typer.Option(help="Record the fit in MLflow.")] = True,
+    register: Annotated[str | None, typer.Option(help="Also register the final model in MLflow's model registry under this name.")] = None,
     meta_db: Annotated[str | None, typer.Option(help="Meta-database URL or file (default: $AUTOMETA_META_DB, else ~/.local/share/autometa/meta_db.sqlite).")] = None,
     record: Annotated[bool, typer.Option(help="Record the task's meta-features and the trials in the meta-database.")] = True,
     meta: Annotated[bool, typer.Option(help="Start with the configurations recommended from past runs; --no-meta: a cold search.")] = True,
@@ -141,7 +142,11 @@ def fit(
     if tracking:
         from autometa.tracking import MlflowTracker
 
-        tracker = MlflowTracker(tracking_uri)
+        tracker = MlflowTracker(tracking_uri, register=register)
+    elif register:
+        from autometa.errors import OptionError, message
+
+        raise OptionError(message("--register needs MLflow tracking", "drop --no-tracking, or drop --register"))
     from autometa.meta.history import meta_db_for_fit
 
     db = meta_db_for_fit(meta_db, record=record, use_meta=meta)
@@ -230,7 +235,7 @@ def _print_result(result: FitResult) -> None:
         out.print(f"({len(board) - 10} more rows in leaderboard.csv)")
     rec = result.recommendation
     if rec is not None:
-        started = sum(r.source == "warm_start" for r in result.records)
+        started = sum(r.source == "meta" for r in result.records)
         near = ", ".join(n.name for n in rec.neighbours[:3])
         out.print(f"meta-learning: {started} recommended configurations tried first ({rec.strategy}"
                   + (f"; nearest past tasks: {near}" if near else "") + ")" + (f"; {rec.note}" if rec.note else ""))
@@ -243,8 +248,8 @@ def _print_result(result: FitResult) -> None:
         out.print(f"model: {result.model_dir}  (leaderboard.csv and optimization_history.png beside it)")
         out.print(f"predict: autometa predict {result.model_dir} new_data.csv --output predictions.csv")
     if result.run_id:
-        out.print(f"MLflow: run {result.run_id} in {result.tracking} (browse: mlflow ui "
-                  f"--backend-store-uri {result.tracking})")
+        browse = "" if result.tracking.startswith("http") else " --tracking-uri " + result.tracking
+        out.print(f"MLflow: run {result.run_id} in {result.tracking} (browse: autometa ui{browse})")
 
 
 meta_app = typer.Typer(help="Build and inspect the meta-database of past runs.", no_args_is_help=True)
@@ -452,6 +457,77 @@ def recommend(
         out.print("nearest past tasks: " + ", ".join(f"{n.name} ({n.distance:.2f})" for n in rec.neighbours))
     if rec.note:
         out.print(rec.note)
+
+
+@app.command()
+def history(
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
+    experiment: Annotated[str | None, typer.Option(help="Only this experiment (default: all).")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many fits.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON list.")] = False,
+) -> None:
+    """Past fits recorded in the MLflow store, newest first: dataset, date, best score, run id."""
+    _show_warnings(as_json)
+    from autometa.errors import OptionError, message
+    from autometa.tracking import list_fits
+
+    if limit < 1:
+        raise OptionError(message(f"--limit must be at least 1; got {limit}", "pass for example --limit 20"))
+    fits = list_fits(tracking_uri, experiment, limit)
+    if as_json:
+        out.print(json.dumps(fits), markup=False)
+        return
+    if not fits:
+        out.print("no autometa fits in this store yet (run: autometa fit DATA)")
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="autometa fits, newest first", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("started (UTC)", "dataset", "metric", "best", "ensemble", "trials", "status", "run id"):
+        table.add_column(col, justify="right" if col in ("best", "ensemble", "trials") else "left",
+                         overflow="fold", no_wrap=col in ("started (UTC)", "run id"))
+    for f in fits:
+        def num(v: float | None) -> str:
+            return "" if v is None else f"{v:.4f}"
+
+        table.add_row(f["started"].replace("T", " ")[:16], f["dataset"], f["metric"],
+                      num(f["best_score"]), num(f["ensemble_score"]),
+                      "" if f["n_trials"] is None else str(f["n_trials"]), f["status"].lower(), f["run_id"])
+    out.print(table)
+
+
+@app.command()
+def ui(
+    tracking_uri: Annotated[str | None, typer.Option(help="MLflow store (default: $MLFLOW_TRACKING_URI, else MLflow's default, the one 'autometa fit' writes to).")] = None,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5000,
+) -> None:
+    """Start the MLflow UI on 127.0.0.1 for the store that 'autometa fit' writes to; Ctrl-C stops it."""
+    _show_warnings(False)
+    from autometa.tracking import check_store, list_fits
+    from autometa.ui import UiServer, runs_page
+
+    uri = check_store(tracking_uri)
+    if uri.startswith("http"):
+        out.print(f"the store is already an MLflow server: open {uri}")
+        return
+    newest = list_fits(uri, limit=1)
+    server = UiServer(uri, port)
+    err.print(f"starting the MLflow UI for {uri} ...")
+    try:
+        server.start()
+        out.print(f"MLflow UI: {server.url}")
+        if newest:
+            out.print(f"newest fit ({newest[0]['dataset']}): {runs_page(server.url, newest[0]['experiment_id'])}")
+        err.print("press Ctrl-C to stop")
+        code = server.wait()
+        if code:
+            err.print(f"the MLflow UI server exited with code {code}")
+            raise typer.Exit(1)
+    except KeyboardInterrupt:
+        err.print("stopping the MLflow UI")
+    finally:
+        server.stop()
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import shutil
 import tempfile
 import time
 import warnings
@@ -28,7 +29,8 @@ from autometa.meta.db import MetaDB
 from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
-from autometa.search import SearchOutcome, SearchSettings, TrialContext, run_search
+from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
+from autometa.search import SearchOutcome, SearchSettings, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
 from autometa.tracking import NullTracker, Tracker, save_model
 
@@ -315,6 +317,9 @@ def fit_task(
         recommendation = recommender_for(db, options.recommender, seed=options.seed).recommend(
             stored_task.metafeatures, task.kind, options.top_k(), learners=names)
         warm_start = [*warm_start, *recommendation.configs()]
+    budget = " and ".join(b for b in (f"{options.n_trials} trials" if options.n_trials else "",
+                                       f"{options.time_budget:g} s" if options.time_budget else "") if b) or "none"
+    note = fit_note(task, metric.name, plan.describe(), names, recommendation, budget)
     tracker.start_fit(
         experiment=options.experiment or task.name,
         run_name=f"fit {task.name} {stamp}",
@@ -323,9 +328,11 @@ def fit_task(
                 "cv": plan.describe(), "learners": ",".join(names), "digest": task.digest,
                 "seed": options.seed, "meta.strategy": recommendation.strategy if recommendation else "off",
                 "meta.novel": recommendation.novel if recommendation else None,
+                "meta.nearest_tasks": nearest_summary(recommendation) or None,
                 **{f"search.{k}": v for k, v in options.search_settings("x").meta.items()}},
-        tags={"autometa.kind": "fit", "autometa.dataset": task.name},
+        tags={"autometa.kind": "fit", "autometa.dataset": task.name, NOTE_TAG: note},
         metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()} if stored_task else None,
+        dataset=dataset_ref(task, source) if tracking else None,
     )
     pool = _OofPool(metric, folder=options.output_dir / "oof" if options.output_dir is not None else None)
     finished: list[TrialRecord] = []
@@ -338,9 +345,11 @@ def fit_task(
 
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool)
 
+    tags_of = trial_tags(recommendation)
+
     def log(record: TrialRecord) -> None:
         with interrupt_deferred():
-            tracker.log_trial(record, metric.name)
+            tracker.log_trial(record, metric.name, tags_of(record))
 
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
@@ -350,6 +359,7 @@ def fit_task(
     try:
         outcome = run_search(spaces, task.kind, metric.direction, evaluate, options.search_settings(study_name),
                              warm_start=warm_start, callbacks=callbacks, attrs=attrs,
+                             warm_labels={c: "meta" for c in recommendation.configs()} if recommendation else None,
                              on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)
         if workers is not None:
             workers.join()
@@ -390,7 +400,8 @@ def fit_task(
         if options.output_dir is not None or tracking:
             artifacts = _write_outputs(result, task, options.output_dir, Path(scratch))
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
-                           input_example=task.X.head(5))
+                           input_example=task.X.head(5),
+                           tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
@@ -410,7 +421,6 @@ def study_for(folder: Path, task: Task, *, resume: bool, name: str | None = None
         OptionError: Nothing to resume in ``folder``, or the data differ from that fit's.
     """
     import json
-    import shutil
 
     state = folder / "fit.json"
     if resume:
@@ -499,22 +509,27 @@ def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:
 def _write_outputs(result: FitResult, task: Task, output_dir: Path | None, scratch: Path) -> dict[str, Path]:
     """Save the model, leaderboard and history plot (to ``scratch`` when there is no output folder,
     for the tracker only); returns the tracker's artifacts."""
-    from autometa.plots import plot_history
+    from autometa.plots import plot_anytime, plot_history, plot_importances
 
     folder = output_dir if output_dir is not None else scratch
     folder.mkdir(parents=True, exist_ok=True)
     board = folder / "leaderboard.csv"
     result.leaderboard.to_csv(board, index=False)
-    history = plot_history(result.records, result.metric, result.greater_is_better,
-                           folder / "optimization_history.png")
+    predicted = [s.predicted for s in result.recommendation.suggestions] if result.recommendation else []
+    plots = [plot_history(result.records, result.metric, result.greater_is_better, folder / "optimization_history.png"),
+             plot_anytime(result.records, result.metric, result.greater_is_better, predicted,
+                          folder / "anytime_curve.png"),
+             plot_importances(param_importances(result.study), folder / "param_importances.png")]
+    plot_dir = scratch / "plots"  # one artifact folder for the tracker
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    for plot in plots:
+        shutil.copy(plot, plot_dir / plot.name)
     if output_dir is not None:
         target = output_dir / "model"
         if target.exists():
-            import shutil
-
             shutil.rmtree(target)
         save_model(result.model, target, task.X.head(5))
-    artifacts = {"": board, "plots": history}
+    artifacts = {"": board, "plots": plot_dir}
     if result.recommendation is not None:
         import json
 

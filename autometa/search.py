@@ -34,6 +34,7 @@ __all__ = [
     "TrialRecord",
     "config_from_params",
     "fail_trials_of",
+    "param_importances",
     "run_search",
     "study_attrs",
     "to_distribution",
@@ -337,6 +338,35 @@ def study_attrs(storage: str, study_name: str) -> dict[str, Any]:
     return dict(study.user_attrs)
 
 
+def param_importances(study: optuna.Study, min_trials: int = 5) -> dict[str, dict[str, float]]:
+    """Each learner's hyperparameter importances (fANOVA) over its completed trials, for the
+    learners with at least ``min_trials`` of them; a learner's parameters differ from another's,
+    so each is judged on its own trials."""
+    import optuna
+    from optuna.trial import TrialState as S
+
+    by_learner: dict[str, list[Any]] = {}
+    for t in study.get_trials(deepcopy=False, states=(S.COMPLETE,)):
+        by_learner.setdefault(str(t.params.get(LEARNER_PARAM)), []).append(t)
+    out: dict[str, dict[str, float]] = {}
+    for learner, trials in sorted(by_learner.items()):
+        if len(trials) < min_trials:
+            continue
+        sub = optuna.create_study(direction=study.direction)
+        sub.add_trials(trials)
+        names = [n for n in trials[0].params if n != LEARNER_PARAM
+                 and all(n in t.params for t in trials) and len({repr(t.params[n]) for t in trials}) > 1]
+        if not names:
+            continue
+        try:
+            found = optuna.importance.get_param_importances(
+                sub, params=names, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+        except (ValueError, RuntimeError):  # too few distinct values to split on
+            continue
+        out[learner] = {k.split(".", 1)[1]: float(v) for k, v in found.items()}
+    return out
+
+
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     """A ``TrialRecord`` from a finished Optuna trial."""
     from optuna.trial import TrialState as S
@@ -395,6 +425,7 @@ def run_search(
     settings: SearchSettings,
     *,
     warm_start: Sequence[Config] = (),
+    warm_labels: Mapping[Config, str] | None = None,
     callbacks: Sequence[Callable[[TrialRecord], None]] = (),
     attrs: Mapping[str, Any] | None = None,
     on_ready: Callable[[], None] | None = None,
@@ -409,6 +440,8 @@ def run_search(
             keep on the trial (fold scores, fidelity). It may raise; the trial then fails.
         settings: Budget, sampler, seed, storage.
         warm_start: Configurations to try first, in order.
+        warm_labels: The ``source`` a warm-start configuration's trial records (default
+            ``"warm_start"``; the recommender's are ``"meta"``).
         callbacks: Called with each finished trial's record.
         attrs: JSON-able facts stored on a new study (what workers need to join it).
         on_ready: Called once the study exists with its warm start enqueued (start workers here).
@@ -434,7 +467,8 @@ def run_search(
             study.set_user_attr(key, value)
     for config in warm_start:
         if config.learner in spaces:
-            study.enqueue_trial(params_of(config), user_attrs={"source": "warm_start"}, skip_if_exists=True)
+            label = (warm_labels or {}).get(config, "warm_start")
+            study.enqueue_trial(params_of(config), user_attrs={"source": label}, skip_if_exists=True)
     if on_ready is not None:
         on_ready()
     start = time.monotonic()

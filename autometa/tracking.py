@@ -19,17 +19,32 @@ import time
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from autometa.records import TrialRecord
 
-__all__ = ["MlflowTracker", "NullTracker", "Tracker", "load_model", "read_fits", "save_model"]
+__all__ = ["DatasetRef", "MlflowTracker", "NullTracker", "Tracker", "check_store", "list_fits", "load_model",
+           "read_fits", "save_model"]
 
 MAX_PARAM_LENGTH = 6000
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """The data a fit trained on, as MLflow's dataset tracking shows it (schema, digest, source)."""
+
+    frame: pd.DataFrame
+    name: str
+    digest: str
+    target: str
+    source: str | None = None  # the file it was read from
 
 
 class Tracker(Protocol):
@@ -39,14 +54,16 @@ class Tracker(Protocol):
     run_id: str | None
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
-                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
+                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None,
+                  dataset: DatasetRef | None = None) -> str | None:
         """Open the parent run; returns its id (None when not tracking)."""
 
-    def log_trial(self, record: TrialRecord, metric: str) -> None:
-        """Record one finished trial as a child run."""
+    def log_trial(self, record: TrialRecord, metric: str, tags: Mapping[str, str] | None = None) -> None:
+        """Record one finished trial as a child run (``tags`` added to its own)."""
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
-                   model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
+                   model: Any = None, input_example: Any = None, status: str = "FINISHED",
+                   tags: Mapping[str, str] | None = None) -> None:
         """Close the parent run with its results."""
 
 
@@ -57,14 +74,16 @@ class NullTracker:
     run_id: str | None = None
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
-                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
+                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None,
+                  dataset: DatasetRef | None = None) -> str | None:
         return None
 
-    def log_trial(self, record: TrialRecord, metric: str) -> None:
+    def log_trial(self, record: TrialRecord, metric: str, tags: Mapping[str, str] | None = None) -> None:
         return None
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
-                   model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
+                   model: Any = None, input_example: Any = None, status: str = "FINISHED",
+                   tags: Mapping[str, str] | None = None) -> None:
         return None
 
 
@@ -82,6 +101,8 @@ class MlflowTracker:
 
     Args:
         tracking_uri: The store; see ``resolve_uri``.
+        register: Also register the fit's final model under this name in the store's model
+            registry (a new version each fit).
 
     When the store cannot be reached (a server down, a file store it cannot
     write), the fit goes on: a warning is printed once, and what could not be
@@ -91,8 +112,9 @@ class MlflowTracker:
     saved in its output folder either way).
     """
 
-    def __init__(self, tracking_uri: str | None = None) -> None:
+    def __init__(self, tracking_uri: str | None = None, *, register: str | None = None) -> None:
         self.uri = resolve_uri(tracking_uri)
+        self.register = register
         if self.uri.startswith("http"):  # a down server: fail in seconds, not after minutes of retries
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
@@ -141,13 +163,16 @@ class MlflowTracker:
         return True
 
     def start_fit(self, *, experiment: str, run_name: str, params: Mapping[str, Any],
-                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None) -> str | None:
+                  tags: Mapping[str, str], metrics: Mapping[str, float] | None = None,
+                  dataset: DatasetRef | None = None) -> str | None:
         def step() -> None:
             exp = self.client.get_experiment_by_name(experiment)
             self.experiment_id = exp.experiment_id if exp else self.client.create_experiment(experiment)
             run = self.client.create_run(self.experiment_id, run_name=run_name, tags=dict(tags))
             self.run_id = run.info.run_id
             self._log(self.run_id, params=params, metrics=metrics or {})
+            if dataset is not None:
+                self.client.log_inputs(self.run_id, datasets=[_dataset_input(dataset)])
 
         self._write(step)
         return self.run_id
@@ -166,8 +191,9 @@ class MlflowTracker:
         for i in range(0, max(len(ps), len(ms), len(ts), 1), 100):  # MLflow's batch limits
             self.client.log_batch(run_id, metrics=ms[i:i + 1000], params=ps[i:i + 100], tags=ts[i:i + 100])
 
-    def log_trial(self, record: TrialRecord, metric: str) -> None:
+    def log_trial(self, record: TrialRecord, metric: str, tags: Mapping[str, str] | None = None) -> None:
         end = int(time.time() * 1000)
+        extra = dict(tags or {})
 
         def step() -> None:
             if self.run_id is None or self.experiment_id is None:
@@ -186,6 +212,7 @@ class MlflowTracker:
             metrics.update({f"{metric}_fold{i}": s for i, s in enumerate(record.fold_scores)})
             params: dict[str, Any] = {"learner": record.config.learner, **record.config.params}
             tags = {"autometa.error": record.error} if record.error else {}
+            tags.update(extra)
             if record.fidelity is not None:
                 metrics["fidelity"] = record.fidelity
             self._log(run.info.run_id, params=params, metrics=metrics, tags=tags,
@@ -196,19 +223,21 @@ class MlflowTracker:
         self._write(step)
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
-                   model: Any = None, input_example: Any = None, status: str = "FINISHED") -> None:
+                   model: Any = None, input_example: Any = None, status: str = "FINISHED",
+                   tags: Mapping[str, str] | None = None) -> None:
         def step() -> None:
             if self.run_id is None:
                 return
-            self._log(self.run_id, metrics=metrics)
-            for folder, path in artifacts.items():
-                self.client.log_artifact(self.run_id, str(path), artifact_path=folder or None)
+            self._log(self.run_id, metrics=metrics, tags=tags or {})
+            for folder, path in artifacts.items():  # a file, or a folder's files
+                log = self.client.log_artifacts if Path(path).is_dir() else self.client.log_artifact
+                log(self.run_id, str(path), artifact_path=folder or None)
             if model is not None:
                 import mlflow
 
                 mlflow.set_tracking_uri(self.uri)
                 with mlflow.start_run(run_id=self.run_id):
-                    _log_model(model, input_example)
+                    _log_model(model, input_example, self.register)
             self.client.set_terminated(self.run_id, status)
 
         self._write(step, now=True)
@@ -263,6 +292,73 @@ def read_fits(tracking_uri: str | None = None, experiment: str | None = None) ->
                      "trials": [{"params": dict(c.data.params), "metrics": dict(c.data.metrics),
                                  "tags": dict(c.data.tags)} for c in children]})
     return fits
+
+
+def check_store(tracking_uri: str | None) -> str:
+    """The store's URI, after checking that a local store exists (reading a missing SQLite file
+    would create an empty one and show nothing).
+
+    Raises:
+        DataError: A ``sqlite:///`` or ``file:`` store that does not exist.
+    """
+    from autometa.errors import DataError, message
+
+    uri = resolve_uri(tracking_uri)
+    local = None
+    if uri.startswith("sqlite:///"):
+        local = Path(uri[len("sqlite:///"):])
+    elif uri.startswith("file:") or "://" not in uri:
+        local = Path(uri.removeprefix("file://").removeprefix("file:"))
+    if local is not None and str(local) not in ("", ":memory:") and not local.exists():
+        raise DataError(message(f"no MLflow store at '{uri}' (nothing was tracked there yet)",
+                                "run 'autometa fit DATA' first, or pass --tracking-uri with the store fits wrote to"))
+    return uri
+
+
+def list_fits(tracking_uri: str | None = None, experiment: str | None = None,
+              limit: int | None = None) -> list[dict[str, Any]]:
+    """Past autometa fits in a store, newest first: one dict per fit with ``run_id``, ``experiment``,
+    ``experiment_id``, ``dataset``, ``started`` (ISO time, UTC), ``status``, ``metric``, ``best_score``,
+    ``ensemble_score``, ``n_trials`` and ``run_name``.
+
+    Raises:
+        DataError: No such store, or no such experiment.
+    """
+    from datetime import UTC, datetime
+
+    from mlflow import MlflowClient
+
+    from autometa.errors import DataError, message
+
+    client = MlflowClient(tracking_uri=check_store(tracking_uri))
+    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    if experiment is not None:
+        experiments = {k: v for k, v in experiments.items() if v == experiment}
+        if not experiments:
+            raise DataError(message(f"no MLflow experiment named '{experiment}'", "check --experiment"))
+    fits: list[dict[str, Any]] = []
+    token = None
+    while experiments:
+        page = client.search_runs(list(experiments), filter_string="tags.`autometa.kind` = 'fit'",
+                                  order_by=["attributes.start_time DESC"], max_results=min(limit or 1000, 1000),
+                                  page_token=token)
+        for run in page:
+            params, metrics = run.data.params, run.data.metrics
+            metric = params.get("metric", "")
+            fits.append({
+                "run_id": run.info.run_id, "experiment": experiments.get(run.info.experiment_id, ""),
+                "experiment_id": run.info.experiment_id,
+                "dataset": params.get("dataset", run.data.tags.get("autometa.dataset", "")),
+                "started": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="seconds"),
+                "status": run.info.status, "metric": metric, "best_score": metrics.get(f"best_{metric}"),
+                "ensemble_score": metrics.get(f"ensemble_{metric}"),
+                "n_trials": int(metrics["n_trials"]) if "n_trials" in metrics else None,
+                "run_name": run.info.run_name,
+            })
+        token = page.token
+        if not token or (limit is not None and len(fits) >= limit):
+            break
+    return fits[:limit] if limit is not None else fits
 
 
 TRUSTED_PREFIXES = ("autometa.", "sklearn.", "lightgbm.", "numpy.", "scipy.")
@@ -323,10 +419,25 @@ def _model_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
     return kwargs
 
 
-def _log_model(model: Any, input_example: Any) -> None:
+def _log_model(model: Any, input_example: Any, register: str | None = None) -> None:
     import mlflow.sklearn
 
-    mlflow.sklearn.log_model(model, name="model", **_model_kwargs(model, input_example))
+    mlflow.sklearn.log_model(model, name="model", registered_model_name=register,
+                             **_model_kwargs(model, input_example))
+
+
+def _dataset_input(ref: DatasetRef) -> Any:
+    """MLflow's record of a training dataset: name, digest, schema, row count and source file."""
+    from mlflow.data.pandas_dataset import from_pandas
+    from mlflow.entities import DatasetInput, InputTag
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mlflow warns that a local path source is "not an artifact"
+        ds = from_pandas(ref.frame, targets=ref.target, name=ref.name,
+                         digest=ref.digest[:36] if ref.digest else None,
+                         **({"source": ref.source} if ref.source else {}))
+        entity = ds._to_mlflow_entity()
+    return DatasetInput(dataset=entity, tags=[InputTag(key="mlflow.data.context", value="training")])
 
 
 def save_model(model: Any, path: str | Path, input_example: Any) -> Path:

@@ -219,7 +219,7 @@ def test_fit_tries_the_recommendation_first_and_no_meta_does_not(tmp_path: Path)
     rec = result.recommendation
     assert rec is not None and 1 <= len(rec.suggestions) <= 3
     first = [r for r in sorted(result.records, key=lambda r: r.number)][: len(rec.suggestions)]
-    assert [r.config for r in first] == rec.configs() and {r.source for r in first} == {"warm_start"}
+    assert [r.config for r in first] == rec.configs() and {r.source for r in first} == {"meta"}
     assert result.summary()["recommendation"]["strategy"] == rec.strategy
     assert db.stats()["runs_by_origin"] == {"corpus": 6 * 2 * 18}  # record=False: nothing written
     cold = fit_task(task, FitOptions(n_trials=2, ensemble=False, n_jobs=1, record=False, use_meta=False), db=db)
