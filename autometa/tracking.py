@@ -119,6 +119,9 @@ class MlflowTracker:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+            # MLflow prints two "View run" lines per finished run to a server (and fetches the run
+            # to do it): that would flood the progress display and break `--json` output
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self._client: Any = None
         self.location = self.uri
         self.run_id: str | None = None

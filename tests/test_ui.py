@@ -115,6 +115,21 @@ def test_ui_refuses_a_busy_port(fitted: tuple[str, str, Path, int], capsys: pyte
     assert code == 2 and f"port {port}" in err and "--port" in err and err.count("\n") == 1
 
 
+def test_a_fit_into_a_tracking_server_keeps_stdout_clean(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    from autometa.ui import UiServer
+
+    with UiServer(f"sqlite:///{tmp_path / 'server.db'}", port=0, log=tmp_path / "server.log") as server:
+        task = make_task(mixed_frame(n=120), "target", name="served")
+        capfd.readouterr()
+        result = fit_task(task, FitOptions(n_trials=3, learners=("linear",), n_jobs=1, use_meta=False,
+                                           ensemble=False), tracker=MlflowTracker(server.url))
+        out = capfd.readouterr().out
+        runs = mlflow.MlflowClient(server.url).search_runs([mlflow.MlflowClient(server.url).get_run(
+            result.run_id).info.experiment_id])
+    assert "View run" not in out and out.strip() == ""  # `autometa fit --json` prints only its JSON
+    assert len(runs) == 4  # the fit and its 3 trials, over HTTP
+
+
 def _start_ui(uri: str, log: Path) -> tuple[subprocess.Popen[str], str]:
     """``autometa ui`` as a user runs it; returns the process and the UI's address."""
     exe = Path(sys.executable).parent / "autometa"
