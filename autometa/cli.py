@@ -175,8 +175,8 @@ def fit(
 class _Progress:
     """A rich progress bar over trials (or seconds) with the best score so far."""
 
-    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None) -> None:
-        self.enabled, self.trials, self.seconds = enabled, trials, seconds
+    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None, label: str = "search") -> None:
+        self.enabled, self.trials, self.seconds, self.label = enabled, trials, seconds, label
         self.best: float | None = None
         self.best_learner = ""
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
@@ -188,7 +188,7 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._start = time.monotonic()
-            self._bar = Progress(TextColumn("search"), BarColumn(), MofNCompleteColumn(),
+            self._bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.description}"),
                                  console=err, transient=False)
             self._bar.__enter__()
@@ -208,6 +208,10 @@ class _Progress:
             extra = f", {self.counts['pruned']} pruned" if self.counts["pruned"] else ""
             extra += f", {self.counts['failed']} failed" if self.counts["failed"] else ""
             self._bar.update(self._id, advance=1, description=f"{best}{extra}")
+
+    def advance_to(self, completed: int, description: str) -> None:
+        if self.enabled:
+            self._bar.update(self._id, completed=completed, description=description)
 
     direction = "maximize"
 
@@ -528,6 +532,76 @@ def ui(
         err.print("stopping the MLflow UI")
     finally:
         server.stop()
+
+
+@app.command("meta-train")
+def meta_train_cmd(
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file: one table whose groups are related tasks.")],
+    group_by: Annotated[str, typer.Option(help="Column that splits the table into tasks (one per school, state, ...).")],
+    target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
+    method: Annotated[str, typer.Option(help="maml, fomaml, reptile or metasgd.")] = "maml",
+    shots: Annotated[int, typer.Option(help="Support rows per task (K).")] = 5,
+    name: Annotated[str | None, typer.Option(help="Name to store it under (default: <file>-<group-by>-<method>).")] = None,
+    iterations: Annotated[int, typer.Option(help="Meta-training steps (meta-batches).")] = 2000,
+    meta_batch: Annotated[int, typer.Option(help="Tasks per meta-training step.")] = 16,
+    inner_steps: Annotated[int, typer.Option(help="SGD steps of the inner loop.")] = 1,
+    inner_lr: Annotated[float, typer.Option(help="Inner learning rate.")] = 0.01,
+    hidden: Annotated[str, typer.Option(help="Hidden layer widths of the MLP, comma-separated.")] = "64,64",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    replace: Annotated[bool, typer.Option(help="Overwrite a stored initialization of the same name.")] = False,
+    meta_db: MetaDbOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Meta-learn an MLP initialization over the groups of DATA and store it in the meta-database."""
+    _show_warnings(as_json)
+    from autometa.data import read_table
+    from autometa.errors import OptionError, message
+    from autometa.meta.history import open_meta_db
+
+    try:
+        widths = tuple(int(w) for w in hidden.split(",") if w.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise OptionError(message(f"--hidden '{hidden}' is not a list of layer widths", "pass for example --hidden 64,64"))
+    from autometa.meta.maml import METHODS
+
+    if method not in METHODS:
+        raise OptionError(message(f"unknown --method '{method}'", f"use one of: {', '.join(METHODS)}"))
+    db = open_meta_db(meta_db)
+    name = name or f"{data.stem}-{group_by}-{method}"
+    if not replace and name in {i.name for i in db.initializations()}:
+        raise OptionError(message(f"an initialization named '{name}' exists already", "pass another --name, or --replace"))
+    from autometa.meta.family import TableFamily, meta_train_family
+
+    family = TableFamily.from_frame(read_table(data), group_by, target)
+    family.eligible(shots)  # a bad --shots fails before the progress bar
+    if not as_json:
+        err.print(f"[bold]{len(family.names)} tasks[/] (groups of '{group_by}'), {family.n_features} encoded features, "
+                  f"{family.kind} target '{family.target}'; {method}, {shots} shots", markup=True)
+    with _Progress(enabled=not as_json, trials=iterations, seconds=None, label="meta-train") as progress:
+        def show(it: int, loss: float) -> None:
+            progress.advance_to(it, f"held-out query loss {loss:.4f}")
+
+        try:
+            init, row, losses = meta_train_family(
+                family, name=name, method=method, shots=shots, hidden=widths, iterations=iterations,
+                meta_batch=meta_batch, inner_steps=inner_steps, inner_lr=inner_lr, seed=seed,
+                source=str(data.resolve()), on_log=show)
+        except KeyboardInterrupt:
+            err.print("interrupted: nothing was stored")
+            raise typer.Exit(130) from None
+    db.add_initialization(row, replace=replace)
+    summary = {"name": name, "method": method, "tasks": len(family.names), "shots": shots,
+               "validation_groups": len(row.source_tasks["validation_groups"]),
+               "held_out_loss_meta": losses["meta"], "held_out_loss_random_init": losses["random"],
+               "seconds": init.settings["seconds"], "meta_db": db.stats()["url"]}
+    if as_json:
+        out.print(json.dumps(summary), markup=False)
+        return
+    out.print(f"stored initialization '{name}' in {summary['meta_db']}")
+    out.print(f"held-out groups, query loss after {inner_steps} step(s) on {shots} rows: meta-learned "
+              f"{losses['meta']:.4f}, random init {losses['random']:.4f}")
 
 
 @app.command()

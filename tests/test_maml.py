@@ -122,3 +122,68 @@ def test_bad_settings_are_one_line_errors(kwargs: dict[str, object], text: str) 
     with pytest.raises(OptionError, match=text) as info:
         meta_train(sinusoid_sampler(5), SPEC, **kwargs)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
+
+
+def family_frame(n_groups: int = 12, rows: int = 30, seed: int = 0):  # type: ignore[no-untyped-def]
+    """Related regression tasks: each group's target is its own mix of two shared features."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    parts = []
+    for g in range(n_groups):
+        a, b = rng.normal(size=2)
+        x1, x2 = rng.normal(size=rows), rng.normal(size=rows)
+        parts.append(pd.DataFrame({"site": f"s{g}", "x1": x1, "x2": x2, "kind": rng.choice(["u", "v"], size=rows),
+                                   "y": a * x1 + b * x2 + 0.1 * rng.normal(size=rows)}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_meta_train_cli_stores_safetensors_weights_in_meta_db(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from autometa.meta.db import MetaDB
+    from autometa.meta.maml import from_safetensors
+    from tests.test_cli import run_cli
+
+    path = tmp_path / "sites.csv"
+    family_frame().to_csv(path, index=False)
+    db_path = tmp_path / "meta.sqlite"
+    args = ["meta-train", str(path), "--group-by", "site", "--target", "y", "--iterations", "60", "--shots", "5",
+            "--hidden", "16", "--meta-db", str(db_path), "--json"]
+    code, out, err = run_cli(args, capsys, monkeypatch)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["name"] == "sites-site-maml" and summary["tasks"] == 12 and summary["validation_groups"] == 3
+    row = MetaDB(db_path).get_initialization("sites-site-maml")
+    assert row.weights[:8] != b"\x80\x04\x95" and row.method == "maml"  # safetensors, not a pickle
+    assert row.architecture["hidden"] == [16] and row.architecture["kind"] == "regression"
+    assert [c[0] for c in row.architecture["columns"]] == ["x1", "x2", "kind"]
+    assert len(row.source_tasks["train_groups"]) == 9 and len(row.validation_curve) == 10
+    assert row.validation_curve[-1]["iteration"] == 60
+    spec = MLPSpec(**{k: row.architecture[k] for k in ("in_features", "out_features", "loss")},
+                   hidden=tuple(row.architecture["hidden"]))
+    init = from_safetensors(row.weights, spec, row.method)
+    assert init.params["0.weight"].shape == (16, spec.in_features)
+    # the same name again is refused; --replace overwrites
+    code, _, err = run_cli(args, capsys, monkeypatch)
+    assert code == 2 and "exists already" in err
+    code, _, _ = run_cli([*args, "--replace", "--method", "reptile", "--name", "sites-site-maml"], capsys,
+                         monkeypatch)
+    assert code == 0 and MetaDB(db_path).get_initialization("sites-site-maml").method == "reptile"
+
+
+@pytest.mark.parametrize(("extra", "text"), [
+    (["--group-by", "nope"], "no column 'nope'"),
+    (["--group-by", "site", "--shots", "40"], "have more than 40 rows"),
+    (["--group-by", "site", "--method", "maml3"], "unknown --method"),
+    (["--group-by", "site", "--hidden", "0"], "--hidden"),
+])
+def test_meta_train_cli_bad_input_is_one_line(tmp_path, capsys, monkeypatch, extra, text) -> None:  # type: ignore[no-untyped-def]
+    from tests.test_cli import run_cli
+
+    path = tmp_path / "sites.csv"
+    family_frame().to_csv(path, index=False)
+    code, _, err = run_cli(["meta-train", str(path), "--target", "y", "--iterations", "2",
+                            "--meta-db", str(tmp_path / "m.sqlite"), *extra], capsys, monkeypatch)
+    assert code == 2 and text in err and err.strip().count("\n") == 0, err

@@ -23,7 +23,8 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, Oper
 
 from autometa.errors import DataError, OptionError, message
 
-__all__ = ["ORIGINS", "SCHEMA_VERSION", "MetaDB", "RunRow", "TaskRow", "default_user_db", "package_versions"]
+__all__ = ["ORIGINS", "SCHEMA_VERSION", "InitRow", "MetaDB", "RunRow", "TaskRow", "default_user_db",
+           "package_versions"]
 
 SCHEMA_VERSION = 1
 PG_SCHEMA = "autometa_meta_db"  # on PostgreSQL the tables live in this schema
@@ -145,8 +146,28 @@ class RunRow:
     slot: str | None = None
 
 
+@dataclass(frozen=True)
+class InitRow:
+    """A meta-learned initialization as stored: the weights as safetensors bytes (never pickle),
+    the architecture, the method, the tasks it was learned from and its validation curve."""
+
+    name: str
+    method: str
+    architecture: dict[str, Any]
+    weights: bytes
+    source_tasks: dict[str, Any]
+    validation_curve: list[dict[str, float]]
+    created_at: str = ""
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _init_row(row: Any) -> InitRow:
+    return InitRow(name=row.name, method=row.method, architecture=json.loads(row.architecture),
+                   weights=bytes(row.weights), source_tasks=json.loads(row.source_tasks),
+                   validation_curve=json.loads(row.validation_curve), created_at=row.created_at)
 
 
 def package_versions() -> dict[str, str]:
@@ -154,7 +175,7 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("autometa", "scikit-learn", "lightgbm", "optuna", "numpy", "pandas"):
+    for pkg in ("autometa", "scikit-learn", "lightgbm", "optuna", "numpy", "pandas", "torch"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -314,6 +335,44 @@ class MetaDB:
                     fit_seconds=r.fit_seconds, predict_seconds=r.predict_seconds, status=r.status,
                     error=r.error, cv=r.cv, seed=r.seed, origin=r.origin, versions=versions, created_at=_now()))
         return len(rows)
+
+    def add_initialization(self, row: InitRow, *, replace: bool = False) -> None:
+        """Store an initialization under its name.
+
+        Raises:
+            OptionError: The name is taken and ``replace`` is False.
+        """
+        with self._tx() as conn:
+            taken = conn.execute(sa.select(initializations.c.id).where(initializations.c.name == row.name)).first()
+            if taken and not replace:
+                raise OptionError(message(f"an initialization named '{row.name}' exists already",
+                                          "pass another --name, or --replace to overwrite it"))
+            conn.execute(initializations.delete().where(initializations.c.name == row.name))
+            conn.execute(initializations.insert().values(
+                name=row.name, method=row.method, architecture=json.dumps(row.architecture, sort_keys=True),
+                weights=row.weights, source_tasks=json.dumps(row.source_tasks, sort_keys=True),
+                validation_curve=json.dumps(row.validation_curve),
+                versions=json.dumps(package_versions(), sort_keys=True), created_at=_now()))
+
+    def get_initialization(self, name: str) -> InitRow:
+        """The initialization called ``name``.
+
+        Raises:
+            DataError: There is none.
+        """
+        with self._tx() as conn:
+            row = conn.execute(sa.select(initializations).where(initializations.c.name == name)).first()
+        if row is None:
+            known = ", ".join(i.name for i in self.initializations()) or "none yet"
+            raise DataError(message(f"no initialization named '{name}' in the meta-database (stored: {known})",
+                                    "learn one with: autometa meta-train DATA --group-by COL --name NAME"))
+        return _init_row(row)
+
+    def initializations(self) -> list[InitRow]:
+        """Every stored initialization, oldest first (weights included)."""
+        with self._tx() as conn:
+            rows = conn.execute(sa.select(initializations).order_by(initializations.c.id)).all()
+        return [_init_row(r) for r in rows]
 
     def get_info(self, key: str) -> str | None:
         with self._tx() as conn:

@@ -37,8 +37,8 @@ from torch.func import functional_call, grad, vmap
 
 from autometa.errors import OptionError, message
 
-__all__ = ["METHODS", "MLPSpec", "MetaInit", "TaskBatch", "adapt", "evaluate", "meta_train", "predict",
-           "sinusoid_sampler"]
+__all__ = ["METHODS", "MLPSpec", "MetaInit", "TaskBatch", "adapt", "evaluate", "from_safetensors", "meta_train",
+           "predict", "sinusoid_sampler", "to_safetensors"]
 
 Method = Literal["maml", "fomaml", "reptile", "metasgd"]
 METHODS: tuple[str, ...] = ("maml", "fomaml", "reptile", "metasgd")
@@ -103,6 +103,7 @@ class MetaInit:
     inner_steps: int
     lrs: Params | None = None  # Meta-SGD's learned per-weight inner learning rates
     curve: tuple[tuple[int, float], ...] = ()  # (iteration, mean query loss after adaptation)
+    validation_curve: tuple[tuple[int, float], ...] = ()  # the same on held-out tasks, when given
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -211,7 +212,7 @@ def meta_gradient(method: str, spec: MLPSpec, params: Params, lrs: Params | None
 def meta_train(sampler: Sampler, spec: MLPSpec, *, method: str = "maml", iterations: int = 1000,
                meta_batch: int = 25, inner_steps: int = 1, inner_lr: float = 0.01, outer_lr: float = 1e-3,
                seed: int = 0, log_every: int = 0, on_log: Callable[[int, float], None] | None = None,
-               init: Params | None = None) -> MetaInit:
+               init: Params | None = None, validation: TaskBatch | None = None) -> MetaInit:
     """Meta-train an initialization over the tasks ``sampler`` draws.
 
     Args:
@@ -228,6 +229,8 @@ def meta_train(sampler: Sampler, spec: MLPSpec, *, method: str = "maml", iterati
             support sets every this many iterations (0: 10 points over the run).
         on_log: Called with ``(iteration, loss)`` at each record (progress display).
         init: Starting weights (default: a seeded fresh initialization).
+        validation: Held-out tasks; at each record, their mean query loss after ``inner_steps``
+            steps goes to ``validation_curve`` (and to ``on_log`` instead of the training loss).
 
     Returns:
         The learned ``MetaInit`` with its training curve.
@@ -243,6 +246,7 @@ def meta_train(sampler: Sampler, spec: MLPSpec, *, method: str = "maml", iterati
     opt = torch.optim.Adam(leaves, lr=outer_lr)
     every = log_every or max(1, iterations // 10)
     curve: list[tuple[int, float]] = []
+    held_out: list[tuple[int, float]] = []
     started = time.perf_counter()
     for it in range(1, iterations + 1):
         batch = sampler(gen, meta_batch)
@@ -257,11 +261,15 @@ def meta_train(sampler: Sampler, spec: MLPSpec, *, method: str = "maml", iterati
             now = MetaInit(spec, method, params, inner_lr, inner_steps, lrs)
             value = float(evaluate(now, batch, (inner_steps,))[inner_steps].mean())
             curve.append((it, value))
+            if validation is not None:
+                value = float(evaluate(now, validation, (inner_steps,))[inner_steps].mean())
+                held_out.append((it, value))
             if on_log is not None:
                 on_log(it, value)
     return MetaInit(spec=spec, method=method, params={k: v.detach().clone() for k, v in params.items()},
                     inner_lr=inner_lr, inner_steps=inner_steps,
                     lrs={k: v.detach().clone() for k, v in lrs.items()} if lrs else None, curve=tuple(curve),
+                    validation_curve=tuple(held_out),
                     settings={"iterations": iterations, "meta_batch": meta_batch, "outer_lr": outer_lr,
                               "seed": seed, "seconds": round(time.perf_counter() - started, 2)})
 
@@ -293,3 +301,43 @@ def sinusoid_sampler(shots: int, queries: int | None = None) -> Sampler:
         return TaskBatch(x[:, :shots], y[:, :shots], x[:, shots:], y[:, shots:])
 
     return sample
+
+
+_LR_PREFIX = "inner_lr."  # Meta-SGD's per-weight rates sit beside the weights under this prefix
+
+
+def to_safetensors(init: MetaInit) -> bytes:
+    """The weights (and Meta-SGD's rates) as safetensors bytes: tensors only, never pickle."""
+    from safetensors.torch import save
+
+    tensors = {k: v.contiguous() for k, v in init.params.items()}
+    if init.lrs is not None:
+        tensors.update({_LR_PREFIX + k: v.contiguous() for k, v in init.lrs.items()})
+    return save(tensors, metadata={"method": init.method, "inner_lr": repr(init.inner_lr),
+                                   "inner_steps": str(init.inner_steps)})
+
+
+def from_safetensors(data: bytes, spec: MLPSpec, method: str, curve: tuple[tuple[int, float], ...] = (),
+                     settings: dict[str, Any] | None = None) -> MetaInit:
+    """An initialization back from ``to_safetensors`` bytes, checked against ``spec``.
+
+    Raises:
+        DataError: The weights do not fit the architecture.
+    """
+    import json
+
+    from safetensors.torch import load
+
+    from autometa.errors import DataError
+
+    tensors = load(data)
+    size = int.from_bytes(data[:8], "little")  # the format: an 8-byte header length, then a JSON header
+    header = json.loads(data[8:8 + size]).get("__metadata__", {})
+    params = {k: v for k, v in tensors.items() if not k.startswith(_LR_PREFIX)}
+    lrs = {k[len(_LR_PREFIX):]: v for k, v in tensors.items() if k.startswith(_LR_PREFIX)} or None
+    expected = {k: tuple(v.shape) for k, v in spec.init_params().items()}
+    if {k: tuple(v.shape) for k, v in params.items()} != expected:
+        raise DataError(message("the stored weights do not fit the stored architecture",
+                                "meta-train the initialization again"))
+    return MetaInit(spec=spec, method=method, params=params, inner_lr=float(header.get("inner_lr", "0.01")),
+                    inner_steps=int(header.get("inner_steps", "1")), lrs=lrs, curve=curve, settings=settings or {})
