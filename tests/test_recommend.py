@@ -17,7 +17,7 @@ import pytest
 from autometa.meta.db import MetaDB, RunRow, TaskRow
 from autometa.meta.evaluation import LeakageError, check_unseen, grouped_folds, simulate
 from autometa.meta.experience import Experience
-from autometa.meta.portfolio import build_portfolio
+from autometa.meta.portfolio import CORPUS_LEARNERS, build_portfolio
 from autometa.meta.recommend import STRATEGIES, Recommender, diversify, recommender_for
 from autometa.metafeatures import NAMES
 from autometa.spaces import load_spaces
@@ -34,8 +34,8 @@ def metafeatures(cluster: str, rng: np.random.Generator, kind: str) -> dict[str,
 
 def fill(db: MetaDB, n_groups: int = 12, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
-    slots = build_portfolio(load_spaces(), 3)
     spaces = load_spaces()
+    slots = build_portfolio({k: v for k, v in spaces.items() if k in CORPUS_LEARNERS}, 3)
     for g in range(n_groups):
         for j, kind in enumerate(("binary", "regression")):
             cluster = "A" if g % 2 == 0 else "B"

@@ -17,11 +17,12 @@ if TYPE_CHECKING:
 
 __all__ = ["LEARNER_NAMES", "get_learner", "learner_classes"]
 
-LEARNER_NAMES = ("extra_trees", "hist_gradient_boosting", "knn", "lightgbm", "linear", "random_forest")
+LEARNER_NAMES = ("extra_trees", "hist_gradient_boosting", "knn", "lightgbm", "linear", "mlp", "random_forest")
 
 
 def learner_classes() -> dict[str, type[Learner]]:
     from autometa.learners.lightgbm import LightGBM
+    from autometa.learners.mlp import MLP
     from autometa.learners.sklearn_models import (
         ExtraTrees,
         HistGradientBoosting,
@@ -31,7 +32,7 @@ def learner_classes() -> dict[str, type[Learner]]:
     )
 
     classes: list[type[Learner]] = [LightGBM, RandomForest, ExtraTrees, HistGradientBoosting,
-                                    Linear, KNearestNeighbors]
+                                    Linear, KNearestNeighbors, MLP]
     return {c.name: c for c in classes}
 
 

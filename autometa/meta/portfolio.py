@@ -17,7 +17,12 @@ from typing import Any
 
 from autometa.spaces import Config, SearchSpace, sample_configs
 
-__all__ = ["Slot", "build_portfolio", "signature"]
+__all__ = ["CORPUS_LEARNERS", "Slot", "build_portfolio", "signature"]
+
+# the families the shipped corpus is built with: a new learner joins the product at once, but the
+# corpus portfolio only when the build is extended on purpose (a new family means new runs on
+# every task, to keep the task x configuration matrix dense)
+CORPUS_LEARNERS = ("extra_trees", "hist_gradient_boosting", "knn", "lightgbm", "linear", "random_forest")
 
 
 @dataclass(frozen=True)
