@@ -541,7 +541,7 @@ def meta_train_cmd(
     data: Annotated[Path, typer.Argument(help="CSV or Parquet file: one table whose groups are related tasks.")],
     group_by: Annotated[str, typer.Option(help="Column that splits the table into tasks (one per school, state, ...).")],
     target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
-    method: Annotated[str, typer.Option(help="maml, fomaml, reptile or metasgd.")] = "maml",
+    method: Annotated[str, typer.Option(help="maml, fomaml, reptile, metasgd, or protonet (Prototypical Networks, classification).")] = "maml",
     shots: Annotated[int, typer.Option(help="Support rows per task (K).")] = 5,
     name: Annotated[str | None, typer.Option(help="Name to store it under (default: <file>-<group-by>-<method>).")] = None,
     iterations: Annotated[int, typer.Option(help="Meta-training steps (meta-batches).")] = 2000,
@@ -568,8 +568,8 @@ def meta_train_cmd(
         raise OptionError(message(f"--hidden '{hidden}' is not a list of layer widths", "pass for example --hidden 64,64"))
     from autometa.meta.maml import METHODS
 
-    if method not in METHODS:
-        raise OptionError(message(f"unknown --method '{method}'", f"use one of: {', '.join(METHODS)}"))
+    if method not in (*METHODS, "protonet"):
+        raise OptionError(message(f"unknown --method '{method}'", f"use one of: {', '.join(METHODS)}, protonet"))
     db = open_meta_db(meta_db)
     name = name or f"{data.stem}-{group_by}-{method}"
     if not replace and name in {i.name for i in db.initializations()}:
@@ -578,12 +578,17 @@ def meta_train_cmd(
 
     family = TableFamily.from_frame(read_table(data), group_by, target)
     family.eligible(shots)  # a bad --shots fails before the progress bar
+    if method == "protonet" and family.kind == "regression":
+        raise OptionError(message("Prototypical Networks classify; the target is numeric (regression)",
+                                  "use --method maml, fomaml, reptile or metasgd, or a categorical --target"))
     if not as_json:
         err.print(f"[bold]{len(family.names)} tasks[/] (groups of '{group_by}'), {family.n_features} encoded features, "
                   f"{family.kind} target '{family.target}'; {method}, {shots} shots", markup=True)
     with _Progress(enabled=not as_json, trials=iterations, seconds=None, label="meta-train") as progress:
-        def show(it: int, loss: float) -> None:
-            progress.advance_to(it, f"held-out query loss {loss:.4f}")
+        what = "held-out query accuracy" if method == "protonet" else "held-out query loss"
+
+        def show(it: int, value: float) -> None:
+            progress.advance_to(it, f"{what} {value:.4f}")
 
         try:
             init, row, losses = meta_train_family(
@@ -596,14 +601,19 @@ def meta_train_cmd(
     db.add_initialization(row, replace=replace)
     summary = {"name": name, "method": method, "tasks": len(family.names), "shots": shots,
                "validation_groups": len(row.source_tasks["validation_groups"]),
-               "held_out_loss_meta": losses["meta"], "held_out_loss_random_init": losses["random"],
+               "held_out_metric": "accuracy" if method == "protonet" else "loss",
+               "held_out_meta": losses["meta"], "held_out_random_init": losses["random"],
                "seconds": init.settings["seconds"], "meta_db": db.stats()["url"]}
     if as_json:
         out.print(json.dumps(summary), markup=False)
         return
     out.print(f"stored initialization '{name}' in {summary['meta_db']}")
-    out.print(f"held-out groups, query loss after {inner_steps} step(s) on {shots} rows: meta-learned "
-              f"{losses['meta']:.4f}, random init {losses['random']:.4f}")
+    if method == "protonet":
+        out.print(f"held-out groups, query accuracy from {shots} rows: trained embedding {losses['meta']:.4f}, "
+                  f"untrained {losses['random']:.4f}")
+    else:
+        out.print(f"held-out groups, query loss after {inner_steps} step(s) on {shots} rows: meta-learned "
+                  f"{losses['meta']:.4f}, random init {losses['random']:.4f}")
 
 
 @app.command()

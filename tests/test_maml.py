@@ -178,6 +178,7 @@ def test_meta_train_cli_stores_safetensors_weights_in_meta_db(tmp_path, capsys, 
     (["--group-by", "site", "--shots", "40"], "have more than 40 rows"),
     (["--group-by", "site", "--method", "maml3"], "unknown --method"),
     (["--group-by", "site", "--hidden", "0"], "--hidden"),
+    (["--group-by", "site", "--method", "protonet"], "Prototypical Networks classify"),
 ])
 def test_meta_train_cli_bad_input_is_one_line(tmp_path, capsys, monkeypatch, extra, text) -> None:  # type: ignore[no-untyped-def]
     from tests.test_cli import run_cli
@@ -187,3 +188,24 @@ def test_meta_train_cli_bad_input_is_one_line(tmp_path, capsys, monkeypatch, ext
     code, _, err = run_cli(["meta-train", str(path), "--target", "y", "--iterations", "2",
                             "--meta-db", str(tmp_path / "m.sqlite"), *extra], capsys, monkeypatch)
     assert code == 2 and text in err and err.strip().count("\n") == 0, err
+
+
+def test_meta_train_cli_protonet_on_a_classification_family(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from autometa.meta.db import MetaDB
+    from tests.test_cli import run_cli
+
+    frame = family_frame()
+    frame["y"] = (frame["y"] > 0).map({True: "up", False: "down"})
+    path = tmp_path / "sites.csv"
+    frame.to_csv(path, index=False)
+    code, out, err = run_cli(["meta-train", str(path), "--group-by", "site", "--target", "y", "--method", "protonet",
+                              "--iterations", "40", "--hidden", "16,8", "--meta-db", str(tmp_path / "m.sqlite"),
+                              "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["held_out_metric"] == "accuracy" and 0.0 <= summary["held_out_meta"] <= 1.0
+    row = MetaDB(tmp_path / "m.sqlite").get_initialization("sites-site-protonet")
+    assert row.architecture["out_features"] == 8 and row.architecture["hidden"] == [16]
+    assert row.validation_curve[0]["metric"] == "query accuracy"

@@ -156,7 +156,7 @@ class InitRow:
     architecture: dict[str, Any]
     weights: bytes
     source_tasks: dict[str, Any]
-    validation_curve: list[dict[str, float]]
+    validation_curve: list[dict[str, Any]]
     created_at: str = ""
 
 

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from autometa.errors import DataError, OptionError, message
-from autometa.meta.maml import MetaInit, MLPSpec, TaskBatch, evaluate, meta_train, to_safetensors
+from autometa.meta.maml import METHODS, MetaInit, MLPSpec, TaskBatch, evaluate, meta_train, to_safetensors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,7 +83,9 @@ class TableFamily:
                    classes=tuple(task.classes), target=task.target, group_by=group_by, y_center=center,
                    y_scale=scale)
 
-    def spec(self, hidden: tuple[int, ...]) -> MLPSpec:
+    def spec(self, hidden: tuple[int, ...], method: str = "maml") -> MLPSpec:
+        if method == "protonet":  # an embedding: the last hidden width is its size
+            return MLPSpec(self.n_features, hidden[:-1], hidden[-1], "cross_entropy")
         out = len(self.classes) if self.kind != "regression" else 1
         return MLPSpec(self.n_features, hidden, out, "mse" if self.kind == "regression" else "cross_entropy")
 
@@ -138,25 +140,44 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
 
     Returns:
         The initialization, the row to store, and the held-out groups' query loss after
-        ``inner_steps`` steps from it and from a random initialization (``meta``, ``random``).
+        ``inner_steps`` steps from it and from a random initialization (``meta``, ``random``);
+        for ``protonet``, their query accuracy with the trained and an untrained embedding.
 
     Raises:
-        OptionError: Too few groups have more than ``shots`` rows.
+        OptionError: Too few groups have more than ``shots`` rows, or ``protonet`` on a
+            regression target.
     """
+    if method not in (*METHODS, "protonet"):
+        raise OptionError(message(f"unknown meta-training method '{method}'",
+                                  f"use one of: {', '.join((*METHODS, 'protonet'))}"))
+    if method == "protonet" and family.kind == "regression":
+        raise OptionError(message("Prototypical Networks classify; the target is numeric (regression)",
+                                  "use --method maml, fomaml, reptile or metasgd, or a categorical --target"))
     eligible = family.eligible(shots)
     gen = torch.Generator().manual_seed(seed)
     order = [eligible[i] for i in torch.randperm(len(eligible), generator=gen).tolist()]
     n_val = max(1, math.ceil(holdout * len(order)))
     val, train = order[:n_val], order[n_val:]
     queries = max(1, min(shots, min(len(family.X[g]) for g in eligible) - shots))
-    spec = family.spec(hidden)
+    spec = family.spec(hidden, method)
     validation = family.sampler(val, shots, queries)(torch.Generator().manual_seed(seed + 1), 200)
-    init = meta_train(family.sampler(train, shots, queries), spec, method=method, iterations=iterations,
-                      meta_batch=meta_batch, inner_steps=inner_steps, inner_lr=inner_lr, outer_lr=outer_lr,
-                      seed=seed, on_log=on_log, validation=validation)
-    scratch = MetaInit(spec, "random", spec.init_params(seed), inner_lr, inner_steps)
-    losses = {"meta": float(evaluate(init, validation, (inner_steps,))[inner_steps].mean()),
-              "random": float(evaluate(scratch, validation, (inner_steps,))[inner_steps].mean())}
+    sampler = family.sampler(train, shots, queries)
+    if method == "protonet":
+        from autometa.meta.protonet import accuracy, train_protonet
+
+        ways = len(family.classes)
+        init = train_protonet(sampler, spec, ways=ways, iterations=iterations, meta_batch=meta_batch, lr=outer_lr,
+                              seed=seed, on_log=on_log, validation=validation)
+        untrained = MetaInit(spec, "random", spec.init_params(seed), 0.0, 0)
+        losses = {"meta": float(accuracy(init, validation, ways).mean()),
+                  "random": float(accuracy(untrained, validation, ways).mean())}
+    else:
+        init = meta_train(sampler, spec, method=method, iterations=iterations, meta_batch=meta_batch,
+                          inner_steps=inner_steps, inner_lr=inner_lr, outer_lr=outer_lr, seed=seed, on_log=on_log,
+                          validation=validation)
+        scratch = MetaInit(spec, "random", spec.init_params(seed), inner_lr, inner_steps)
+        losses = {"meta": float(evaluate(init, validation, (inner_steps,))[inner_steps].mean()),
+                  "random": float(evaluate(scratch, validation, (inner_steps,))[inner_steps].mean())}
     from autometa.meta.db import InitRow
 
     row = InitRow(
@@ -168,7 +189,11 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
         weights=to_safetensors(init),
         source_tasks={"source": source, "group_by": family.group_by, "train_groups": [family.names[g] for g in train],
                       "validation_groups": [family.names[g] for g in val]},
-        validation_curve=[{"iteration": it, "train_loss": tr, "validation_loss": va}
+        validation_curve=[{"iteration": it, "train": tr, "validation": va, "metric": _metric(method)}
                           for (it, tr), (_, va) in zip(init.curve, init.validation_curve, strict=True)],
     )
     return init, row, losses
+
+
+def _metric(method: str) -> str:
+    return "query accuracy" if method == "protonet" else "query loss after adaptation"

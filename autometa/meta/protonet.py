@@ -4,7 +4,8 @@ An MLP embeds the examples; each class's prototype is the mean embedding of its 
 examples, and a query belongs to the class of the nearest prototype (softmax over negative squared
 Euclidean distances). Training is episodic, with ``vmap`` over the episodes of a meta-batch, on the
 same ``TaskBatch`` layout as ``autometa.meta.maml``: support labels are ``0..N-1`` within each
-episode, so an episode's classes may be any N of the family's.
+episode, so an episode's classes may be any N of the family's. A class with no support example in
+an episode (tabular families draw rows, not classes) gets no prototype and ranks last.
 
 Example:
     >>> import torch
@@ -17,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -35,8 +37,12 @@ def episode_logits(spec: MLPSpec, params: Params, xs: Tensor, ys: Tensor, xq: Te
     support = functional_call(module, params, (xs,))
     query = functional_call(module, params, (xq,))
     onehot = torch.nn.functional.one_hot(ys, ways).to(support.dtype)  # (K*N, N)
-    prototypes = (onehot.T @ support) / onehot.sum(0).clamp_min(1.0)[:, None]
-    return -((query[:, None, :] - prototypes[None, :, :]) ** 2).sum(-1)
+    counts = onehot.sum(0)
+    prototypes = (onehot.T @ support) / counts.clamp_min(1.0)[:, None]
+    logits = -((query[:, None, :] - prototypes[None, :, :]) ** 2).sum(-1)
+    # a class with no support example has no prototype: it ranks below every class that has one
+    floor = logits.min(-1, keepdim=True).values - 10.0
+    return torch.where(counts > 0, logits, floor)
 
 
 def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: int = 1000, meta_batch: int = 16,
@@ -68,6 +74,7 @@ def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: in
         return vmap(loss, in_dims=(None, 0, 0, 0, 0))(p, b.x_support, b.y_support, b.x_query, b.y_query).mean()
 
     every = max(1, iterations // 10)
+    started = time.perf_counter()
     curve: list[tuple[int, float]] = []
     held_out: list[tuple[int, float]] = []
     for it in range(1, iterations + 1):
@@ -86,7 +93,7 @@ def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: in
             if on_log is not None:
                 on_log(it, value)
     settings: dict[str, Any] = {"iterations": iterations, "meta_batch": meta_batch, "lr": lr, "seed": seed,
-                                "ways": ways}
+                                "ways": ways, "seconds": round(time.perf_counter() - started, 2)}
     return MetaInit(spec=spec, method="protonet", params={k: v.detach().clone() for k, v in params.items()},
                     inner_lr=0.0, inner_steps=0, curve=tuple(curve), validation_curve=tuple(held_out),
                     settings=settings)
