@@ -45,8 +45,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
 import torch  # noqa: E402
+from bench_cold import append_row  # noqa: E402
 
 from autometa.meta.maml import (  # noqa: E402
     MetaInit,
@@ -161,12 +163,7 @@ def sinusoid(args: argparse.Namespace) -> None:
             for n, e in errs.items():
                 row[f"mse_{n}"] = round(float(e.mean()), 4)
                 row[f"ci_{n}"] = round(1.96 * float(e.std()) / math.sqrt(len(e)), 4)
-            new = not path.exists()
-            with path.open("a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=fields)
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_row(row, path, fields)
             print(f"K={shots} {method:14s} 1 step {row['mse_1']:.3f} ± {row['ci_1']:.3f}   "
                   f"10 steps {row['mse_10']:.3f} ± {row['ci_10']:.3f}   ({seconds:.0f} s)", flush=True)
     report_sinusoid(path)
