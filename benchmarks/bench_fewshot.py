@@ -1,7 +1,12 @@
 """Few-shot classification on scikit-learn's digits (shipped with scikit-learn; no download), with
 disjoint training and test classes.
 
-Digits 0-4 are the training classes and 5-9 the test classes. An episode is 5-way: its 5 classes in
+Digits 0-4 are the training digits and 5-9 the test digits. Five training classes are too few for
+an embedding or an initialization to generalize (a first run showed it: Prototypical Networks
+reached 1.0 on the training digits and 0.36 on the test digits, below nearest-prototype on raw
+pixels, 0.73), so, as is done with Omniglot's rotations, each training digit under each of the 8
+symmetries of the square (rotations and flips of the 8x8 image) is its own class: 40 training
+classes. The test classes are digits 5-9 as they are. An episode is 5-way: its 5 classes in
 a random order labelled 0-4, K support images per class (K = 1 or 5) and 15 query images per class;
 an image is the 64 pixel values scaled to [0, 1]. Every method is trained on training-class episodes
 only and scored on the same 600 test-class episodes: mean query accuracy with a 95% confidence
@@ -12,6 +17,7 @@ interval (1.96 standard errors over the episodes).
   and 1 or 10 steps at test time.
 - ``reptile``: Reptile, the same network, 5 inner steps of 0.1 on the episode's images.
 - ``scratch``: the same network from a random initialization, 10 SGD steps of 0.4 on the support set.
+- ``nearest prototype, raw pixels``: Prototypical Networks' rule with no learned embedding.
 
 All use Adam 1e-3 outside, meta-batch 16 and ``--iterations`` steps, one thread. Writes
 ``results/fewshot.csv`` / ``fewshot.md`` and prints the table.
@@ -48,6 +54,20 @@ def digits() -> tuple[torch.Tensor, torch.Tensor]:
 
     d = load_digits()
     return torch.tensor(d.data / 16.0, dtype=torch.float32), torch.tensor(d.target, dtype=torch.int64)
+
+
+def symmetries(X: torch.Tensor, y: torch.Tensor, digits: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each digit under each of the 8 symmetries of the square as its own class (labels d * 8 + s)."""
+    images = X.reshape(-1, 8, 8)
+    xs, ys = [], []
+    for s in range(8):
+        moved = torch.rot90(images, s % 4, dims=(1, 2))
+        if s >= 4:
+            moved = moved.transpose(1, 2)
+        keep = torch.isin(y, torch.tensor(digits))
+        xs.append(moved[keep].reshape(-1, 64))
+        ys.append(y[keep] * 8 + s)
+    return torch.cat(xs), torch.cat(ys)
 
 
 def episodes(X: torch.Tensor, y: torch.Tensor, classes: list[int], shots: int):  # type: ignore[no-untyped-def]
@@ -88,7 +108,8 @@ def main() -> None:
     X, y = digits()
     rows = []
     for shots in (1, 5):
-        train = episodes(X, y, [0, 1, 2, 3, 4], shots)
+        Xa, ya = symmetries(X, y, [0, 1, 2, 3, 4])
+        train = episodes(Xa, ya, sorted(set(ya.tolist())), shots)
         test = episodes(X, y, [5, 6, 7, 8, 9], shots)(torch.Generator().manual_seed(2017), args.episodes)
         head = MLPSpec(64, (128, 128), WAYS, "cross_entropy")
         results: dict[str, tuple[torch.Tensor, float]] = {}
@@ -108,6 +129,8 @@ def main() -> None:
         results["reptile (10 steps)"] = (query_accuracy(reptile, test, 10, 0.1), seconds)
         scratch = MetaInit(head, "random", head.init_params(0), 0.4, 10)
         results["scratch (10 steps)"] = (query_accuracy(scratch, test, 10, 0.4), 0.0)
+        pixels = MetaInit(MLPSpec(64, (), 64), "pixels", {"0.weight": torch.eye(64), "0.bias": torch.zeros(64)}, 0, 0)
+        results["nearest prototype, raw pixels"] = (accuracy(pixels, test, WAYS), 0.0)
         for name, (acc, seconds) in results.items():
             ci = 1.96 * float(acc.std()) / math.sqrt(len(acc))
             rows.append({"shots": shots, "method": name, "accuracy": round(float(acc.mean()), 4),
@@ -118,7 +141,8 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    lines = [f"5-way digits, train classes 0-4, test classes 5-9, {args.episodes} test episodes, "
+    lines = [f"5-way digits, train classes: digits 0-4 under 8 symmetries (40), test classes: digits 5-9; "
+             f"{args.episodes} test episodes, "
              f"{args.iterations} training iterations ({datetime.now(UTC).isoformat(timespec='minutes')})", "",
              "| shots | method | accuracy | 95% CI | train s |", "|---:|---|---:|---:|---:|"]
     lines += [f"| {r['shots']} | {r['method']} | {r['accuracy']:.3f} | ± {r['ci95']:.3f} | {r['train_s']} |"
