@@ -101,6 +101,7 @@ def fit(
     meta: Annotated[bool, typer.Option(help="Start with the configurations recommended from past runs; --no-meta: a cold search.")] = True,
     meta_top_k: Annotated[int | None, typer.Option(help="Recommended configurations to try first (default: up to 10).")] = None,
     recommender: Annotated[str, typer.Option(help="auto, static, knn or surrogate.")] = "auto",
+    init: Annotated[str | None, typer.Option(help="Start the MLP learner from this meta-learned initialization (see 'autometa meta-train').")] = None,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in --output (same data): its finished trials count towards --trials.")] = False,
@@ -135,7 +136,18 @@ def fit(
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, n_jobs=n_jobs, experiment=experiment,
                          output_dir=folder, storage=storage, use_meta=meta,
-                         meta_top_k=meta_top_k, recommender=recommender, record=record)
+                         meta_top_k=meta_top_k, recommender=recommender, record=record, init=init)
+    from autometa.meta.history import meta_db_for_fit
+
+    db = meta_db_for_fit(meta_db, record=record, use_meta=meta or init is not None)
+    if init is not None:
+        if n_workers > 1:
+            from autometa.errors import OptionError, message
+
+            raise OptionError(message("--init runs the fit in one process for now", "drop --n-workers, or --init"))
+        from autometa.flow import prepare
+
+        prepare(the_task, options, db)  # the initialization exists and fits this table
     # validated options first: a bad one must not leave an output folder behind
     options = dataclasses.replace(options, study_name=study_for(folder, the_task, resume=resume, name=study))
     tracker = None
@@ -147,9 +159,6 @@ def fit(
         from autometa.errors import OptionError, message
 
         raise OptionError(message("--register needs MLflow tracking", "drop --no-tracking, or drop --register"))
-    from autometa.meta.history import meta_db_for_fit
-
-    db = meta_db_for_fit(meta_db, record=record, use_meta=meta)
     if not (quiet or as_json):
         err.print(f"[bold]{the_task.describe()}[/]", markup=True)
         if meta:
@@ -243,6 +252,8 @@ def _print_result(result: FitResult) -> None:
         near = ", ".join(n.name for n in rec.neighbours[:3])
         out.print(f"meta-learning: {started} recommended configurations tried first ({rec.strategy}"
                   + (f"; nearest past tasks: {near}" if near else "") + ")" + (f"; {rec.note}" if rec.note else ""))
+    if result.init is not None:
+        out.print(f"the mlp learner started from the meta-learned initialization '{result.init}'")
     best = f"best {result.metric} {result.best_score:.4f}: {result.best_config.learner}"
     if result.ensemble_weights:
         best += (f"; final model: ensemble of {len(result.ensemble_weights)} trials, "

@@ -78,6 +78,8 @@ class FitOptions:
         record: Record the task's meta-features and the trials in the meta_db.
         study_name: The Optuna study in ``storage`` (None: a new, unique name). An existing
             study of that name is continued: its finished trials count towards ``n_trials``.
+        init: Start the MLP learner from this meta-learned initialization in the meta_db
+            (``autometa meta-train``); its architecture and encoding replace the searched ones.
     """
 
     metric: str | None = None
@@ -99,6 +101,7 @@ class FitOptions:
     recommender: str = "auto"
     record: bool = True
     study_name: str | None = None
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -122,7 +125,8 @@ class FitOptions:
         return {"metric": self.metric, "learners": list(self.learners) if self.learners else None,
                 "n_trials": self.n_trials, "time_budget": self.time_budget, "trial_timeout": self.trial_timeout,
                 "cv": self.cv, "seed": self.seed, "n_jobs": self.n_jobs, "pruning": self.pruning,
-                "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None}
+                "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None,
+                "init": self.init}
 
     def top_k(self) -> int:
         """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
@@ -166,6 +170,7 @@ class FitResult:
     tracking: str = "(tracking off)"
     seconds: float = 0.0
     recommendation: Recommendation | None = None
+    init: str | None = None  # the meta-learned initialization the MLP started from
 
     @property
     def n_trials(self) -> int:
@@ -189,6 +194,7 @@ class FitResult:
             "tracking_uri": self.tracking,
             "seconds": round(self.seconds, 2),
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
+            "mlp_init": self.init,
         }
 
 
@@ -240,12 +246,37 @@ class WorkerPool(Protocol):
     def stop(self) -> None: ...
 
 
-def prepare(task: Task, options: FitOptions) -> tuple[Metric, dict[str, Any], Any]:
-    """The metric, the learners' search spaces and the validation plan of a fit."""
+def prepare(task: Task, options: FitOptions, db: MetaDB | None = None) -> tuple[Metric, dict[str, Any], Any]:
+    """The metric, the learners' search spaces and the validation plan of a fit.
+
+    Raises:
+        OptionError: A learner or metric that does not fit the task, or ``options.init`` without
+            the meta_db it lives in, without the MLP among the learners, or learned on other data.
+    """
     metric = get_metric(options.metric, task.kind)
     all_spaces = load_spaces()
     names = check_learners(options.learners, list(iter_learner_names(all_spaces, task.kind)))
-    return metric, {n: all_spaces[n] for n in names}, plan_cv(task, options.cv, seed=options.seed)
+    spaces = {n: all_spaces[n] for n in names}
+    if options.init is not None:
+        spaces = _started(spaces, task, options.init, db)
+    return metric, spaces, plan_cv(task, options.cv, seed=options.seed)
+
+
+def _started(spaces: dict[str, Any], task: Task, init: str, db: MetaDB | None) -> dict[str, Any]:
+    """The MLP's space starting from a meta-learned initialization: its depth and width are the
+    initialization's, so they leave the search."""
+    from autometa.meta.starts import load_start
+
+    if db is None:
+        raise OptionError(message("--init needs the meta-database that holds the initialization",
+                                  "pass --meta-db, or drop --init"))
+    if "mlp" not in spaces:
+        raise OptionError(message("--init starts the mlp learner, which this fit does not search",
+                                  "add mlp to --learners, or drop --init"))
+    start = load_start(db, init, task)
+    space = spaces["mlp"]
+    fixed = tuple(p for p in space.params if p.name not in ("depth", "width"))
+    return {**spaces, "mlp": dataclasses.replace(space, params=fixed, start=start)}
 
 
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
@@ -299,7 +330,13 @@ def fit_task(
     """
     started = time.perf_counter()
     tracker = tracker or NullTracker()
-    metric, spaces, plan = prepare(task, options)
+    if options.init is None and options.use_meta and db is not None and "mlp" in (options.learners or ("mlp",)):
+        from autometa.meta.starts import find_start
+
+        found = find_start(db, task)  # a stored family with this table's columns: its MLP starts there
+        if found is not None:
+            options = dataclasses.replace(options, init=found)
+    metric, spaces, plan = prepare(task, options, db)
     names = list(spaces)
     study_name = options.study_name or new_study_name(task.name)
     if workers is not None and options.storage is None:
@@ -329,6 +366,7 @@ def fit_task(
                 "seed": options.seed, "meta.strategy": recommendation.strategy if recommendation else "off",
                 "meta.novel": recommendation.novel if recommendation else None,
                 "meta.nearest_tasks": nearest_summary(recommendation) or None,
+                "meta.mlp_init": options.init,
                 **{f"search.{k}": v for k, v in options.search_settings("x").meta.items()}},
         tags={"autometa.kind": "fit", "autometa.dataset": task.name, NOTE_TAG: note},
         metrics={f"mf.{k}": v for k, v in stored_task.metafeatures.items()} if stored_task else None,
@@ -391,7 +429,7 @@ def fit_task(
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
                        ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
                        tracking=tracker.location,
-                       recommendation=recommendation)
+                       recommendation=recommendation, init=options.init)
     final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score

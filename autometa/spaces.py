@@ -135,6 +135,8 @@ class SearchSpace:
     fidelity: str | None = None
     description: str = ""
     source: str = ""
+    # where the learner's model starts (a meta-learned initialization for the MLP); set by a fit
+    start: Any = field(default=None, compare=False, repr=False)
 
     def param(self, name: str) -> Param:
         for p in self.params:

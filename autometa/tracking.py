@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning
+from autometa.trust import check_trusted
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -364,10 +365,6 @@ def list_fits(tracking_uri: str | None = None, experiment: str | None = None,
     return fits[:limit] if limit is not None else fits
 
 
-TRUSTED_PREFIXES = ("autometa.", "sklearn.", "lightgbm.", "numpy.", "scipy.")
-TRUSTED_NAMES = frozenset({"collections.OrderedDict", "functools.partial", "builtins.slice"})
-
-
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -375,21 +372,11 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in pkgs]
 
 
-def _check_trusted(types: list[str], where: str) -> list[str]:
-    from autometa.errors import DataError, message
-
-    bad = [t for t in types if not (t.startswith(TRUSTED_PREFIXES) or t in TRUSTED_NAMES)]
-    if bad:
-        raise DataError(message(f"{where} holds types autometa does not load: {', '.join(bad[:5])}",
-                                "load only models saved by autometa"))
-    return sorted(types)
-
-
 def _trusted_types(model: Any) -> list[str]:
     """The types skops must trust to load ``model``, refused unless all are on the allowlist."""
     import skops.io as sio
 
-    return _check_trusted(sio.get_untrusted_types(data=sio.dumps(model)), "the model")
+    return check_trusted(sio.get_untrusted_types(data=sio.dumps(model)), "the model")
 
 
 def _signature(model: Any, input_example: Any) -> Any:
@@ -467,5 +454,5 @@ def load_model(path: str | Path) -> Any:
 
     spec = yaml.safe_load((Path(path) / "MLmodel").read_text(encoding="utf-8")) or {}
     flavor = spec.get("flavors", {}).get("sklearn", {})
-    _check_trusted(list(flavor.get("skops_trusted_types") or []), f"the model in '{path}'")
+    check_trusted(list(flavor.get("skops_trusted_types") or []), f"the model in '{path}'")
     return mlflow.sklearn.load_model(str(path))

@@ -107,6 +107,10 @@ def work(storage: str, study: str, *, on_trial: Callable[[TrialRecord], None] | 
     saved = dict(attrs["autometa.options"])
     saved["learners"] = tuple(saved["learners"]) if saved.get("learners") else None
     saved["output_dir"] = Path(saved["output_dir"]) if saved.get("output_dir") else None
+    if saved.get("init"):
+        raise OptionError(message(f"study '{study}' starts its MLP from the meta-learned initialization "
+                                  f"'{saved['init']}'; workers cannot join such a fit yet",
+                                  "run that fit in one process, or without --init"))
     options = FitOptions(**saved, storage=storage, study_name=study, use_meta=False, record=False)
     metric, spaces, plan = prepare(task, options)
     out = options.output_dir

@@ -209,3 +209,49 @@ def test_meta_train_cli_protonet_on_a_classification_family(tmp_path, capsys, mo
     row = MetaDB(tmp_path / "m.sqlite").get_initialization("sites-site-protonet")
     assert row.architecture["out_features"] == 8 and row.architecture["hidden"] == [16]
     assert row.validation_curve[0]["metric"] == "query accuracy"
+
+
+def test_fit_init_starts_the_mlp_from_a_meta_learned_initialization(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import numpy as np
+
+    from autometa.tracking import load_model
+    from tests.test_cli import run_cli
+
+    family = family_frame(n_groups=12)
+    family.to_csv(tmp_path / "sites.csv", index=False)
+    db = str(tmp_path / "meta.sqlite")
+    code, _, err = run_cli(["meta-train", str(tmp_path / "sites.csv"), "--group-by", "site", "--target", "y",
+                            "--iterations", "30", "--hidden", "16", "--meta-db", db, "--name", "sites"],
+                           capsys, monkeypatch)
+    assert code == 0, err
+    new = family_frame(n_groups=1, rows=40, seed=9).drop(columns=["site"])  # a new site, same columns
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "out"
+    code, _, err = run_cli(["fit", str(tmp_path / "new.csv"), "--target", "y", "--learners", "mlp", "--init", "sites",
+                            "--meta-db", db, "--trials", "2", "--no-tracking", "--no-record", "--no-meta",
+                            "--no-ensemble", "--cv", "3", "--output", str(out), "--quiet"], capsys, monkeypatch)
+    assert code == 0, err
+    model = load_model(out / "model")
+    assert type(model.named_steps["prep"]).__name__ == "FrozenEstimator"  # the family's encoding
+    mlp = model.named_steps["model"]
+    assert [w.shape for w in mlp.coefs_] == [(16, 4), (1, 16)]  # the initialization's architecture
+    assert len(model.predict(new.drop(columns=["y"]))) == 40
+    # a table with other columns is refused before anything is written
+    new.assign(extra=np.arange(40) % 7 * 0.5).to_csv(tmp_path / "other.csv", index=False)
+    code, _, err = run_cli(["fit", str(tmp_path / "other.csv"), "--target", "y", "--learners", "mlp", "--init",
+                            "sites", "--meta-db", db, "--no-tracking", "--output", str(tmp_path / "o2")],
+                           capsys, monkeypatch)
+    assert code == 2 and "learned on other columns" in err and "extra ['extra']" in err
+    assert not (tmp_path / "o2").exists()
+    # without --init, a table with the family's columns gets its initialization proposed
+    code, stdout, err = run_cli(["fit", str(tmp_path / "new.csv"), "--target", "y", "--learners", "mlp,linear",
+                                 "--meta-db", db, "--trials", "2", "--no-tracking", "--no-record", "--no-ensemble",
+                                 "--cv", "3", "--output", str(tmp_path / "o4"), "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(stdout)["mlp_init"] == "sites"
+    code, _, err = run_cli(["fit", str(tmp_path / "new.csv"), "--target", "y", "--learners", "linear", "--init",
+                            "sites", "--meta-db", db, "--no-tracking", "--output", str(tmp_path / "o3")],
+                           capsys, monkeypatch)
+    assert code == 2 and "add mlp to --learners" in err and not (tmp_path / "o3").exists()

@@ -102,7 +102,9 @@ class Learner(ABC):
             deadline: A ``time.monotonic()`` value past which training stops.
             staged: Grow the model through intermediate stages (only useful with ``on_stage``).
         """
-        Xt = pipe.named_steps["prep"].fit_transform(X, y)
+        prep = pipe.named_steps["prep"]
+        # a frozen (already fitted) encoding only transforms
+        Xt = prep.fit_transform(X, y) if hasattr(prep, "fit_transform") else prep.fit(X, y).transform(X)
         check_deadline(deadline)
         model = pipe.named_steps["model"]
         full = self._full_fidelity(model)

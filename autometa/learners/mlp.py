@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from autometa.learners.base import Learner, StageCallback, check_deadline
 from autometa.preprocess import Layout
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+    from autometa.data import Column
+    from autometa.spaces import Config
 
 __all__ = ["MLP", "MLPClassifier", "MLPRegressor", "device_name"]
 
@@ -39,7 +45,9 @@ class _TorchMLP(BaseEstimator):
 
     def __init__(self, depth: int = 2, width: int = 128, dropout: float = 0.1, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, batch_size: int = 128, epochs: int = 54, patience: int = 10,
-                 random_state: int = 0, device: str = "auto", n_jobs: int = 1) -> None:
+                 random_state: int = 0, device: str = "auto", n_jobs: int = 1,
+                 init_coefs: Sequence[np.ndarray] | None = None,
+                 init_intercepts: Sequence[np.ndarray] | None = None) -> None:
         self.depth = depth
         self.width = width
         self.dropout = dropout
@@ -51,6 +59,8 @@ class _TorchMLP(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.n_jobs = n_jobs
+        self.init_coefs = init_coefs
+        self.init_intercepts = init_intercepts
 
     # ---------------------------------------------------------------- subclass hooks
     def _targets(self, y: Any) -> np.ndarray:
@@ -83,15 +93,20 @@ class _TorchMLP(BaseEstimator):
         dev = torch.device(self.device_)
         self._data = {"x": torch.from_numpy(X[train]).to(dev), "y": torch.from_numpy(t[train]).to(dev),
                       "xv": torch.from_numpy(X[val]).to(dev), "yv": torch.from_numpy(t[val]).to(dev)}
+        hidden = [self.width] * self.depth
+        if self.init_coefs is not None:  # a meta-learned start fixes the architecture
+            hidden = [int(w.shape[0]) for w in self.init_coefs[:-1]]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
             layers: list[torch.nn.Module] = []
             width = self.n_features_in_
-            for _ in range(self.depth):
-                layers += [torch.nn.Linear(width, self.width), torch.nn.ReLU(), torch.nn.Dropout(self.dropout)]
-                width = self.width
+            for h in hidden:
+                layers += [torch.nn.Linear(width, h), torch.nn.ReLU(), torch.nn.Dropout(self.dropout)]
+                width = h
             layers.append(torch.nn.Linear(width, self._n_outputs()))
             self._net = torch.nn.Sequential(*layers).to(dev)
+        if self.init_coefs is not None and self.init_intercepts is not None:
+            self._load_start(torch)
         self._opt = torch.optim.AdamW(self._net.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         self._gen = gen
         with torch.random.fork_rng(devices=[]):  # dropout draws from its own seeded stream
@@ -100,6 +115,20 @@ class _TorchMLP(BaseEstimator):
         self._done, self._best, self._stale = 0, float("inf"), 0
         self._best_state: dict[str, Any] | None = None
         self.stopped_early_ = False
+
+    def _load_start(self, torch: Any) -> None:
+        """Copy the meta-learned weights in; their shapes must fit this data."""
+        from autometa.errors import DataError, message
+
+        linears = [m for m in self._net if isinstance(m, torch.nn.Linear)]
+        assert self.init_coefs is not None and self.init_intercepts is not None
+        for m, w, b in zip(linears, self.init_coefs, self.init_intercepts, strict=True):
+            if tuple(m.weight.shape) != tuple(w.shape):
+                raise DataError(message(f"the initialization's layer of shape {tuple(w.shape)} does not fit "
+                                        f"{tuple(m.weight.shape)} here", "meta-train it on a table like this one"))
+            with torch.no_grad():
+                m.weight.copy_(torch.as_tensor(np.asarray(w), dtype=m.weight.dtype))
+                m.bias.copy_(torch.as_tensor(np.asarray(b), dtype=m.bias.dtype))
 
     def _train_to(self, epochs: int, deadline: float | None) -> None:
         """Continue training up to ``epochs`` epochs in total (no more once early stopping fired)."""
@@ -231,7 +260,21 @@ class MLP(Learner):
 
     def make_model(self, params: dict[str, Any], kind: str, layout: Layout, *, seed: int, n_jobs: int) -> Any:
         cls = MLPRegressor if kind == "regression" else MLPClassifier
+        start = self.space.start
+        if start is not None:
+            params = {**params, "init_coefs": list(start.coefs), "init_intercepts": list(start.intercepts)}
         return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+    def pipeline(self, config: Config, columns: Sequence[Column], kind: str, *, seed: int = 0,
+                 n_jobs: int = 1) -> Pipeline:
+        """As every learner's, but a meta-learned start brings its own fitted encoding, frozen, so
+        that the network sees the inputs it was meta-trained on."""
+        pipe = super().pipeline(config, columns, kind, seed=seed, n_jobs=n_jobs)
+        if self.space.start is not None:
+            from sklearn.frozen import FrozenEstimator
+
+            pipe.steps[0] = ("prep", FrozenEstimator(self.space.start.encoder))
+        return pipe
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int], on_stage: StageCallback,
                    deadline: float | None) -> None:

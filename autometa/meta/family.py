@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -45,6 +45,7 @@ class TableFamily:
     group_by: str
     y_center: float = 0.0  # regression targets are standardized over the family
     y_scale: float = 1.0
+    encoder: Any = field(default=None, compare=False, repr=False)  # the fitted encoding (raw columns -> X)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, group_by: str, target: str | None) -> TableFamily:
@@ -81,7 +82,7 @@ class TableFamily:
                    y=tuple(torch.from_numpy(y[idx[n]]) for n in names),
                    columns=tuple((c.name, c.kind) for c in task.columns), n_features=X.shape[1], kind=task.kind,
                    classes=tuple(task.classes), target=task.target, group_by=group_by, y_center=center,
-                   y_scale=scale)
+                   y_scale=scale, encoder=pre)
 
     def spec(self, hidden: tuple[int, ...], method: str = "maml") -> MLPSpec:
         if method == "protonet":  # an embedding: the last hidden width is its size
@@ -185,7 +186,9 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
         architecture={**spec.to_dict(), "columns": [list(c) for c in family.columns], "kind": family.kind,
                       "classes": [str(c) for c in family.classes], "target": family.target,
                       "y_center": family.y_center, "y_scale": family.y_scale, "shots": shots,
-                      "inner_steps": inner_steps, "inner_lr": inner_lr},
+                      "inner_steps": inner_steps, "inner_lr": inner_lr,
+                      # the fitted encoding, so that a fit started from these weights feeds them the same inputs
+                      "encoder_skops": _encoder_bytes(family.encoder)},
         weights=to_safetensors(init),
         source_tasks={"source": source, "group_by": family.group_by, "train_groups": [family.names[g] for g in train],
                       "validation_groups": [family.names[g] for g in val]},
@@ -197,3 +200,14 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
 
 def _metric(method: str) -> str:
     return "query accuracy" if method == "protonet" else "query loss after adaptation"
+
+
+def _encoder_bytes(encoder: Any) -> str | None:
+    """The fitted encoding as base64 skops bytes (a safe format: loading checks every type)."""
+    if encoder is None:
+        return None
+    import base64
+
+    import skops.io as sio
+
+    return base64.b64encode(sio.dumps(encoder)).decode("ascii")
