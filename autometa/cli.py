@@ -549,8 +549,8 @@ def ui(
 
 @app.command("meta-train")
 def meta_train_cmd(
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet file: one table whose groups are related tasks.")],
-    group_by: Annotated[str, typer.Option(help="Column that splits the table into tasks (one per school, state, ...).")],
+    data: Annotated[list[Path], typer.Argument(help="One table whose groups are related tasks, or several files with the same columns (one task each).")],
+    group_by: Annotated[str | None, typer.Option(help="Column that splits one table into tasks (one per school, state, ...); with several files, the file is the task.")] = None,
     target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
     method: Annotated[str, typer.Option(help="maml, fomaml, reptile, metasgd, or protonet (Prototypical Networks, classification).")] = "maml",
     shots: Annotated[int, typer.Option(help="Support rows per task (K).")] = 5,
@@ -567,7 +567,6 @@ def meta_train_cmd(
 ) -> None:
     """Meta-learn an MLP initialization over the groups of DATA and store it in the meta-database."""
     _show_warnings(as_json)
-    from autometa.data import read_table
     from autometa.errors import OptionError, message
     from autometa.meta.history import open_meta_db
 
@@ -582,18 +581,25 @@ def meta_train_cmd(
     if method not in (*METHODS, "protonet"):
         raise OptionError(message(f"unknown --method '{method}'", f"use one of: {', '.join(METHODS)}, protonet"))
     db = open_meta_db(meta_db)
-    name = name or f"{data.stem}-{group_by}-{method}"
+    if len(data) == 1 and group_by is None:
+        raise OptionError(message("one table needs --group-by to split it into tasks",
+                                  "pass --group-by COLUMN, or several files with the same columns"))
+    if len(data) > 1 and group_by is not None:
+        raise OptionError(message("--group-by splits one table; with several files each file is a task",
+                                  "drop --group-by, or pass one file"))
+    frame, group_col = _family_frame(data, group_by)
+    name = name or f"{data[0].stem}-{group_by or 'files'}-{method}"
     if not replace and name in {i.name for i in db.initializations()}:
         raise OptionError(message(f"an initialization named '{name}' exists already", "pass another --name, or --replace"))
     from autometa.meta.family import TableFamily, meta_train_family
 
-    family = TableFamily.from_frame(read_table(data), group_by, target)
+    family = TableFamily.from_frame(frame, group_col, target)
     family.eligible(shots)  # a bad --shots fails before the progress bar
     if method == "protonet" and family.kind == "regression":
         raise OptionError(message("Prototypical Networks classify; the target is numeric (regression)",
                                   "use --method maml, fomaml, reptile or metasgd, or a categorical --target"))
     if not as_json:
-        err.print(f"[bold]{len(family.names)} tasks[/] (groups of '{group_by}'), {family.n_features} encoded features, "
+        err.print(f"[bold]{len(family.names)} tasks[/] ({f'groups of {group_by!r}' if group_by else 'files'}), {family.n_features} encoded features, "
                   f"{family.kind} target '{family.target}'; {method}, {shots} shots", markup=True)
     with _Progress(enabled=not as_json, trials=iterations, seconds=None, label="meta-train") as progress:
         what = "held-out query accuracy" if method == "protonet" else "held-out query loss"
@@ -605,7 +611,7 @@ def meta_train_cmd(
             init, row, losses = meta_train_family(
                 family, name=name, method=method, shots=shots, hidden=widths, iterations=iterations,
                 meta_batch=meta_batch, inner_steps=inner_steps, inner_lr=inner_lr, seed=seed,
-                source=str(data.resolve()), on_log=show)
+                source=", ".join(str(d.resolve()) for d in data), on_log=show)
         except KeyboardInterrupt:
             err.print("interrupted: nothing was stored")
             raise typer.Exit(130) from None
@@ -625,6 +631,27 @@ def meta_train_cmd(
     else:
         out.print(f"held-out groups, query loss after {inner_steps} step(s) on {shots} rows: meta-learned "
                   f"{losses['meta']:.4f}, random init {losses['random']:.4f}")
+
+
+def _family_frame(files: list[Path], group_by: str | None) -> tuple[Any, str]:
+    """One table and its group column: the table as it is, or several files stacked with the file
+    name as the group (their columns must be the same)."""
+    from autometa.data import read_table
+    from autometa.errors import DataError, message
+
+    if group_by is not None:
+        return read_table(files[0]), group_by
+    frames = [read_table(f) for f in files]
+    first = list(frames[0].columns)
+    for f, frame in zip(files[1:], frames[1:], strict=True):
+        if list(frame.columns) != first:
+            raise DataError(message(f"'{f}' has other columns than '{files[0]}'",
+                                    "pass files with the same columns, in the same order"))
+    import pandas as pd
+
+    col = "__task__"
+    return pd.concat([fr.assign(**{col: f.stem}) for f, fr in zip(files, frames, strict=True)],
+                     ignore_index=True), col
 
 
 @app.command()

@@ -255,3 +255,26 @@ def test_fit_init_starts_the_mlp_from_a_meta_learned_initialization(tmp_path, ca
                             "sites", "--meta-db", db, "--no-tracking", "--output", str(tmp_path / "o3")],
                            capsys, monkeypatch)
     assert code == 2 and "add mlp to --learners" in err and not (tmp_path / "o3").exists()
+
+
+def test_meta_train_cli_takes_several_files_as_tasks(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.test_cli import run_cli
+
+    frame = family_frame(n_groups=5)
+    files = []
+    for site, part in frame.groupby("site"):
+        files.append(str(tmp_path / f"{site}.csv"))
+        part.drop(columns=["site"]).to_csv(files[-1], index=False)
+    db = str(tmp_path / "m.sqlite")
+    code, out, err = run_cli(["meta-train", *files, "--target", "y", "--iterations", "5", "--hidden", "8",
+                              "--meta-db", db, "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(out)["tasks"] == 5
+    code, _, err = run_cli(["meta-train", files[0], "--target", "y", "--meta-db", db], capsys, monkeypatch)
+    assert code == 2 and "--group-by" in err
+    family_frame(n_groups=1).to_csv(tmp_path / "odd.csv", index=False)  # it keeps its site column
+    code, _, err = run_cli(["meta-train", *files[:3], str(tmp_path / "odd.csv"), "--target", "y", "--meta-db", db],
+                           capsys, monkeypatch)
+    assert code == 2 and "other columns" in err
