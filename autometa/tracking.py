@@ -417,16 +417,25 @@ def _log_model(model: Any, input_example: Any, register: str | None = None) -> N
 
 
 def _dataset_input(ref: DatasetRef) -> Any:
-    """MLflow's record of a training dataset: name, digest, schema, row count and source file."""
+    """MLflow's record of a training dataset: name, digest, schema, row count and source file.
+
+    The schema is inferred from the first 1,000 rows (on the whole table MLflow took 7 s for
+    200,000 x 51); the row and element counts are the whole table's.
+    """
+    import json
+
     from mlflow.data.pandas_dataset import from_pandas
-    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mlflow warns that a local path source is "not an artifact"
-        ds = from_pandas(ref.frame, targets=ref.target, name=ref.name,
+        ds = from_pandas(ref.frame.head(1000), targets=ref.target, name=ref.name,
                          digest=ref.digest[:36] if ref.digest else None,
                          **({"source": ref.source} if ref.source else {}))
-        entity = ds._to_mlflow_entity()
+        sample = ds._to_mlflow_entity()
+    profile = json.dumps({"num_rows": len(ref.frame), "num_elements": int(ref.frame.size)})
+    entity = Dataset(name=sample.name, digest=sample.digest, source_type=sample.source_type, source=sample.source,
+                     schema=sample.schema, profile=profile)
     return DatasetInput(dataset=entity, tags=[InputTag(key="mlflow.data.context", value="training")])
 
 

@@ -59,6 +59,7 @@ def test_parent_run_reads_like_a_lab_notebook(fitted: tuple[str, str, Path, int]
     [inp] = parent.inputs.dataset_inputs
     assert inp.dataset.name == "churn" and json.loads(inp.dataset.source)["uri"] == str(path)
     assert "target" in inp.dataset.schema and inp.dataset.digest
+    assert json.loads(inp.dataset.profile)["num_rows"] == 200  # the whole table's, schema from a sample
     assert {t.key: t.value for t in inp.tags}["mlflow.data.context"] == "training"
     plots = {a.path for a in client.list_artifacts(run_id, "plots")}
     assert plots == {"plots/optimization_history.png", "plots/anytime_curve.png", "plots/param_importances.png"}
