@@ -98,3 +98,44 @@ def test_a_fitted_mlp_saves_and_loads_without_torch_types(tmp_path: Path) -> Non
     task.X.to_csv(tmp_path / "x.csv", index=False)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["200"]
+
+
+@pytest.mark.parametrize("curriculum", ["none", "easy_to_hard", "anti", "self_paced"])
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle", "warmup"])
+def test_every_curriculum_and_schedule_trains_and_is_seeded(curriculum: str, schedule: str) -> None:
+    X, y = blobs(400)
+    kwargs = {"epochs": 30, "random_state": 1, "curriculum": curriculum, "lr_schedule": schedule,
+              "pace_start": 0.3, "learning_rate": 3e-3}
+    a = MLPClassifier(**kwargs).fit(X[:300], y[:300])
+    b = MLPClassifier(**kwargs).fit(X[:300], y[:300])
+    assert all(np.array_equal(p, q) for p, q in zip(a.coefs_, b.coefs_, strict=True))
+    assert a.score(X[300:], y[300:]) > 0.75, (curriculum, schedule)  # the majority class is about 0.6
+    rng = np.random.default_rng(2)
+    Xr = rng.normal(size=(300, 4))
+    yr = Xr @ np.array([1.0, -1.0, 2.0, 0.0])
+    assert MLPRegressor(**kwargs).fit(Xr[:240], yr[:240]).score(Xr[240:], yr[240:]) > 0.8
+
+
+def test_a_curriculum_trains_the_first_epochs_on_the_easy_rows() -> None:
+    from autometa.learners.curriculum import lr_factor, pace
+
+    assert pace(0, 20, 0.25) == 0.25 and pace(10, 20, 0.25) == 1.0 and pace(5, 20, 0.25) == pytest.approx(0.625)
+    assert lr_factor("warmup", 0, 100) == pytest.approx(0.1) and lr_factor("warmup", 50, 100) == 1.0
+    assert lr_factor("onecycle", 30, 100) == pytest.approx(1.0) and lr_factor("cosine", 100, 100) == pytest.approx(0)
+    X, y = blobs(300)
+    model = MLPClassifier(epochs=10, curriculum="easy_to_hard", pace_start=0.2, batch_size=32)
+    model._start(X, y)
+    rows = model._rows(0.2, _NoAutocast())
+    order = model._order
+    assert len(rows) == int(0.2 * len(model._data["x"])) and bool((rows == order[: len(rows)]).all())
+    anti = MLPClassifier(epochs=10, curriculum="anti", pace_start=0.2, batch_size=32)
+    anti._start(X, y)
+    assert bool((anti._order == order.flip(0)).all())  # the same ranking, hardest first
+
+
+class _NoAutocast:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -45,7 +45,8 @@ class _TorchMLP(BaseEstimator):
 
     def __init__(self, depth: int = 2, width: int = 128, dropout: float = 0.1, learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, batch_size: int = 128, epochs: int = 54, patience: int = 10,
-                 random_state: int = 0, device: str = "auto", n_jobs: int = 1,
+                 random_state: int = 0, device: str = "auto", n_jobs: int = 1, lr_schedule: str = "constant",
+                 curriculum: str = "none", pace_start: float = 0.3,
                  init_coefs: Sequence[np.ndarray] | None = None,
                  init_intercepts: Sequence[np.ndarray] | None = None) -> None:
         self.depth = depth
@@ -59,6 +60,9 @@ class _TorchMLP(BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.n_jobs = n_jobs
+        self.lr_schedule = lr_schedule
+        self.curriculum = curriculum
+        self.pace_start = pace_start
         self.init_coefs = init_coefs
         self.init_intercepts = init_intercepts
 
@@ -91,6 +95,14 @@ class _TorchMLP(BaseEstimator):
         n_val = len(X) // 10 if len(X) >= MIN_ROWS_FOR_VALIDATION else 0
         val, train = order[:n_val], order[n_val:]
         dev = torch.device(self.device_)
+        self._order: Any = None  # rows ranked easiest first, for a curriculum
+        if self.curriculum in ("easy_to_hard", "anti"):
+            from autometa.learners.curriculum import teacher_difficulty
+
+            hard = teacher_difficulty(X[train], t[train].ravel() if self._classifies() else t[train][:, 0],
+                                      self._classifies(), self.random_state)
+            ranked = np.argsort(hard, kind="stable")
+            self._order = torch.from_numpy(ranked[::-1].copy() if self.curriculum == "anti" else ranked).to(dev)
         self._data = {"x": torch.from_numpy(X[train]).to(dev), "y": torch.from_numpy(t[train]).to(dev),
                       "xv": torch.from_numpy(X[val]).to(dev), "yv": torch.from_numpy(t[val]).to(dev)}
         hidden = [self.width] * self.depth
@@ -152,11 +164,17 @@ class _TorchMLP(BaseEstimator):
     def _epochs(self, epochs: int, deadline: float | None, autocast: Any) -> None:
         import torch
 
+        from autometa.learners.curriculum import lr_factor, pace
+
         d = self._data
-        n = len(d["x"])
         while self._done < epochs and not self.stopped_early_:
+            for group in self._opt.param_groups:  # the schedule spans the configured epochs
+                group["lr"] = self.learning_rate * lr_factor(self.lr_schedule, self._done, self.epochs)
+            share = pace(self._done, self.epochs, self.pace_start) if self.curriculum != "none" else 1.0
+            rows = self._rows(share, autocast)
             self._net.train()
-            perm = torch.randperm(n, generator=self._gen).to(d["x"].device)
+            n = len(rows)
+            perm = rows[torch.randperm(n, generator=self._gen).to(rows.device)]
             for i in range(0, n, self.batch_size):
                 idx = perm[i:i + self.batch_size]
                 if len(idx) < 2 and n >= 2:
@@ -175,10 +193,32 @@ class _TorchMLP(BaseEstimator):
                 if val < self._best - 1e-7:
                     self._best, self._stale = val, 0
                     self._best_state = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
-                else:
+                elif share >= 1.0:  # patience runs once the curriculum shows every row
                     self._stale += 1
                     if self._stale >= self.patience:
                         self.stopped_early_ = True
+
+    def _rows(self, share: float, autocast: Any) -> Any:
+        """The training rows of this epoch: all of them, or the first ``share`` of the ranking."""
+        import torch
+
+        d = self._data
+        n = len(d["x"])
+        if self.curriculum == "none" or share >= 1.0:
+            return torch.arange(n, device=d["x"].device)
+        order = self._order
+        if self.curriculum == "self_paced":  # the network's own loss, now
+            self._net.eval()
+            with torch.no_grad(), autocast:
+                order = torch.argsort(self._row_loss(self._net(d["x"]), d["y"]).float())
+        keep = max(self.batch_size, int(share * n), 2)
+        return order[:keep]
+
+    def _classifies(self) -> bool:
+        return False
+
+    def _row_loss(self, out: Any, target: Any) -> Any:
+        raise NotImplementedError
 
     def _finish(self) -> _TorchMLP:
         """Keep the best epoch's weights as NumPy arrays and drop the torch objects."""
@@ -186,7 +226,7 @@ class _TorchMLP(BaseEstimator):
             self._net.load_state_dict(self._best_state)
         _publish(self)
         self.n_epochs_ = self._done
-        for attr in ("_net", "_opt", "_data", "_gen", "_best_state", "_rng"):
+        for attr in ("_net", "_opt", "_data", "_gen", "_best_state", "_rng", "_order"):
             delattr(self, attr)
         return self
 
@@ -222,6 +262,14 @@ class MLPClassifier(ClassifierMixin, _TorchMLP):
 
         return torch.nn.functional.cross_entropy(out.float(), target)
 
+    def _classifies(self) -> bool:
+        return True
+
+    def _row_loss(self, out: Any, target: Any) -> Any:
+        import torch
+
+        return torch.nn.functional.cross_entropy(out.float(), target, reduction="none")
+
     def predict_proba(self, X: Any) -> np.ndarray:
         z = self._forward(X).astype(np.float64)
         z = z - z.max(axis=1, keepdims=True)
@@ -247,6 +295,9 @@ class MLPRegressor(RegressorMixin, _TorchMLP):
         import torch
 
         return torch.nn.functional.mse_loss(out.float(), target)
+
+    def _row_loss(self, out: Any, target: Any) -> Any:
+        return ((out.float() - target) ** 2)[:, 0]
 
     def predict(self, X: Any) -> np.ndarray:
         return self._forward(X)[:, 0].astype(np.float64) * self.y_scale_ + self.y_mean_
