@@ -258,6 +258,40 @@ class MlflowTracker:
         return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
 
 
+FIT_RUNS = "tags.`autometa.kind` = 'fit'"  # a fit's parent run
+
+
+def _experiments(client: Any, experiment: str | None) -> dict[str, str]:
+    """Experiment ids to names: all of them, or the one called ``experiment``.
+
+    Raises:
+        DataError: No experiment has that name.
+    """
+    from autometa.errors import DataError, message
+
+    if experiment is None:
+        return {e.experiment_id: e.name for e in client.search_experiments()}
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        raise DataError(message(f"no MLflow experiment named '{experiment}'", "check --experiment"))
+    return {exp.experiment_id: exp.name}
+
+
+def _search_runs(client: Any, ids: list[str], filter_string: str, *, order_by: list[str] | None = None,
+                 limit: int | None = None) -> list[Any]:
+    """Every run matching ``filter_string`` (page by page), or the first ``limit``."""
+    out: list[Any] = []
+    token = None
+    while ids:
+        page = client.search_runs(ids, filter_string=filter_string, order_by=order_by,
+                                  max_results=min(limit or 1000, 1000), page_token=token)
+        out.extend(page)
+        token = page.token
+        if not token or (limit is not None and len(out) >= limit):
+            break
+    return out[:limit] if limit is not None else out
+
+
 def read_fits(tracking_uri: str | None = None, experiment: str | None = None) -> list[dict[str, Any]]:
     """Past autometa fits in a tracking store: each parent run with its trial runs.
 
@@ -267,30 +301,11 @@ def read_fits(tracking_uri: str | None = None, experiment: str | None = None) ->
     """
     from mlflow import MlflowClient
 
-    from autometa.errors import DataError, message
-
     client = MlflowClient(tracking_uri=resolve_uri(tracking_uri))
-    if experiment is not None:
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            raise DataError(message(f"no MLflow experiment named '{experiment}'", "check --experiment"))
-        ids = [exp.experiment_id]
-    else:
-        ids = [e.experiment_id for e in client.search_experiments()]
-
-    def search(filter_string: str) -> list[Any]:
-        out: list[Any] = []
-        token = None
-        while True:
-            page = client.search_runs(ids, filter_string=filter_string, max_results=1000, page_token=token)
-            out.extend(page)
-            token = page.token
-            if not token:
-                return out
-
+    ids = list(_experiments(client, experiment))
     fits = []
-    for parent in search("tags.`autometa.kind` = 'fit'"):
-        children = search(f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    for parent in _search_runs(client, ids, FIT_RUNS):
+        children = _search_runs(client, ids, f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
         fits.append({"run_id": parent.info.run_id, "status": parent.info.status,
                      "params": dict(parent.data.params), "metrics": dict(parent.data.metrics),
                      "trials": [{"params": dict(c.data.params), "metrics": dict(c.data.metrics),
@@ -332,37 +347,24 @@ def list_fits(tracking_uri: str | None = None, experiment: str | None = None,
 
     from mlflow import MlflowClient
 
-    from autometa.errors import DataError, message
-
     client = MlflowClient(tracking_uri=check_store(tracking_uri))
-    experiments = {e.experiment_id: e.name for e in client.search_experiments()}
-    if experiment is not None:
-        experiments = {k: v for k, v in experiments.items() if v == experiment}
-        if not experiments:
-            raise DataError(message(f"no MLflow experiment named '{experiment}'", "check --experiment"))
+    experiments = _experiments(client, experiment)
     fits: list[dict[str, Any]] = []
-    token = None
-    while experiments:
-        page = client.search_runs(list(experiments), filter_string="tags.`autometa.kind` = 'fit'",
-                                  order_by=["attributes.start_time DESC"], max_results=min(limit or 1000, 1000),
-                                  page_token=token)
-        for run in page:
-            params, metrics = run.data.params, run.data.metrics
-            metric = params.get("metric", "")
-            fits.append({
-                "run_id": run.info.run_id, "experiment": experiments.get(run.info.experiment_id, ""),
-                "experiment_id": run.info.experiment_id,
-                "dataset": params.get("dataset", run.data.tags.get("autometa.dataset", "")),
-                "started": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="seconds"),
-                "status": run.info.status, "metric": metric, "best_score": metrics.get(f"best_{metric}"),
-                "ensemble_score": metrics.get(f"ensemble_{metric}"),
-                "n_trials": int(metrics["n_trials"]) if "n_trials" in metrics else None,
-                "run_name": run.info.run_name,
-            })
-        token = page.token
-        if not token or (limit is not None and len(fits) >= limit):
-            break
-    return fits[:limit] if limit is not None else fits
+    for run in _search_runs(client, list(experiments), FIT_RUNS, order_by=["attributes.start_time DESC"],
+                            limit=limit):
+        params, metrics = run.data.params, run.data.metrics
+        metric = params.get("metric", "")
+        fits.append({
+            "run_id": run.info.run_id, "experiment": experiments.get(run.info.experiment_id, ""),
+            "experiment_id": run.info.experiment_id,
+            "dataset": params.get("dataset", run.data.tags.get("autometa.dataset", "")),
+            "started": datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="seconds"),
+            "status": run.info.status, "metric": metric, "best_score": metrics.get(f"best_{metric}"),
+            "ensemble_score": metrics.get(f"ensemble_{metric}"),
+            "n_trials": int(metrics["n_trials"]) if "n_trials" in metrics else None,
+            "run_name": run.info.run_name,
+        })
+    return fits
 
 
 def _requirements() -> list[str]:
