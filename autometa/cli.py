@@ -504,10 +504,10 @@ def history(
     for col in ("started (UTC)", "dataset", "metric", "best", "ensemble", "trials", "status", "run id"):
         table.add_column(col, justify="right" if col in ("best", "ensemble", "trials") else "left",
                          overflow="fold", no_wrap=col in ("started (UTC)", "run id"))
-    for f in fits:
-        def num(v: float | None) -> str:
-            return "" if v is None else f"{v:.4f}"
+    def num(v: float | None) -> str:
+        return "" if v is None else f"{v:.4f}"
 
+    for f in fits:
         table.add_row(f["started"].replace("T", " ")[:16], f["dataset"], f["metric"],
                       num(f["best_score"]), num(f["ensemble_score"]),
                       "" if f["n_trials"] is None else str(f["n_trials"]), f["status"].lower(), f["run_id"])
@@ -576,10 +576,10 @@ def meta_train_cmd(
         widths = ()
     if not widths or min(widths) < 1:
         raise OptionError(message(f"--hidden '{hidden}' is not a list of layer widths", "pass for example --hidden 64,64"))
-    from autometa.meta.maml import METHODS
+    from autometa.meta.family import TRAIN_METHODS, TableFamily, held_out_metric, meta_train_family
 
-    if method not in (*METHODS, "protonet"):
-        raise OptionError(message(f"unknown --method '{method}'", f"use one of: {', '.join(METHODS)}, protonet"))
+    if method not in TRAIN_METHODS:
+        raise OptionError(message(f"unknown --method '{method}'", f"use one of: {', '.join(TRAIN_METHODS)}"))
     db = open_meta_db(meta_db)
     if len(data) == 1 and group_by is None:
         raise OptionError(message("one table needs --group-by to split it into tasks",
@@ -587,22 +587,20 @@ def meta_train_cmd(
     if len(data) > 1 and group_by is not None:
         raise OptionError(message("--group-by splits one table; with several files each file is a task",
                                   "drop --group-by, or pass one file"))
-    frame, group_col = _family_frame(data, group_by)
-    name = name or f"{data[0].stem}-{group_by or 'files'}-{method}"
-    if not replace and name in {i.name for i in db.initializations()}:
-        raise OptionError(message(f"an initialization named '{name}' exists already", "pass another --name, or --replace"))
-    from autometa.meta.family import TableFamily, meta_train_family
+    from autometa.data import read_table
 
-    family = TableFamily.from_frame(frame, group_col, target)
-    family.eligible(shots)  # a bad --shots fails before the progress bar
-    if method == "protonet" and family.kind == "regression":
-        raise OptionError(message("Prototypical Networks classify; the target is numeric (regression)",
-                                  "use --method maml, fomaml, reptile or metasgd, or a categorical --target"))
+    if group_by is not None:
+        family = TableFamily.from_frame(read_table(data[0]), group_by, target)
+    else:
+        family = TableFamily.from_files([(f, read_table(f)) for f in data], target)
+    family.check(method, shots)  # a bad --shots or target fails before the progress bar
+    name = name or f"{data[0].stem}-{group_by or 'files'}-{method}"
+    db.check_initialization_name(name, replace=replace)
     if not as_json:
         err.print(f"[bold]{len(family.names)} tasks[/] ({f'groups of {group_by!r}' if group_by else 'files'}), {family.n_features} encoded features, "
                   f"{family.kind} target '{family.target}'; {method}, {shots} shots", markup=True)
     with _Progress(enabled=not as_json, trials=iterations, seconds=None, label="meta-train") as progress:
-        what = "held-out query accuracy" if method == "protonet" else "held-out query loss"
+        what = f"held-out query {held_out_metric(method)}"
 
         def show(it: int, value: float) -> None:
             progress.advance_to(it, f"{what} {value:.4f}")
@@ -618,7 +616,7 @@ def meta_train_cmd(
     db.add_initialization(row, replace=replace)
     summary = {"name": name, "method": method, "tasks": len(family.names), "shots": shots,
                "validation_groups": len(row.source_tasks["validation_groups"]),
-               "held_out_metric": "accuracy" if method == "protonet" else "loss",
+               "held_out_metric": held_out_metric(method),
                "held_out_meta": losses["meta"], "held_out_random_init": losses["random"],
                "seconds": init.settings["seconds"], "meta_db": db.stats()["url"]}
     if as_json:
@@ -631,27 +629,6 @@ def meta_train_cmd(
     else:
         out.print(f"held-out groups, query loss after {inner_steps} step(s) on {shots} rows: meta-learned "
                   f"{losses['meta']:.4f}, random init {losses['random']:.4f}")
-
-
-def _family_frame(files: list[Path], group_by: str | None) -> tuple[Any, str]:
-    """One table and its group column: the table as it is, or several files stacked with the file
-    name as the group (their columns must be the same)."""
-    from autometa.data import read_table
-    from autometa.errors import DataError, message
-
-    if group_by is not None:
-        return read_table(files[0]), group_by
-    frames = [read_table(f) for f in files]
-    first = list(frames[0].columns)
-    for f, frame in zip(files[1:], frames[1:], strict=True):
-        if list(frame.columns) != first:
-            raise DataError(message(f"'{f}' has other columns than '{files[0]}'",
-                                    "pass files with the same columns, in the same order"))
-    import pandas as pd
-
-    col = "__task__"
-    return pd.concat([fr.assign(**{col: f.stem}) for f, fr in zip(files, frames, strict=True)],
-                     ignore_index=True), col
 
 
 @app.command()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 
 from autometa.learners.base import Learner, StageCallback, check_deadline
 from autometa.preprocess import Layout
@@ -73,8 +74,12 @@ class _TorchMLP(BaseEstimator):
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
-    def _loss(self, out: Any, target: Any) -> Any:
+    def _row_loss(self, out: Any, target: Any) -> Any:
+        """Each row's loss (the curricula rank rows by it)."""
         raise NotImplementedError
+
+    def _loss(self, out: Any, target: Any) -> Any:
+        return self._row_loss(out, target).mean()
 
     # ---------------------------------------------------------------- training
     def fit(self, X: Any, y: Any) -> _TorchMLP:
@@ -99,8 +104,7 @@ class _TorchMLP(BaseEstimator):
         if self.curriculum in ("easy_to_hard", "anti"):
             from autometa.learners.curriculum import teacher_difficulty
 
-            hard = teacher_difficulty(X[train], t[train].ravel() if self._classifies() else t[train][:, 0],
-                                      self._classifies(), self.random_state)
+            hard = teacher_difficulty(X[train], t[train].ravel(), is_classifier(self), self.random_state)
             ranked = np.argsort(hard, kind="stable")
             self._order = torch.from_numpy(ranked[::-1].copy() if self.curriculum == "anti" else ranked).to(dev)
         self._data = {"x": torch.from_numpy(X[train]).to(dev), "y": torch.from_numpy(t[train]).to(dev),
@@ -146,7 +150,7 @@ class _TorchMLP(BaseEstimator):
         """Continue training up to ``epochs`` epochs in total (no more once early stopping fired)."""
         import torch
 
-        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device_ == "cuda" else _nothing()
+        autocast = torch.autocast("cuda", dtype=torch.bfloat16) if self.device_ == "cuda" else nullcontext()
         threads = torch.get_num_threads()
         # CPU threads for this model only (small networks run fastest on one; oversubscribed cores
         # made a 1,000-row fit 15x slower with two threads than with one)
@@ -214,12 +218,6 @@ class _TorchMLP(BaseEstimator):
         keep = max(self.batch_size, int(share * n), 2)
         return order[:keep]
 
-    def _classifies(self) -> bool:
-        return False
-
-    def _row_loss(self, out: Any, target: Any) -> Any:
-        raise NotImplementedError
-
     def _finish(self) -> _TorchMLP:
         """Keep the best epoch's weights as NumPy arrays and drop the torch objects."""
         if self._best_state is not None:
@@ -239,14 +237,6 @@ class _TorchMLP(BaseEstimator):
         return h
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
 class MLPClassifier(ClassifierMixin, _TorchMLP):
     """The MLP for classification (cross-entropy); ``predict_proba`` gives softmax probabilities."""
 
@@ -256,14 +246,6 @@ class MLPClassifier(ClassifierMixin, _TorchMLP):
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
-
-    def _loss(self, out: Any, target: Any) -> Any:
-        import torch
-
-        return torch.nn.functional.cross_entropy(out.float(), target)
-
-    def _classifies(self) -> bool:
-        return True
 
     def _row_loss(self, out: Any, target: Any) -> Any:
         import torch
@@ -290,11 +272,6 @@ class MLPRegressor(RegressorMixin, _TorchMLP):
 
     def _n_outputs(self) -> int:
         return 1
-
-    def _loss(self, out: Any, target: Any) -> Any:
-        import torch
-
-        return torch.nn.functional.mse_loss(out.float(), target)
 
     def _row_loss(self, out: Any, target: Any) -> Any:
         return ((out.float() - target) ** 2)[:, 0]

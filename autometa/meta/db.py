@@ -164,6 +164,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _check_name_free(conn: sa.Connection, name: str) -> None:
+    if conn.execute(sa.select(initializations.c.id).where(initializations.c.name == name)).first():
+        raise OptionError(message(f"an initialization named '{name}' exists already",
+                                  "pass another --name, or --replace to overwrite it"))
+
+
 def _init_row(row: Any) -> InitRow:
     return InitRow(name=row.name, method=row.method, architecture=json.loads(row.architecture),
                    weights=bytes(row.weights), source_tasks=json.loads(row.source_tasks),
@@ -343,16 +349,20 @@ class MetaDB:
             OptionError: The name is taken and ``replace`` is False.
         """
         with self._tx() as conn:
-            taken = conn.execute(sa.select(initializations.c.id).where(initializations.c.name == row.name)).first()
-            if taken and not replace:
-                raise OptionError(message(f"an initialization named '{row.name}' exists already",
-                                          "pass another --name, or --replace to overwrite it"))
+            if not replace:
+                _check_name_free(conn, row.name)
             conn.execute(initializations.delete().where(initializations.c.name == row.name))
             conn.execute(initializations.insert().values(
                 name=row.name, method=row.method, architecture=json.dumps(row.architecture, sort_keys=True),
                 weights=row.weights, source_tasks=json.dumps(row.source_tasks, sort_keys=True),
                 validation_curve=json.dumps(row.validation_curve),
                 versions=json.dumps(package_versions(), sort_keys=True), created_at=_now()))
+
+    def check_initialization_name(self, name: str, *, replace: bool = False) -> None:
+        """Raise ``OptionError`` when ``name`` is taken and would not be replaced (before long work)."""
+        if not replace:
+            with self._tx() as conn:
+                _check_name_free(conn, name)
 
     def get_initialization(self, name: str) -> InitRow:
         """The initialization called ``name``.
@@ -363,7 +373,9 @@ class MetaDB:
         with self._tx() as conn:
             row = conn.execute(sa.select(initializations).where(initializations.c.name == name)).first()
         if row is None:
-            known = ", ".join(i.name for i in self.initializations()) or "none yet"
+            with self._tx() as conn:
+                names = conn.execute(sa.select(initializations.c.name).order_by(initializations.c.id)).scalars()
+                known = ", ".join(names) or "none yet"
             raise DataError(message(f"no initialization named '{name}' in the meta-database (stored: {known})",
                                     "learn one with: autometa meta-train DATA --group-by COL --name NAME"))
         return _init_row(row)

@@ -10,7 +10,7 @@ validation curve on held-out groups, and returns what ``MetaDB.add_initializatio
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +21,22 @@ from autometa.errors import DataError, OptionError, message
 from autometa.meta.maml import METHODS, MetaInit, MLPSpec, TaskBatch, evaluate, meta_train, to_safetensors
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from autometa.meta.db import InitRow
 
-__all__ = ["TableFamily", "meta_train_family"]
+__all__ = ["TRAIN_METHODS", "TableFamily", "held_out_metric", "meta_train_family"]
 
 MIN_GROUPS = 4
+TRAIN_METHODS = (*METHODS, "protonet")
+FILE_GROUP = "__task__"  # the group column of a family stacked from several files
+
+
+def held_out_metric(method: str) -> str:
+    """What the held-out figures of a method measure: ``accuracy`` (protonet) or ``loss``."""
+    return "accuracy" if method == "protonet" else "loss"
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,39 @@ class TableFamily:
                    columns=tuple((c.name, c.kind) for c in task.columns), n_features=X.shape[1], kind=task.kind,
                    classes=tuple(task.classes), target=task.target, group_by=group_by, y_center=center,
                    y_scale=scale, encoder=pre)
+
+    @classmethod
+    def from_files(cls, frames: Sequence[tuple[Path, pd.DataFrame]], target: str | None) -> TableFamily:
+        """One task per ``(file, table)``, named by the file's stem; the tables must have the same
+        columns.
+
+        Raises:
+            DataError: A table's columns differ from the first's.
+        """
+        import pandas as pd
+
+        first_path, first = frames[0]
+        for path, frame in frames[1:]:
+            if list(frame.columns) != list(first.columns):
+                raise DataError(message(f"'{path}' has other columns than '{first_path}'",
+                                        "pass files with the same columns, in the same order"))
+        stacked = pd.concat([f.assign(**{FILE_GROUP: path.stem}) for path, f in frames], ignore_index=True)
+        return cls.from_frame(stacked, FILE_GROUP, target)
+
+    def check(self, method: str, shots: int) -> list[int]:
+        """The groups a method can train on with ``shots`` support rows (see ``eligible``).
+
+        Raises:
+            OptionError: An unknown method, Prototypical Networks on a numeric target, or too few
+                groups with more than ``shots`` rows.
+        """
+        if method not in TRAIN_METHODS:
+            raise OptionError(message(f"unknown meta-training method '{method}'",
+                                      f"use one of: {', '.join(TRAIN_METHODS)}"))
+        if method == "protonet" and self.kind == "regression":
+            raise OptionError(message("Prototypical Networks classify; the target is numeric (regression)",
+                                      "use --method maml, fomaml, reptile or metasgd, or a categorical --target"))
+        return self.eligible(shots)
 
     def spec(self, hidden: tuple[int, ...], method: str = "maml") -> MLPSpec:
         if method == "protonet":  # an embedding: the last hidden width is its size
@@ -145,16 +187,9 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
         for ``protonet``, their query accuracy with the trained and an untrained embedding.
 
     Raises:
-        OptionError: Too few groups have more than ``shots`` rows, or ``protonet`` on a
-            regression target.
+        OptionError: See ``TableFamily.check``.
     """
-    if method not in (*METHODS, "protonet"):
-        raise OptionError(message(f"unknown meta-training method '{method}'",
-                                  f"use one of: {', '.join((*METHODS, 'protonet'))}"))
-    if method == "protonet" and family.kind == "regression":
-        raise OptionError(message("Prototypical Networks classify; the target is numeric (regression)",
-                                  "use --method maml, fomaml, reptile or metasgd, or a categorical --target"))
-    eligible = family.eligible(shots)
+    eligible = family.check(method, shots)
     gen = torch.Generator().manual_seed(seed)
     order = [eligible[i] for i in torch.randperm(len(eligible), generator=gen).tolist()]
     n_val = max(1, math.ceil(holdout * len(order)))
@@ -192,13 +227,13 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
         weights=to_safetensors(init),
         source_tasks={"source": source, "group_by": family.group_by, "train_groups": [family.names[g] for g in train],
                       "validation_groups": [family.names[g] for g in val]},
-        validation_curve=[{"iteration": it, "train": tr, "validation": va, "metric": _metric(method)}
+        validation_curve=[{"iteration": it, "train": tr, "validation": va, "metric": _curve_label(method)}
                           for (it, tr), (_, va) in zip(init.curve, init.validation_curve, strict=True)],
     )
     return init, row, losses
 
 
-def _metric(method: str) -> str:
+def _curve_label(method: str) -> str:
     return "query accuracy" if method == "protonet" else "query loss after adaptation"
 
 

@@ -107,9 +107,9 @@ class MetaInit:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def predict(spec: MLPSpec, params: Mapping[str, Tensor], x: Tensor, *, _module: nn.Module | None = None) -> Tensor:
+def predict(spec: MLPSpec, params: Mapping[str, Tensor], x: Tensor) -> Tensor:
     """The network's output for ``x`` with the weights ``params``."""
-    return functional_call(_module if _module is not None else template(spec), dict(params), (x,))
+    return functional_call(template(spec), dict(params), (x,))
 
 
 _MODULES: dict[MLPSpec, nn.Module] = {}
@@ -159,10 +159,16 @@ def adapt(init: MetaInit, x: Tensor, y: Tensor, steps: int | None = None, lr: fl
         The adapted weights.
     """
     loss = _loss_fn(init.spec)
-    rates: Mapping[str, Tensor | float] = init.lrs if init.lrs is not None else dict.fromkeys(
-        init.params, lr if lr is not None else init.inner_lr)
-    adapted = _inner(loss, init.params, rates, x, y, init.inner_steps if steps is None else steps, True)
+    adapted = _inner(loss, init.params, _rates(init, lr), x, y, init.inner_steps if steps is None else steps, True)
     return {k: v.detach() for k, v in adapted.items()}
+
+
+def _rates(init: MetaInit, lr: float | None) -> Mapping[str, Tensor | float]:
+    """The inner learning rates to adapt with: Meta-SGD's learned ones, else ``lr`` (default: the
+    meta-training rate) for every weight."""
+    if init.lrs is not None:
+        return init.lrs
+    return dict.fromkeys(init.params, lr if lr is not None else init.inner_lr)
 
 
 def _check(method: str, iterations: int, meta_batch: int, inner_steps: int, inner_lr: float, outer_lr: float) -> None:
@@ -287,8 +293,7 @@ def evaluate(init: MetaInit, batch: TaskBatch, steps: tuple[int, ...] = (1, 10),
             return loss(p, xq, yq)
         return (functional_call(module, p, (xq,)).argmax(-1) == yq).float().mean()
 
-    rates: Mapping[str, Tensor | float] = init.lrs if init.lrs is not None else dict.fromkeys(
-        init.params, lr if lr is not None else init.inner_lr)
+    rates = _rates(init, lr)
     out: dict[int, Tensor] = {}
     for n in steps:
         per_task = vmap(lambda xs, ys, xq, yq, n=n: score(_inner(loss, init.params, rates, xs, ys, n, True), xq, yq))

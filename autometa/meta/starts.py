@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from autometa.data import Task
-    from autometa.meta.db import MetaDB
+    from autometa.meta.db import InitRow, MetaDB
 
-__all__ = ["MLPStart", "find_start", "load_start"]
+__all__ = ["MLPStart", "check_start", "find_start", "load_start"]
 
 
 @dataclass(frozen=True)
@@ -44,13 +44,28 @@ def load_start(db: MetaDB, name: str, task: Task) -> MLPStart:
 
     Raises:
         DataError: No such initialization in ``db``.
-        OptionError: It was learned on other columns, another kind of target or other classes, or it
-            is a Prototypical Network's embedding (which classifies by prototypes, not by a head).
+        OptionError: It does not fit ``task`` (see ``check_start``).
     """
     from safetensors.numpy import load
 
     row = db.get_initialization(name)
-    arch = row.architecture
+    check_start(row, task)
+    encoder = loads_trusted(base64.b64decode(row.architecture["encoder_skops"]), f"initialization '{name}'")
+    tensors = {k: v for k, v in load(row.weights).items() if not k.startswith("inner_lr.")}
+    layers = sorted({int(k.split(".")[0]) for k in tensors})
+    return MLPStart(name=name, method=row.method, coefs=tuple(tensors[f"{i}.weight"] for i in layers),
+                    intercepts=tuple(tensors[f"{i}.bias"] for i in layers), encoder=encoder)
+
+
+def check_start(row: InitRow, task: Task) -> None:
+    """Whether a stored initialization can start ``task``'s MLP (it reads nothing heavy).
+
+    Raises:
+        OptionError: It was learned on other columns, another kind of target or other classes, it
+            has no stored encoding, or it is a Prototypical Network's embedding (which classifies
+            by prototypes, not by a head).
+    """
+    name, arch = row.name, row.architecture
     fix = "meta-train an initialization on a table with these columns, or drop --init"
     if row.method == "protonet":
         raise OptionError(message(f"'{name}' is a Prototypical Network's embedding, not an MLP to fine-tune",
@@ -72,24 +87,15 @@ def load_start(db: MetaDB, name: str, task: Task) -> MLPStart:
     if not arch.get("encoder_skops"):
         raise OptionError(message(f"initialization '{name}' has no stored encoding (an older meta-train)",
                                   "meta-train it again"))
-    encoder = loads_trusted(base64.b64decode(arch["encoder_skops"]), f"initialization '{name}'")
-    tensors = {k: v for k, v in load(row.weights).items() if not k.startswith("inner_lr.")}
-    layers = sorted({int(k.split(".")[0]) for k in tensors})
-    return MLPStart(name=name, method=row.method, coefs=tuple(tensors[f"{i}.weight"] for i in layers),
-                    intercepts=tuple(tensors[f"{i}.bias"] for i in layers), encoder=encoder)
 
 
 def find_start(db: MetaDB, task: Task) -> str | None:
     """The newest stored initialization that fits ``task`` (same columns, target kind and classes),
     for the recommender to propose on its own; None when there is none."""
-    from autometa.errors import AutoMetaError
-
     for row in reversed(db.initializations()):
-        if row.method == "protonet":
-            continue
         try:
-            load_start(db, row.name, task)
-        except AutoMetaError:
+            check_start(row, task)
+        except OptionError:
             continue
         return row.name
     return None
