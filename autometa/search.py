@@ -27,6 +27,7 @@ from autometa.records import TrialRecord, TrialState
 from autometa.spaces import Config, Param, SearchSpace
 
 __all__ = [
+    "NO_CONFIG",
     "SameLearnerMedianPruner",
     "SearchOutcome",
     "SearchSettings",
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 LEARNER_PARAM = "learner"
+NO_CONFIG = Config("(none)")  # the configuration of a trial that failed before one was sampled
 # RDB storages: a worker silent for 3 heartbeats has its trial failed and retried
 HEARTBEAT_SECONDS = int(os.environ.get("AUTOMETA_HEARTBEAT_SECONDS", "30"))
 
@@ -368,22 +370,27 @@ def param_importances(study: optuna.Study, min_trials: int = 5) -> dict[str, dic
 
 
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
-    """A ``TrialRecord`` from a finished Optuna trial."""
+    """A ``TrialRecord`` from a finished Optuna trial.
+
+    A trial that failed before its learner was sampled (its storage call failed, as when the
+    database restarts mid-study) has no configuration: its record carries ``NO_CONFIG``.
+    """
     from optuna.trial import TrialState as S
 
     state: TrialState = {S.COMPLETE: "complete", S.PRUNED: "pruned"}.get(trial.state, "failed")  # type: ignore[assignment]
     attrs = trial.user_attrs
     duration = trial.duration.total_seconds() if trial.duration is not None else 0.0
+    sampled = LEARNER_PARAM in trial.params
     return TrialRecord(
         number=trial.number,
-        config=config_from_params(trial.params),
+        config=config_from_params(trial.params) if sampled else NO_CONFIG,
         state=state,
         value=trial.value if state == "complete" else None,
         fold_scores=tuple(attrs.get("fold_scores", ())),
         duration=duration,
         source=str(attrs.get("source", "sampler")),
         fidelity=attrs.get("fidelity"),
-        error=attrs.get("error"),
+        error=attrs.get("error") or (None if sampled else "failed before a configuration was sampled"),
         intermediate=dict(trial.intermediate_values),
     )
 

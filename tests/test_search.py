@@ -124,3 +124,23 @@ def test_journal_storage_resumes_a_study(tmp_path) -> None:
                      SearchSettings(n_trials=5, storage=path, study_name="s"))
     assert len(out.records) == 5
     assert isinstance(out.study, optuna.Study)
+
+
+def test_a_trial_that_failed_before_sampling_is_recorded_without_a_configuration(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A storage error while the learner is suggested (a database restart) fails a trial with no
+    parameters: it is a failed record with no configuration, and the meta_db leaves it out."""
+    import optuna
+
+    from autometa.meta.db import MetaDB
+    from autometa.meta.history import record_fit
+    from autometa.metrics import get_metric
+    from autometa.search import NO_CONFIG, record_of
+    from tests.test_meta_db import task_row
+
+    study = optuna.create_study()
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    record = record_of(study.trials[0])
+    assert record.config == NO_CONFIG and record.state == "failed"
+    assert record.error == "failed before a configuration was sampled"
+    db = MetaDB(tmp_path / "m.sqlite")
+    assert record_fit(db, task_row(), [record], get_metric("rmse", "regression"), "5-fold CV", 0, {"linear": 1}) == 0
