@@ -528,8 +528,8 @@ def ui(
     if uri.startswith("http"):
         out.print(f"the store is already an MLflow server: open {uri}")
         return
+    server = UiServer(uri, port)  # a bad or busy port fails first
     newest = list_fits(uri, limit=1)
-    server = UiServer(uri, port)
     err.print(f"starting the MLflow UI for {uri} ...")
     try:
         server.start()

@@ -347,11 +347,22 @@ def list_fits(tracking_uri: str | None = None, experiment: str | None = None,
 
     from mlflow import MlflowClient
 
-    client = MlflowClient(tracking_uri=check_store(tracking_uri))
-    experiments = _experiments(client, experiment)
+    from autometa.errors import AutoMetaError, DataError, message
+
+    uri = check_store(tracking_uri)
+    try:
+        client = MlflowClient(tracking_uri=uri)
+        experiments = _experiments(client, experiment)
+        runs = _search_runs(client, list(experiments), FIT_RUNS, order_by=["attributes.start_time DESC"],
+                            limit=limit)
+    except AutoMetaError:
+        raise
+    except Exception as exc:  # not an MLflow store, or one that cannot be read
+        raise DataError(message(f"cannot read the MLflow store at '{uri}' ({type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:120]})",
+                                "pass --tracking-uri with the store 'autometa fit' wrote to")) from exc
     fits: list[dict[str, Any]] = []
-    for run in _search_runs(client, list(experiments), FIT_RUNS, order_by=["attributes.start_time DESC"],
-                            limit=limit):
+    for run in runs:
         params, metrics = run.data.params, run.data.metrics
         metric = params.get("metric", "")
         fits.append({

@@ -184,3 +184,14 @@ def test_mlflow_ui_shows_the_fit_in_a_real_browser(fitted: tuple[str, str, Path,
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
     assert (shots / "mlflow_runs.png").stat().st_size > 10_000
+
+
+def test_history_and_ui_refuse_a_file_that_is_not_an_mlflow_store(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    MetaDB(tmp_path / "meta.sqlite")  # a SQLite file, but autometa's meta-database
+    uri = f"sqlite:///{tmp_path / 'meta.sqlite'}"
+    for args in (["history", "--tracking-uri", uri], ["ui", "--tracking-uri", uri, "--port", "0"]):
+        code, _, err = run_cli(args, capsys, monkeypatch)
+        assert code == 2 and "cannot read the MLflow store" in err and err.count("\n") == 1, err
+    code, _, err = run_cli(["ui", "--tracking-uri", uri, "--port", "70000"], capsys, monkeypatch)
+    assert code == 2 and "--port 70000 is not a TCP port" in err  # the port is checked before the store is read
