@@ -68,6 +68,7 @@ class Evaluation:
     oof: Any  # out-of-fold predictions (rows not validated are NaN), or None for holdout
     fit_seconds: float
     fidelity: int | None
+    models: tuple[Any, ...] = ()  # the fitted pipeline of each split, in ``plan.splits`` order
 
 
 def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
@@ -184,6 +185,7 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
         shape = (task.n_rows, len(task.classes)) if task.is_classification else (task.n_rows,)
         oof = np.full(shape, np.nan)
     scores: list[float] = []
+    models: list[Any] = []
     start = time.perf_counter()
     full = learner.fidelity(config)
     stages = stage_values(full) if full is not None else [0]
@@ -201,12 +203,13 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
                     on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None)
         pred = predict_scores(pipe, X_val, task)
         scores.append(_finite(metric(y_val, pred)))
+        models.append(pipe)
         if oof is not None:
             oof[val] = pred
         if fold > 0 and reporter is not None:
             reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
     return Evaluation(score=float(np.mean(scores)), fold_scores=tuple(scores), oof=oof,
-                      fit_seconds=time.perf_counter() - start, fidelity=full)
+                      fit_seconds=time.perf_counter() - start, fidelity=full, models=tuple(models))
 
 
 def _finite(value: float) -> float:

@@ -43,6 +43,7 @@ __all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "le
            "study_for", "trial_evaluator"]
 
 ENSEMBLE_POOL = 25
+FINALS = ("bag", "refit")
 META_TOP_K = 10
 SETTLE_SECONDS = 120.0  # how long a fit waits for trials that other workers still run
 SMALL_TASK_ROWS = 5_000
@@ -65,7 +66,11 @@ class FitOptions:
         cv: ``"auto"``, ``"holdout"`` or a number of folds.
         seed: Seed for splits, sampler and models.
         ensemble: Ensemble selection over the best trials (the default: it measured better than
-            refitting the single best, see benchmarks/README.md); False refits the best.
+            refitting the single best, see benchmarks/README.md); False keeps the best trial alone.
+        final: How the final model's members are made: ``"bag"`` (the default) averages each
+            chosen trial's cross-validation fold models, with no further training; ``"refit"``
+            trains each chosen configuration again on all rows. Trials without fold models
+            (holdout validation, another worker's or an interrupted run's trials) are refitted.
         n_jobs: Threads per model (-1: automatic, see ``threads``).
         experiment: MLflow experiment name (None: the task's name).
         output_dir: Where to save the model and leaderboard (None: not saved).
@@ -90,6 +95,7 @@ class FitOptions:
     cv: int | str = "auto"
     seed: int = 0
     ensemble: bool = True
+    final: str = "bag"
     n_jobs: int = -1
     experiment: str | None = None
     output_dir: Path | None = None
@@ -115,6 +121,9 @@ class FitOptions:
                                             or self.meta_top_k < 0):
             raise OptionError(message(f"meta_top_k must be a non-negative integer; got {self.meta_top_k!r}",
                                       "pass for example meta_top_k=10, or None for the default"))
+        if self.final not in FINALS:
+            raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
+                                      "pass final='bag' (no refit) or final='refit'"))
         if self.recommender not in ("auto", "static", "knn", "surrogate"):
             raise OptionError(message(f"unknown recommender '{self.recommender}'",
                                       "use one of: auto, static, knn, surrogate"))
@@ -205,11 +214,15 @@ class _OofPool:
     def __init__(self, metric: Metric, size: int = ENSEMBLE_POOL, folder: Path | None = None) -> None:
         self.metric, self.size, self.folder = metric, size, folder
         self.items: dict[int, tuple[float, Config, Any]] = {}
+        self.models: dict[int, tuple[Any, ...]] = {}  # fold models, in memory only
 
-    def add(self, number: int, score: float, config: Config, oof: Any, *, save: bool = True) -> None:
+    def add(self, number: int, score: float, config: Config, oof: Any, models: Sequence[Any] = (), *,
+            save: bool = True) -> None:
         if oof is None:
             return
         self.items[number] = (score, config, oof)
+        if models:
+            self.models[number] = tuple(models)
         if self.folder is not None and save:
             import numpy as np
 
@@ -218,6 +231,7 @@ class _OofPool:
         if len(self.items) > self.size:
             worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
             del self.items[worst]
+            self.models.pop(worst, None)
             if self.folder is not None:
                 (self.folder / f"{worst}.npy").unlink(missing_ok=True)
 
@@ -289,7 +303,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
                                 metric, plan, seed=options.seed, n_jobs=options.threads(task.n_rows),
                                 deadline=ctx.deadline, reporter=ctx)
-        pool.add(ctx.number, ev.score, config, ev.oof)
+        pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else ())
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
 
     return evaluate
@@ -490,9 +504,13 @@ def _failure_summary(outcome: SearchOutcome) -> str:
 
 def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, options: FitOptions,
                  spaces: dict[str, Any]) -> tuple[Any, dict[int, float], float | None]:
-    """Refit the best configuration on all rows, or build the selected ensemble."""
+    """The best trial's model, or the selected ensemble; each member is its trial's bag of fold
+    models (``options.final == "bag"`` and the fold models are here) or a refit on all rows."""
+    from autometa.ensemble import FoldBag
 
-    def refit(config: Config) -> Any:
+    def member(number: int, config: Config) -> Any:
+        if options.final == "bag" and number in pool.models:
+            return FoldBag(list(pool.models[number]), list(task.classes))
         learner = get_learner(config.learner, spaces[config.learner])
         pipe = learner.pipeline(config, task.columns, task.kind, seed=options.seed,
                                  n_jobs=options.threads(task.n_rows))
@@ -503,18 +521,18 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
             return learner.fit(pipe, task.X, task.y, staged=False)
 
     if not options.ensemble:
-        return refit(best.config), {}, None
+        return member(best.number, best.config), {}, None
     if len(pool.items) < 2:  # holdout validation keeps no out-of-fold predictions
         if options.cv != "holdout" and pool.items:
-            warnings.warn("ensemble selection needs 2+ completed trials; refitting the best configuration",
+            warnings.warn("ensemble selection needs 2+ completed trials; keeping the best trial's model",
                           AutoMetaWarning, stacklevel=3)
-        return refit(best.config), {}, None
+        return member(best.number, best.config), {}, None
     from autometa.ensemble import WeightedEnsemble, ensemble_selection
 
     numbers = sorted(pool.items)
     weights, score = ensemble_selection([pool.items[n][2] for n in numbers], encode_target(task), metric)
     chosen = {n: w for n, w in zip(numbers, weights, strict=True) if w > 0}
-    members = [refit(pool.items[n][1]) for n in chosen]
+    members = [member(n, pool.items[n][1]) for n in chosen]
     model = WeightedEnsemble(members, list(chosen.values()), list(task.classes))
     return model, chosen, score
 

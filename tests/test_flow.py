@@ -74,6 +74,39 @@ def test_ensemble_selection_builds_a_weighted_ensemble() -> None:
     assert proba.shape == (task.n_rows, 3) and np.allclose(proba.sum(axis=1), 1)
 
 
+def test_final_bag_reuses_the_fold_models_and_refit_trains_on_all_rows(tmp_path: Path) -> None:
+    from autometa.ensemble import FoldBag
+    from autometa.evaluate import align_proba
+    from autometa.tracking import load_model
+
+    task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
+    common = {"n_trials": 4, "learners": ("lightgbm", "linear"), "pruning": False, "n_jobs": 1, "cv": 3}
+    bag = fit_task(task, FitOptions(**common, output_dir=tmp_path / "bag"))
+    members = bag.model.members
+    assert all(isinstance(m, FoldBag) and len(m.members) == 3 for m in members)
+    first = members[0]
+    expected = np.mean([align_proba(m, task.X, task.classes) for m in first.members], axis=0)
+    assert np.allclose(first.predict_proba(task.X), expected)
+    # the fold models differ from one another: each was trained on other rows
+    assert not np.allclose(align_proba(first.members[0], task.X, task.classes),
+                           align_proba(first.members[1], task.X, task.classes))
+    saved = load_model(bag.model_dir)
+    assert np.allclose(saved.predict_proba(task.X.head(20)), bag.model.predict_proba(task.X.head(20)))
+
+    refit = fit_task(task, FitOptions(**common, final="refit"))
+    assert refit.ensemble_weights == bag.ensemble_weights  # the same search and selection
+    assert not any(isinstance(m, FoldBag) for m in refit.model.members)
+    single = fit_task(task, FitOptions(**common, ensemble=False))
+    assert isinstance(single.model, FoldBag)
+
+
+def test_final_must_be_bag_or_refit() -> None:
+    from autometa.errors import OptionError
+
+    with pytest.raises(OptionError, match="final must be one of bag, refit"):
+        FitOptions(final="stack")
+
+
 def test_no_completed_trial_is_a_clear_error() -> None:
     task = make_task(mixed_frame(n=200), "target")
     with pytest.raises(FitFailed, match="no trial completed"):
