@@ -87,7 +87,7 @@ def fit(
     metric: Annotated[str | None, typer.Option(help="roc_auc, log_loss, accuracy, balanced_accuracy, f1_macro, rmse, mae, r2 (default per task).")] = None,
     learners: Annotated[str | None, typer.Option(help="Comma-separated learner families to search (default: all).")] = None,
     trials: Annotated[int | None, typer.Option(help="Number of trials.")] = 30,
-    time_budget: Annotated[float | None, typer.Option(help="Seconds for the search (whichever of trials and time ends first).")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds for the whole fit, final model included (whichever of trials and time ends first).")] = None,
     trial_timeout: Annotated[float | None, typer.Option(help="Seconds one trial may run.")] = None,
     cv: Annotated[str, typer.Option(help="Folds (e.g. 5), 'holdout', or 'auto' (5 folds; holdout above 100,000 rows).")] = "auto",
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,

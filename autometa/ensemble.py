@@ -151,13 +151,15 @@ class FoldBag(BaseEstimator):
         return np.asarray(self.classes)
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        import numpy as np
+
         from autometa.evaluate import align_proba
 
-        return sum(align_proba(m, X, self.classes) for m in self.members) / len(self.members)
+        return np.mean([align_proba(m, X, self.classes) for m in self.members], axis=0)
 
     def predict(self, X: Any) -> np.ndarray:
         import numpy as np
 
         if len(self.classes):
             return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
-        return sum(np.asarray(m.predict(X), dtype="float64") for m in self.members) / len(self.members)
+        return np.mean([np.asarray(m.predict(X), dtype="float64") for m in self.members], axis=0)

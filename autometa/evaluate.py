@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning, Task
-from autometa.errors import DataError, OptionError, message
+from autometa.errors import DataError, OptionError, TrialTimeout, message
 from autometa.learners.base import STAGE_FRACTIONS, stage_values
 
 if TYPE_CHECKING:
@@ -208,8 +208,21 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
             oof[val] = pred
         if fold > 0 and reporter is not None:
             reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
+        _check_pace(start, fold + 1, plan.n_splits, deadline)
     return Evaluation(score=float(np.mean(scores)), fold_scores=tuple(scores), oof=oof,
                       fit_seconds=time.perf_counter() - start, fidelity=full, models=tuple(models))
+
+
+def _check_pace(start: float, done: int, total: int, deadline: float | None) -> None:
+    """Stop a cross-validation whose remaining folds, at the pace of those done, would end past
+    ``deadline``: the time is better left to another configuration."""
+    if deadline is None or done >= total:
+        return
+    per_fold = (time.perf_counter() - start) / done
+    left = deadline - time.monotonic()
+    if per_fold * (total - done) > left:
+        raise TrialTimeout(f"{total - done} more folds would take about {per_fold * (total - done):.1f} s; "
+                           f"{max(left, 0.0):.1f} s are left")
 
 
 def _finite(value: float) -> float:

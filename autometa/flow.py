@@ -30,13 +30,14 @@ from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
-from autometa.search import SearchOutcome, SearchSettings, TrialContext, param_importances, run_search
+from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
 from autometa.tracking import NullTracker, Tracker, save_model
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from autometa.meta.cost import Calibrated
     from autometa.meta.recommend import Recommendation
 
 __all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "leaderboard", "new_study_name", "prepare",
@@ -47,6 +48,9 @@ FINALS = ("bag", "refit")
 META_TOP_K = 10
 SETTLE_SECONDS = 120.0  # how long a fit waits for trials that other workers still run
 SMALL_TASK_ROWS = 5_000
+# a time budget covers the whole fit: the search leaves this much for what follows it
+FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
+MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
 
 
 class FitFailed(AutoMetaError, RuntimeError):
@@ -61,7 +65,9 @@ class FitOptions:
         metric: Metric name; None picks the task kind's default.
         learners: Learner families to search; None searches all.
         n_trials: Trial budget (None: time only).
-        time_budget: Seconds for the search (None: trials only).
+        time_budget: Seconds for the whole fit (None: trials only): meta-features and
+            recommendation, trials and the final model; the search stops early enough to leave
+            ``finish_reserve`` seconds for the final model.
         trial_timeout: Seconds one trial may run (None: no limit beyond the budget).
         cv: ``"auto"``, ``"holdout"`` or a number of folds.
         seed: Seed for splits, sampler and models.
@@ -144,11 +150,18 @@ class FitOptions:
             return self.meta_top_k
         return min(self.n_trials, META_TOP_K) if self.n_trials is not None else META_TOP_K
 
-    def search_settings(self, study_name: str) -> SearchSettings:
-        return SearchSettings(n_trials=self.n_trials, time_budget=self.time_budget,
+    def search_settings(self, study_name: str, time_left: float | None = None) -> SearchSettings:
+        """How the search runs; ``time_left``: the seconds it may take (default: the budget)."""
+        return SearchSettings(n_trials=self.n_trials, time_budget=time_left or self.time_budget,
                               trial_timeout=self.trial_timeout, seed=self.seed,
                               sampler=self.sampler, pruning=self.pruning,  # type: ignore[arg-type]
                               study_name=study_name, storage=self.storage)
+
+    def finish_reserve(self, writes: bool) -> float:
+        """Seconds a budgeted fit keeps for ensemble selection and the final model (plus writing
+        the model and the tracking, when ``writes``)."""
+        assert self.time_budget is not None
+        return FINISH_SECONDS + FINISH_SHARE * self.time_budget + (WRITE_SECONDS if writes else 0.0)
 
     def threads(self, n_rows: int) -> int:
         """Threads per model. ``n_jobs=-1`` is automatic: one thread below
@@ -294,16 +307,24 @@ def _started(spaces: dict[str, Any], task: Task, init: str, db: MetaDB | None) -
 
 
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
-                    pool: _OofPool) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
-    """What the search calls to score a configuration: cross-validation, out-of-fold predictions kept."""
+                    pool: _OofPool, cost: Calibrated | None = None,
+                    ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
+    """What the search calls to score a configuration: cross-validation, out-of-fold predictions
+    kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped."""
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
+        predicted = cost.predict(config) if cost is not None else None
+        if predicted is not None and ctx.deadline is not None and predicted > ctx.deadline - time.monotonic():
+            raise Skipped(f"predicted {predicted:.1f} s; {max(ctx.deadline - time.monotonic(), 0):.1f} s are left")
+        started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
             ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
                                 metric, plan, seed=options.seed, n_jobs=options.threads(task.n_rows),
                                 deadline=ctx.deadline, reporter=ctx)
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else ())
+        if cost is not None:
+            cost.observe(config, time.perf_counter() - started)
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
 
     return evaluate
@@ -343,6 +364,7 @@ def fit_task(
         FitFailed: No trial completed.
     """
     started = time.perf_counter()
+    deadline = time.monotonic() + options.time_budget if options.time_budget is not None else None
     tracker = tracker or NullTracker()
     if options.init is None and options.use_meta and db is not None and "mlp" in (options.learners or ("mlp",)):
         from autometa.meta.starts import find_start
@@ -361,13 +383,18 @@ def fit_task(
     # meta-features cost a fraction of a second: compute them only when something stores them
     stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
                            origin="user") if db is not None or tracking else None
-    recommendation = None
+    recommendation, cost = None, None
     if db is not None and stored_task is not None and options.use_meta and options.top_k() > 0:
         from autometa.meta.recommend import recommender_for
 
-        recommendation = recommender_for(db, options.recommender, seed=options.seed).recommend(
-            stored_task.metafeatures, task.kind, options.top_k(), learners=names)
+        recommender = recommender_for(db, options.recommender, seed=options.seed)
+        recommendation = recommender.recommend(stored_task.metafeatures, task.kind, options.top_k(), learners=names,
+                                               time_budget=_left(deadline))
         warm_start = [*warm_start, *recommendation.configs()]
+        if options.time_budget is not None:
+            from autometa.meta.cost import Calibrated
+
+            cost = Calibrated(recommender.cost, stored_task.metafeatures)
     budget = " and ".join(b for b in (f"{options.n_trials} trials" if options.n_trials else "",
                                        f"{options.time_budget:g} s" if options.time_budget else "") if b) or "none"
     note = fit_note(task, metric.name, plan.describe(), names, recommendation, budget)
@@ -395,7 +422,7 @@ def fit_task(
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
 
-    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool)
+    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost)
 
     tags_of = trial_tags(recommendation)
 
@@ -409,7 +436,12 @@ def fit_task(
     attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,
              "autometa.options": options.for_workers()}
     try:
-        outcome = run_search(spaces, task.kind, metric.direction, evaluate, options.search_settings(study_name),
+        search_seconds = None
+        if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
+            left = deadline - time.monotonic() - options.finish_reserve(options.output_dir is not None or tracking)
+            search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
+        outcome = run_search(spaces, task.kind, metric.direction, evaluate,
+                             options.search_settings(study_name, search_seconds),
                              warm_start=warm_start, callbacks=callbacks, attrs=attrs,
                              warm_labels={c: "meta" for c in recommendation.configs()} if recommendation else None,
                              on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)
@@ -455,6 +487,11 @@ def fit_task(
                            input_example=task.X.head(5),
                            tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def _left(deadline: float | None) -> float | None:
+    """Seconds until ``deadline`` (None: no deadline)."""
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def new_study_name(name: str) -> str:

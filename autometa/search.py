@@ -31,6 +31,7 @@ __all__ = [
     "SameLearnerMedianPruner",
     "SearchOutcome",
     "SearchSettings",
+    "Skipped",
     "TrialContext",
     "TrialRecord",
     "config_from_params",
@@ -49,6 +50,15 @@ HEARTBEAT_SECONDS = int(os.environ.get("AUTOMETA_HEARTBEAT_SECONDS", "30"))
 
 class Pruned(Exception):
     """Raised by ``TrialContext.report`` when the pruner stops a trial."""
+
+
+class Skipped(Exception):
+    """Raised by an evaluator for a configuration that cannot finish in the time left. The trial
+    is recorded as pruned with the reason; after ``MAX_SKIPS`` in a row the search stops, since
+    the time left is too short for what it proposes."""
+
+
+MAX_SKIPS = 3
 
 
 @dataclass(frozen=True)
@@ -480,6 +490,7 @@ def run_search(
         on_ready()
     start = time.monotonic()
     global_deadline = start + settings.time_budget if settings.time_budget else None
+    skips: list[int] = []  # the trials skipped in a row
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -493,12 +504,21 @@ def run_search(
             value, attrs = evaluate(config, ctx)
         except Pruned as exc:
             raise optuna.TrialPruned(str(exc)) from None
+        except Skipped as exc:
+            trial.set_user_attr("error", f"skipped: {exc}")
+            skips.append(trial.number)
+            if len(skips) >= MAX_SKIPS:
+                trial.study.stop()
+            raise optuna.TrialPruned(str(exc)) from None
         except TrialTimeout as exc:
             trial.set_user_attr("error", f"timeout: {exc}")
             raise
         except Exception as exc:
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             raise
+        finally:
+            if not trial.user_attrs.get("error", "").startswith("skipped"):
+                skips.clear()
         trial.set_user_attr("evaluate_s", round(time.perf_counter() - started, 4))
         for key, val in attrs.items():
             trial.set_user_attr(key, val)

@@ -66,7 +66,7 @@ class Experience:
         tasks: One row per task, indexed by digest: ``name``, ``group_key``, ``kind``,
             ``problem``, ``origin`` and one column per meta-feature (``NAMES``).
         scores: One row per (task, candidate): ``task``, ``key``, ``learner``,
-            ``score``, ``pct``, ``norm``.
+            ``score``, ``pct``, ``norm`` and ``seconds`` (the mean time its cross-validation took).
         candidates: Every candidate by key.
     """
 
@@ -145,7 +145,7 @@ def _keys(runs: pd.DataFrame) -> pd.Series:
 
 
 def _score_table(runs: pd.DataFrame) -> pd.DataFrame:
-    columns = ["task", "key", "learner", "score", "pct", "norm"]
+    columns = ["task", "key", "learner", "score", "pct", "norm", "seconds"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     df = runs.assign(key=_keys(runs))
@@ -153,7 +153,7 @@ def _score_table(runs: pd.DataFrame) -> pd.DataFrame:
     # higher is better from here on; failed, timed-out and pruned runs have no score
     df = df.assign(score=np.where(df["status"] == "ok", df["score"] * sign, np.nan))
     agg = (df.groupby(["task_digest", "key"], sort=True)
-             .agg(learner=("learner", "first"), score=("score", "mean"))
+             .agg(learner=("learner", "first"), score=("score", "mean"), seconds=("fit_seconds", "mean"))
              .reset_index().rename(columns={"task_digest": "task"}))
     parts = []
     for _, part in agg.groupby("task", sort=False):

@@ -92,10 +92,10 @@ def _status(state: str, error: str | None) -> str:
 def record_fit(db: MetaDB, task_row: Any, records: Sequence[Any], metric: Any, cv: str, seed: int,
                space_versions: dict[str, int]) -> int:
     """Store a fit's task and trials in one transaction; returns the number of runs. A trial without
-    a configuration of one of the fit's learners (one that failed before it was sampled) teaches
-    nothing and is left out."""
+    a configuration of one of the fit's learners (one that failed before it was sampled), or one
+    skipped because it could not finish in the time left, teaches nothing and is left out."""
     rows = [run_row(r, task_row.digest, metric, cv, seed, space_versions[r.config.learner]) for r in records
-            if r.config.learner in space_versions]
+            if r.config.learner in space_versions and not (r.error or "").startswith("skipped")]
     return db.add_runs(rows, task=task_row)
 
 

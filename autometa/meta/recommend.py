@@ -21,6 +21,7 @@ Predicted scores are percentiles among the configurations tried on a task
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from autometa.errors import OptionError, message
+from autometa.meta.cost import CostModel
 from autometa.meta.experience import Experience, problem_of
 from autometa.meta.strategies import Nearest, Query, Ranked, Scaler, Static, Surrogate, distances, diversify, relevance
 from autometa.metafeatures import NAMES
@@ -43,10 +45,12 @@ __all__ = [
     "Recommender",
     "Suggestion",
     "diversify",
+    "per_second",
     "recommender_for",
 ]
 
 STRATEGIES = ("static", "knn", "surrogate")
+PER_SECOND_POOL = 2  # under a time budget, the top-k is chosen from the best 2k by score per second
 DEFAULT_STRATEGY = "static"
 NOVELTY_QUANTILE = 0.95
 MIN_TASKS = 5  # fewer past tasks of the problem type than this: no transfer, learner defaults
@@ -57,13 +61,15 @@ DEFAULT_ORDER = ("lightgbm", "hist_gradient_boosting", "random_forest", "extra_t
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One recommended configuration, with its predicted percentile and why."""
+    """One recommended configuration, with its predicted percentile, its predicted
+    cross-validation seconds (None: unknown) and why."""
 
     config: Config
     key: str
     predicted: float
     uncertainty: float
     reason: str
+    seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,9 @@ class Recommendation:
             "past_tasks": self.n_tasks, "note": self.note,
             "suggestions": [{"rank": i + 1, "learner": s.config.learner, "params": s.config.params,
                              "candidate": s.key, "predicted_percentile": round(s.predicted, 4),
-                             "uncertainty": round(s.uncertainty, 4), "reason": s.reason}
+                             "uncertainty": round(s.uncertainty, 4),
+                             "predicted_seconds": None if s.seconds is None else round(s.seconds, 3),
+                             "reason": s.reason}
                             for i, s in enumerate(self.suggestions)],
             "nearest_tasks": [{"name": n.name, "group": n.group_key, "distance": round(n.distance, 3)}
                               for n in self.neighbours],
@@ -126,6 +134,7 @@ class Recommender:
             spaces = load_spaces()
         self.strategy, self.spaces, self.seed = strategy, spaces, seed
         self.experience: Experience | None = None
+        self.cost = CostModel(seed)
 
     @property
     def training_groups(self) -> frozenset[str]:
@@ -136,6 +145,7 @@ class Recommender:
         known = {k: c for k, c in experience.candidates.items() if c.learner in self.spaces}
         exp = Experience(experience.tasks, experience.scores[experience.scores["key"].isin(known.keys())], known)
         self.experience = exp
+        self.cost = CostModel(self.seed).fit(exp)
         X = exp.metafeatures()
         self._scale = Scaler(X) if len(X) else None
         self._Z = self._scale(X) if self._scale is not None else np.zeros((0, len(NAMES)))
@@ -163,7 +173,8 @@ class Recommender:
         return float(np.quantile(nearest, NOVELTY_QUANTILE)) if len(nearest) >= MIN_TASKS else math.inf
 
     def recommend(self, metafeatures: Any, kind: str, top_k: int = 10, *,
-                  learners: Iterable[str] | None = None, fallback: bool = True) -> Recommendation:
+                  learners: Iterable[str] | None = None, fallback: bool = True,
+                  time_budget: float | None = None) -> Recommendation:
         """The ``top_k`` configurations to try first on a task.
 
         Args:
@@ -172,6 +183,9 @@ class Recommender:
             top_k: How many configurations (fewer when the task is novel).
             learners: Learner families allowed (default: every family that supports ``kind``).
             fallback: Fall back to the static portfolio when the task is novel.
+            time_budget: Seconds the fit has: the best-scored candidates are then ordered by
+                predicted score per second (``per_second``), and those that cannot finish in
+                half the budget are left out.
         """
         if self.experience is None:
             raise RuntimeError("Recommender.recommend before fit")
@@ -210,8 +224,23 @@ class Recommender:
                 f"a robust portfolio, then the cold search" if novel and fallback else "")
         if query.neighbours[0][1] <= TWIN_DISTANCE:
             note = "the same data was fitted before: its best configurations first"
-        return Recommendation(impl.name, _unique(suggestions)[:k], neighbours, novelty, novel,
-                              int(same.sum()), note)
+        suggestions = self._timed(_unique(suggestions), values, k, time_budget)
+        return Recommendation(impl.name, suggestions, neighbours, novelty, novel, int(same.sum()), note)
+
+    def _timed(self, suggestions: tuple[Suggestion, ...], metafeatures: Mapping[str, float], k: int,
+               time_budget: float | None) -> tuple[Suggestion, ...]:
+        """The first ``k`` suggestions with their predicted seconds; under a time budget, chosen
+        from the best ``PER_SECOND_POOL * k`` by ``per_second``."""
+        seconds = self.cost.predict([s.config for s in suggestions], metafeatures)
+        timed = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t))
+                 for s, t in zip(suggestions, seconds, strict=True)]
+        if time_budget is None or not self.cost.fitted:
+            return tuple(timed[:k])
+        pool = timed[: PER_SECOND_POOL * k]
+        affordable = [s for s in pool if s.seconds is not None and s.seconds <= time_budget / 2] or pool[:1]
+        ranked = sorted(affordable, key=lambda s: -per_second(s.predicted, s.seconds, time_budget))
+        return tuple(dataclasses.replace(s, reason=f"{s.reason}; ~{s.seconds:.2g} s of a {time_budget:g} s budget")
+                     for s in ranked[:k])
 
     def _twin_first(self, query: Query, ranked: list[Ranked], k: int) -> list[Ranked]:
         """When the same data was fitted before (a past task at distance ~0: a user's earlier
@@ -234,6 +263,23 @@ class Recommender:
                             for n in order[:top_k])
         return Recommendation("defaults", suggestions, (), math.inf, True, n_tasks,
                               f"only {n_tasks} past task(s) of this type: learner defaults, then the cold search")
+
+
+def per_second(predicted: float, seconds: float | None, time_budget: float) -> float:
+    """A candidate's predicted gain over a median configuration per second of its fit.
+
+    Seconds below a twentieth of the budget count as a twentieth: among configurations that
+    all fit the budget many times over, the better-scored comes first; only where cost
+    matters against the budget does a cheaper one move ahead.
+
+    Example:
+        >>> per_second(0.9, 0.1, 60.0) > per_second(0.8, 0.1, 60.0)
+        True
+        >>> per_second(0.8, 1.0, 10.0) > per_second(0.9, 5.0, 10.0)
+        True
+    """
+    floor = time_budget / 20
+    return (predicted - 0.5) / max(seconds if seconds is not None else floor, floor)
 
 
 def _unique(suggestions: tuple[Suggestion, ...]) -> tuple[Suggestion, ...]:

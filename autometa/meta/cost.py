@@ -1,0 +1,131 @@
+"""Predicted cost: the seconds that cross-validating a configuration takes on a task.
+
+``CostModel`` is a LightGBM regression of log seconds on the task's size
+(meta-features ``SIZE_FEATURES``) and the configuration (its learner and
+parameters), trained on every run in a meta_db: each run keeps the seconds its
+cross-validation took. A fit uses it twice when it has a time budget: to order
+the recommended configurations by predicted score per second
+(``Recommender.recommend(time_budget=...)``) and to skip a configuration that
+cannot finish in the time left (``Calibrated``, which scales the predictions
+to this machine by the trials it has seen).
+
+Example:
+    >>> cost = CostModel().fit(Experience.from_db(db))            # doctest: +SKIP
+    >>> cost.predict([config], metafeatures.as_dict())             # doctest: +SKIP
+    array([0.83])
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from autometa.meta.experience import Experience
+    from autometa.spaces import Config
+
+__all__ = ["SIZE_FEATURES", "Calibrated", "CostModel"]
+
+SIZE_FEATURES = ("log_rows", "log_features", "log_classes", "log_max_levels", "share_categorical",
+                 "is_regression")
+MIN_RUNS = 50  # fewer timed runs than this: no model, no prediction
+FLOOR_SECONDS = 0.01
+
+
+def _code(value: Any) -> float:
+    """A parameter value as a number: numbers as they are, anything else a stable code."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return float(zlib.crc32(str(value).encode()) % 10_007)
+
+
+class CostModel:
+    """Predicts a configuration's cross-validation seconds on a task from past runs.
+
+    Args:
+        seed: LightGBM's seed.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+        self.model: Any = None
+        self.learners: list[str] = []
+        self.params: list[str] = []
+
+    def _frame(self, learners: Sequence[str], params: Sequence[Mapping[str, Any]],
+               sizes: np.ndarray) -> pd.DataFrame:
+        data: dict[str, Any] = {f: sizes[:, i] for i, f in enumerate(SIZE_FEATURES)}
+        data["learner"] = [float(self.learners.index(n)) if n in self.learners else math.nan for n in learners]
+        for name in self.params:
+            data[f"p.{name}"] = [_code(p[name]) if p.get(name) is not None else math.nan for p in params]
+        return pd.DataFrame(data)
+
+    def fit(self, experience: Experience) -> CostModel:
+        """Train on the experience's timed runs (a no-op below ``MIN_RUNS`` of them)."""
+        scores = experience.scores
+        scores = scores[scores["seconds"].notna() & (scores["seconds"] > 0)] if "seconds" in scores else scores[:0]
+        if len(scores) < MIN_RUNS:
+            return self
+        import lightgbm as lgb
+
+        cands = [experience.candidates[k] for k in scores["key"]]
+        self.learners = sorted({c.learner for c in cands})
+        self.params = sorted({name for c in cands for name in c.params})
+        sizes = experience.tasks.loc[scores["task"], list(SIZE_FEATURES)].to_numpy(dtype=float)
+        X = self._frame([c.learner for c in cands], [dict(c.params) for c in cands], sizes)
+        y = np.log(np.maximum(scores["seconds"].to_numpy(dtype=float), FLOOR_SECONDS))
+        self.model = lgb.LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=31, min_child_samples=10,
+                                       subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+                                       random_state=self.seed, n_jobs=1, verbose=-1)
+        self.model.fit(X, y, categorical_feature=["learner"])
+        return self
+
+    @property
+    def fitted(self) -> bool:
+        return self.model is not None
+
+    def predict(self, configs: Sequence[Config], metafeatures: Mapping[str, float]) -> np.ndarray:
+        """Predicted seconds of each configuration's cross-validation on a task with these
+        meta-features (NaN when the model is not fitted)."""
+        if not self.fitted or not configs:
+            return np.full(len(configs), math.nan)
+        size = np.array([[float(metafeatures.get(f, math.nan)) for f in SIZE_FEATURES]] * len(configs))
+        X = self._frame([c.learner for c in configs], [dict(c.params) for c in configs], size)
+        return np.exp(self.model.predict(X))
+
+
+class Calibrated:
+    """A cost model's predictions for one task, scaled to this machine: by the median ratio of
+    observed to predicted seconds over the trials seen so far (1 before the first).
+
+    Args:
+        model: A fitted ``CostModel`` (None: nothing is predicted).
+        metafeatures: The task's meta-features.
+    """
+
+    def __init__(self, model: CostModel | None, metafeatures: Mapping[str, float]) -> None:
+        self.model, self.metafeatures = model, dict(metafeatures)
+        self.ratios: list[float] = []
+
+    def predict(self, config: Config) -> float | None:
+        """Predicted seconds, or None when nothing is known."""
+        if self.model is None or not self.model.fitted:
+            return None
+        raw = float(self.model.predict([config], self.metafeatures)[0])
+        factor = float(np.median(self.ratios)) if self.ratios else 1.0
+        return raw * factor
+
+    def observe(self, config: Config, seconds: float) -> None:
+        """Record a finished trial's real seconds."""
+        if self.model is None or not self.model.fitted or seconds <= 0:
+            return
+        raw = float(self.model.predict([config], self.metafeatures)[0])
+        if raw > 0:
+            self.ratios.append(seconds / raw)

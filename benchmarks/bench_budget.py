@@ -1,0 +1,262 @@
+"""Best model per second: autometa against AutoGluon and FLAML at equal wall-clock budgets.
+
+Held-out corpus tasks (grouped by source data frame as in ``bench_meta.py``: for
+each task, autometa's meta_db is a copy of the corpus without every task of the
+task's fold of source groups), loaded at up to 20,000 rows, split 75/25
+(stratified for classification, seed 0), scored on the test rows with the
+default metric (ROC-AUC, log-loss, RMSE). Each method gets the same budget in
+seconds and one thread, one after another on the same machine:
+
+* ``autometa``: ``fit_task`` with ``time_budget`` and no trial limit, the
+  product's defaults (recommendation, warm start, bagged ensemble);
+* ``autometa-cold``: the same without meta-learning (``use_meta=False``);
+* ``autogluon-best``: AutoGluon 1.6.3, ``presets="best_quality"``, ``time_limit``;
+* ``autogluon-default``: AutoGluon's default preset (``medium_quality``);
+* ``flaml``: FLAML 2.7.0, ``time_budget``.
+
+The peers run in their own environment (``--peer-python``, see
+benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
+inside that process around ``fit`` (imports excluded), autometa's around
+``fit_task`` (the model in memory, nothing written: like the peers' in-memory
+predictors; writing a saved model is measured apart in the README).
+
+Results: ``benchmarks/results/budget.csv`` (appended as runs finish, so a run
+resumes) and ``budget.md``.
+
+Usage::
+
+    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --tasks 8 --budgets 10 60 \\
+        --peer-python /work/agvenv/.venv/bin/python
+    python benchmarks/bench_budget.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+RESULTS = HERE / "results"
+CSV = RESULTS / "budget.csv"
+FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
+          "overrun", "trials", "error", "finished", "load1"]
+METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml"]
+MAX_ROWS = 20_000
+SEED = 0
+
+
+def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
+    """A copy of the meta_db without the tasks (and their runs) of these source groups."""
+    path = folder / f"fold{fold}.sqlite"
+    if not path.exists():
+        shutil.copy(source, path)
+        con = sqlite3.connect(path)
+        marks = ",".join("?" * len(groups))
+        ids = f"SELECT id FROM tasks WHERE group_key IN ({marks})"
+        con.execute(f"DELETE FROM curricula WHERE run_id IN (SELECT id FROM runs WHERE task_id IN ({ids}))",
+                    tuple(groups))
+        con.execute(f"DELETE FROM runs WHERE task_id IN ({ids})", tuple(groups))
+        con.execute(f"DELETE FROM tasks WHERE group_key IN ({marks})", tuple(groups))
+        con.commit()
+        con.close()
+    left = {r[0] for r in sqlite3.connect(path).execute("SELECT DISTINCT group_key FROM tasks")}
+    assert not (left & groups), "a held-out group is still in the fold's meta_db"
+    return str(path)
+
+
+def split(task: Any) -> tuple[Any, Any, Any, Any]:
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(task.n_rows)
+    tr, te = train_test_split(idx, test_size=0.25, random_state=SEED,
+                              stratify=task.y if task.is_classification else None)
+    return task.X.iloc[tr], task.X.iloc[te], task.y[tr], task.y[te]
+
+
+def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any,
+                 db_path: str) -> tuple[np.ndarray, float, int]:
+    from bench_meta import _subtask
+
+    from autometa.evaluate import predict_scores
+    from autometa.flow import FitOptions, fit_task
+    from autometa.meta.db import MetaDB
+
+    sub = _subtask(task, X_tr, y_tr)
+    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED,
+                         use_meta=method == "autometa")
+    start = time.perf_counter()
+    result = fit_task(sub, options, db=MetaDB(db_path) if method == "autometa" else None)
+    seconds = time.perf_counter() - start
+    pred = predict_scores(result.model, X_te, task)
+    return pred, seconds, result.n_trials
+
+
+def run_peer(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: str,
+             python: str) -> tuple[np.ndarray, float, int]:
+    with tempfile.TemporaryDirectory(prefix="peer-") as folder:
+        train = X_tr.copy()
+        train["__target__"] = y_tr
+        test = X_te.copy()
+        test["__target__"] = 0
+        for frame in (train, test):
+            for col in frame.columns:
+                if frame[col].dtype == object:
+                    frame[col] = frame[col].astype("string").astype(object)
+        train.to_parquet(Path(folder) / "train.parquet")
+        test.to_parquet(Path(folder) / "test.parquet")
+        classes = [str(c) for c in task.classes] if task.is_classification else []
+        cmd = [python, str(HERE / "peer_runner.py"), "--method", method, "--budget", str(budget), "--kind",
+               task.kind, "--metric", metric, "--classes", json.dumps(classes), "--folder", folder]
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
+        pred = np.load(Path(folder) / "pred.npy", allow_pickle=False)
+        timing = json.loads((Path(folder) / "timing.json").read_text())
+        if task.is_classification and str(task.classes[0]) != classes[0]:
+            raise RuntimeError("class order")
+        return pred, float(timing["fit_seconds"]), 0
+
+
+def read_rows() -> list[dict[str, str]]:
+    from bench_cold import read_rows as read
+
+    return read(CSV)
+
+
+def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str) -> None:
+    from bench_cold import append_row, class_index
+    from bench_meta import live_tasks
+
+    from autometa.meta.corpus import load_specs, load_task
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import grouped_folds
+    from autometa.meta.experience import Experience
+    from autometa.metrics import get_metric
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    folds = grouped_folds(exp.tasks, 5, seed=SEED)
+    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
+    done = {(r["task"], float(r["budget"]), r["method"]) for r in read_rows()}
+    chosen = live_tasks(exp, n_tasks)
+    work = Path(tempfile.gettempdir()) / "bench-budget"
+    work.mkdir(exist_ok=True)
+    print(f"{len(chosen)} held-out tasks x budgets {budgets} x {len(methods)} methods", flush=True)
+    for i, (digest, fold) in enumerate(chosen, start=1):
+        info = exp.tasks.loc[digest]
+        todo = [(b, m) for b in budgets for m in methods if (info["name"], b, m) not in done]
+        if not todo:
+            continue
+        db_path = fold_db(meta_db, set(folds[fold]), work, fold)
+        task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
+        metric = get_metric(None, task.kind)
+        X_tr, X_te, y_tr, y_te = split(task)
+        y_true = class_index(task.classes, y_te) if task.is_classification else y_te
+        for budget, method in todo:
+            print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...",
+                  end=" ", flush=True)
+            score, seconds, trials, error = float("nan"), float("nan"), 0, ""
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if method.startswith("autometa"):
+                        pred, seconds, trials = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path)
+                    else:
+                        pred, seconds, trials = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
+                score = metric(y_true, pred)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+                traceback.print_exc()
+            append_row({"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
+                        "fold": fold, "metric": metric.name, "budget": budget, "method": method,
+                        "score": f"{score:.6g}", "seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}",
+                        "trials": trials, "error": error,
+                        "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "load1": f"{os.getloadavg()[0]:.2f}"}, CSV, FIELDS)
+            print(f"{metric.name}={score:.4f} in {seconds:.1f}s" + (f" FAILED {error}" if error else ""), flush=True)
+
+
+def report() -> None:
+    from bench_meta import table
+
+    from autometa.metrics import METRICS
+
+    df = pd.DataFrame(read_rows())
+    if df.empty:
+        print("no results yet")
+        return
+    for col in ("score", "seconds", "overrun", "budget"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df = df.drop_duplicates(["task", "budget", "method"], keep="last")
+    methods = [m for m in METHODS if m in set(df["method"])]
+    lines = []
+    for budget in sorted(df["budget"].unique()):
+        part = df[df["budget"] == budget]
+        piv = part.pivot(index="task", columns="method", values="score").reindex(columns=methods)
+        failed = piv.isna().sum()
+        meta = part.drop_duplicates("task").set_index("task")
+        sign = np.array([1.0 if METRICS[meta.loc[t, "metric"]].greater_is_better else -1.0 for t in piv.index])
+        signed = piv.mul(sign, axis=0)
+        worst = signed.min(axis=1)
+        signed = signed.apply(lambda c: c.fillna(worst))  # a failed method counts as the worst
+        lo, hi = signed.min(axis=1), signed.max(axis=1)
+        normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
+        ranks = signed.rank(axis=1, ascending=False, method="average")
+        wins = ranks.eq(ranks.min(axis=1), axis=0).sum()
+        secs = part.pivot(index="task", columns="method", values="seconds").reindex(columns=methods)
+        over = part.pivot(index="task", columns="method", values="overrun").reindex(columns=methods)
+        rows = {m: {"tasks": len(piv), "failed": int(failed[m]), "mean normalized score": normed[m].mean(),
+                    "average rank": ranks[m].mean(), "wins": int(wins[m]), "mean seconds": secs[m].mean(),
+                    "max overrun s": over[m].max()} for m in methods}
+        block = pd.DataFrame(rows).T
+        for c in ("tasks", "failed", "wins"):
+            block[c] = block[c].astype(int)
+        block.index.name = f"{budget:g} s"
+        lines += [f"#### {budget:g} seconds, one thread", "", table(block), ""]
+    kinds = df.drop_duplicates("task")["kind"].value_counts()
+    lines.append(f"Tasks: {df['task'].nunique()} ({', '.join(f'{k}: {v}' for k, v in kinds.items())}); "
+                 f"rows {int(pd.to_numeric(df['rows']).min())}-{int(pd.to_numeric(df['rows']).max())}; "
+                 f"mean load {pd.to_numeric(df['load1']).mean():.2f}.")
+    text = "\n".join(lines)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "budget.md").write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--meta-db", default="meta_db/build.sqlite")
+    ap.add_argument("--tasks", type=int, default=8)
+    ap.add_argument("--budgets", type=float, nargs="+", default=[10.0, 60.0])
+    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument("--peer-python", default=os.environ.get("AG_PYTHON", "python"))
+    ap.add_argument("--report", action="store_true")
+    a = ap.parse_args()
+    if not a.report:
+        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python)
+    report()
+
+
+if __name__ == "__main__":
+    main()
