@@ -219,7 +219,7 @@ def report() -> None:
         sign = np.array([1.0 if METRICS[meta.loc[t, "metric"]].greater_is_better else -1.0 for t in piv.index])
         signed = piv.mul(sign, axis=0)
         worst = signed.min(axis=1)
-        signed = signed.apply(lambda c: c.fillna(worst))  # a failed method counts as the worst
+        signed = signed.where(signed.notna(), worst, axis=0)  # a failed method counts as the worst
         lo, hi = signed.min(axis=1), signed.max(axis=1)
         normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
         ranks = signed.rank(axis=1, ascending=False, method="average")

@@ -234,9 +234,11 @@ def test_fit_init_starts_the_mlp_from_a_meta_learned_initialization(tmp_path, ca
                             "--no-ensemble", "--cv", "3", "--output", str(out), "--quiet"], capsys, monkeypatch)
     assert code == 0, err
     model = load_model(out / "model")
-    assert type(model.named_steps["prep"]).__name__ == "FrozenEstimator"  # the family's encoding
-    mlp = model.named_steps["model"]
-    assert [w.shape for w in mlp.coefs_] == [(16, 4), (1, 16)]  # the initialization's architecture
+    assert len(model.members) == 3  # the three fold models of the best trial, bagged
+    for fold in model.members:
+        assert type(fold.named_steps["prep"]).__name__ == "FrozenEstimator"  # the family's encoding
+        mlp = fold.named_steps["model"]
+        assert [w.shape for w in mlp.coefs_] == [(16, 4), (1, 16)]  # the initialization's architecture
     assert len(model.predict(new.drop(columns=["y"]))) == 40
     # a table with other columns is refused before anything is written
     new.assign(extra=np.arange(40) % 7 * 0.5).to_csv(tmp_path / "other.csv", index=False)

@@ -1,0 +1,144 @@
+"""Time budgets: the cost model learnt from meta_db run times, the recommendation by score per
+second, skipping what cannot finish, and cross-validations that stop when their folds cannot."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from autometa.data import make_task
+from autometa.errors import TrialTimeout
+from autometa.evaluate import _check_pace
+from autometa.flow import FitOptions, fit_task
+from autometa.meta.cost import Calibrated, CostModel
+from autometa.meta.db import MetaDB, RunRow, TaskRow
+from autometa.meta.experience import Experience
+from autometa.meta.history import record_fit, task_row
+from autometa.meta.portfolio import CORPUS_LEARNERS, build_portfolio
+from autometa.meta.recommend import Recommender, per_second
+from autometa.metafeatures import NAMES
+from autometa.metrics import get_metric
+from autometa.search import SearchSettings, Skipped, run_search
+from autometa.spaces import load_spaces
+from tests.conftest import mixed_frame
+
+# seconds per 1,000 rows of one cross-validation: forests are slow, linear models fast
+PACE = {"random_forest": 2.0, "extra_trees": 1.5, "lightgbm": 0.5, "hist_gradient_boosting": 0.6,
+        "knn": 0.2, "linear": 0.05}
+
+
+def timed_world(db: MetaDB, n_tasks: int = 16, seed: int = 0) -> None:
+    """Tasks of 300 to 20,000 rows where a run's seconds follow its learner and the task's size;
+    scores: LightGBM best, linear worst."""
+    rng = np.random.default_rng(seed)
+    spaces = load_spaces()
+    slots = build_portfolio({k: v for k, v in spaces.items() if k in CORPUS_LEARNERS}, 3)
+    for t in range(n_tasks):
+        rows_ = int(np.exp(rng.uniform(np.log(300), np.log(20_000))))
+        mf = {n: float(rng.normal(scale=0.1)) for n in NAMES}
+        mf.update(log_rows=math.log10(rows_), log_features=1.0, is_binary=1.0, is_regression=0.0)
+        task = TaskRow(digest=f"t{t}", name=f"task{t}", source="test", group_key=f"group{t}", kind="binary",
+                       n_rows=rows_, n_features=10, target="y", metafeatures=mf, metafeatures_version=1,
+                       origin="corpus")
+        runs = []
+        for slot in slots:
+            quality = {"lightgbm": 0.9, "linear": 0.6}.get(slot.learner, 0.75) + float(rng.normal(scale=0.01))
+            seconds = PACE[slot.learner] * rows_ / 1000 * float(np.exp(rng.normal(scale=0.1)))
+            runs.append(RunRow(task_digest=task.digest, learner=slot.learner, space_version=slot.space_version,
+                               params=slot.config(spaces[slot.learner], "binary").params, metric="roc_auc",
+                               direction="maximize", score=quality, fold_scores=(), fit_seconds=seconds,
+                               status="ok", origin="corpus", cv="5-fold CV", slot=slot.name))
+        db.add_runs(runs, task=task)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> MetaDB:
+    db = MetaDB(tmp_path_factory.mktemp("timed") / "meta.sqlite")
+    timed_world(db)
+    return db
+
+
+def query(rows: int) -> dict[str, float]:
+    mf = dict.fromkeys(NAMES, 0.0)
+    mf.update(log_rows=math.log10(rows), log_features=1.0, is_binary=1.0)
+    return mf
+
+
+def test_cost_model_learns_seconds_from_size_and_learner(world: MetaDB) -> None:
+    spaces = load_spaces()
+    cost = CostModel().fit(Experience.from_db(world))
+    forest, linear = spaces["random_forest"].default_config("binary"), spaces["linear"].default_config("binary")
+    small, large = cost.predict([forest, linear], query(1_000)), cost.predict([forest, linear], query(10_000))
+    assert small[0] > 5 * small[1] and large[0] > 5 * large[1]  # forests cost more than linear models
+    assert large[0] > 3 * small[0]  # ten times the rows take several times longer
+    assert 0.5 < small[0] / (PACE["random_forest"] * 1.0) < 2.0  # and the scale is right
+
+
+def test_a_cost_model_without_timed_runs_predicts_nothing(tmp_path: Path) -> None:
+    cost = CostModel().fit(Experience.from_db(MetaDB(tmp_path / "empty.sqlite")))
+    assert not cost.fitted
+    assert np.isnan(cost.predict([load_spaces()["linear"].default_config("binary")], query(1000))).all()
+    assert Calibrated(cost, query(1000)).predict(load_spaces()["linear"].default_config("binary")) is None
+
+
+def test_calibration_scales_predictions_to_this_machine(world: MetaDB) -> None:
+    config = load_spaces()["lightgbm"].default_config("binary")
+    cost = Calibrated(CostModel().fit(Experience.from_db(world)), query(2_000))
+    raw = cost.predict(config)
+    assert raw is not None
+    cost.observe(config, 3 * raw)  # this machine is three times slower
+    assert cost.predict(config) == pytest.approx(3 * raw)
+
+
+def test_score_per_second_favours_cheap_configurations_only_where_time_matters() -> None:
+    assert per_second(0.95, 5.0, 10.0) < per_second(0.85, 0.5, 10.0)  # 10 s: the cheap one first
+    assert per_second(0.95, 5.0, 300.0) > per_second(0.85, 0.5, 300.0)  # 300 s: both are cheap
+
+
+def test_recommendation_under_a_budget_is_affordable_and_says_so(world: MetaDB) -> None:
+    rec = Recommender("static").fit(Experience.from_db(world))
+    free = rec.recommend(query(10_000), "binary", 5)
+    tight = rec.recommend(query(10_000), "binary", 5, time_budget=30.0)
+    assert all(s.seconds is not None for s in free.suggestions)
+    assert all(s.seconds is not None and s.seconds <= 15.0 for s in tight.suggestions)
+    assert "of a 30 s budget" in tight.suggestions[0].reason
+    assert [s.key for s in free.suggestions] != [s.key for s in tight.suggestions]
+    assert tight.to_dict()["suggestions"][0]["predicted_seconds"] > 0
+
+
+def test_search_stops_after_repeated_skips_and_the_meta_db_leaves_them_out(tmp_path: Path) -> None:
+    spaces = {"linear": load_spaces()["linear"]}
+
+    def evaluate(config, ctx):  # type: ignore[no-untyped-def]
+        raise Skipped("predicted 100 s; 1 s are left")
+
+    outcome = run_search(spaces, "binary", "maximize", evaluate, SearchSettings(n_trials=20))
+    assert len(outcome.records) == 3
+    assert all(r.state == "pruned" and r.error and r.error.startswith("skipped") for r in outcome.records)
+    task = make_task(mixed_frame(n=60), "target")
+    db = MetaDB(tmp_path / "m.sqlite")
+    stored = task_row(task, source="user:x", group_key="user:x", origin="user")
+    assert record_fit(db, stored, outcome.records, get_metric(None, "binary"), "5-fold CV", 0, {"linear": 1}) == 0
+
+
+def test_cross_validation_stops_when_its_remaining_folds_cannot_finish() -> None:
+    one_second_ago = time.perf_counter() - 1.0
+    _check_pace(one_second_ago, 1, 5, time.monotonic() + 60)  # 4 more seconds fit in 60
+    _check_pace(one_second_ago, 5, 5, time.monotonic())  # done: nothing left to check
+    with pytest.raises(TrialTimeout, match="4 more folds would take about 4"):
+        _check_pace(one_second_ago, 1, 5, time.monotonic() + 2)
+
+
+@pytest.mark.slow
+def test_a_budgeted_fit_orders_its_recommendation_by_time(world: MetaDB) -> None:
+    task = make_task(mixed_frame(n=200), "target")
+    result = fit_task(task, FitOptions(n_trials=None, time_budget=20, n_jobs=1, record=False,
+                                       learners=("lightgbm", "linear", "knn")), db=world)
+    assert result.recommendation is not None
+    assert all(s.seconds is not None for s in result.recommendation.suggestions)
+    assert "budget" in result.recommendation.suggestions[0].reason
+    assert result.n_trials >= 1 and result.model is not None
