@@ -438,11 +438,12 @@ def recommend(
     top_k: Annotated[int, typer.Option(help="How many configurations.")] = 10,
     recommender: Annotated[str, typer.Option(help="auto, static, knn or surrogate.")] = "auto",
     learners: Annotated[str | None, typer.Option(help="Comma-separated learner families (default: all).")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds a fit would have: order by predicted score per second.")] = None,
     meta_db: MetaDbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """The configurations that past runs recommend for DATA, with predicted scores and the
-    nearest past tasks, without training."""
+    """The configurations that past runs recommend for DATA, with predicted scores, predicted
+    seconds and the nearest past tasks, without training."""
     _show_warnings(as_json)
     from autometa.data import make_task, read_table
     from autometa.errors import OptionError, message
@@ -452,9 +453,12 @@ def recommend(
 
     if top_k < 1:
         raise OptionError(message(f"--top-k must be at least 1; got {top_k}", "pass for example --top-k 10"))
+    if time_budget is not None and not time_budget > 0:
+        raise OptionError(message(f"--time-budget must be a positive number of seconds; got {time_budget:g}",
+                                  "pass for example --time-budget 60"))
     the_task = make_task(read_table(data), target, kind=task, name=data.stem)
     rec = recommender_for(open_meta_db(meta_db, create=False), recommender).recommend(
-        compute_metafeatures(the_task), the_task.kind, top_k, learners=_split_list(learners))
+        compute_metafeatures(the_task), the_task.kind, top_k, learners=_split_list(learners), time_budget=time_budget)
     if as_json:
         out.print(json.dumps(rec.to_dict()), markup=False)
         return
@@ -463,10 +467,11 @@ def recommend(
     err.print(f"[bold]{the_task.describe()}[/]", markup=True)
     table = Table(title=f"Recommended ({rec.strategy}; {rec.n_tasks} past tasks of this type; "
                         "predicted percentile among past configurations, 1 = best)")
-    for col in ("rank", "learner", "predicted", "±", "why"):
-        table.add_column(col, justify="right" if col in ("rank", "predicted", "±") else "left", overflow="fold")
+    for col in ("rank", "learner", "predicted", "±", "seconds", "why"):
+        table.add_column(col, justify="left" if col in ("learner", "why") else "right", overflow="fold")
     for i, s in enumerate(rec.suggestions, start=1):
-        table.add_row(str(i), s.config.learner, f"{s.predicted:.3f}", f"{s.uncertainty:.3f}", s.reason)
+        seconds = "?" if s.seconds is None else f"{s.seconds:.2g}"
+        table.add_row(str(i), s.config.learner, f"{s.predicted:.3f}", f"{s.uncertainty:.3f}", seconds, s.reason)
     out.print(table)
     for i, s in enumerate(rec.suggestions, start=1):
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in s.config.params.items())

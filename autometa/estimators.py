@@ -178,7 +178,7 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
 
     Args:
         n_trials: Trials to run (None: until ``time_budget``).
-        time_budget: Seconds for the search (None: until ``n_trials``).
+        time_budget: Seconds for the whole fit, final model included (None: until ``n_trials``).
         metric: ``roc_auc``, ``log_loss``, ``accuracy``, ``balanced_accuracy`` or
             ``f1_macro``; None: ROC-AUC for two classes, log-loss for more.
         cv: Folds, ``"holdout"``, or ``"auto"``.

@@ -142,3 +142,21 @@ def test_a_budgeted_fit_orders_its_recommendation_by_time(world: MetaDB) -> None
     assert all(s.seconds is not None for s in result.recommendation.suggestions)
     assert "budget" in result.recommendation.suggestions[0].reason
     assert result.n_trials >= 1 and result.model is not None
+
+
+def test_cli_recommend_shows_seconds_and_takes_a_budget(world: MetaDB, capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.conftest import EXAMPLE
+    from tests.test_cli import run_cli
+
+    args = ["recommend", str(EXAMPLE), "--target", "survived", "--top-k", "4", "--meta-db", str(world.url)]
+    code, out, _ = run_cli([*args, "--time-budget", "20", "--json"], capsys, monkeypatch)
+    doc = json.loads(out)
+    assert code == 0 and all(s["predicted_seconds"] > 0 for s in doc["suggestions"])
+    assert "of a 20 s budget" in doc["suggestions"][0]["reason"]
+    code, out, _ = run_cli(args, capsys, monkeypatch)
+    assert code == 0 and "seconds" in out
+    code, _, err = run_cli([*args, "--time-budget", "0"], capsys, monkeypatch)
+    assert code == 2 and "--time-budget must be a positive number" in err

@@ -75,11 +75,16 @@ class CostModel:
             return self
         import lightgbm as lgb
 
-        cands = [experience.candidates[k] for k in scores["key"]]
+        keys = sorted(set(scores["key"]))
+        cands = [experience.candidates[k] for k in keys]
         self.learners = sorted({c.learner for c in cands})
         self.params = sorted({name for c in cands for name in c.params})
+        # one row per candidate, then one per run (a candidate runs on many tasks)
+        per_key = self._frame([c.learner for c in cands], [dict(c.params) for c in cands],
+                              np.full((len(cands), len(SIZE_FEATURES)), math.nan))
+        rows = per_key.iloc[pd.Index(keys).get_indexer(scores["key"])].reset_index(drop=True)
         sizes = experience.tasks.loc[scores["task"], list(SIZE_FEATURES)].to_numpy(dtype=float)
-        X = self._frame([c.learner for c in cands], [dict(c.params) for c in cands], sizes)
+        X = rows.assign(**{f: sizes[:, i] for i, f in enumerate(SIZE_FEATURES)})
         y = np.log(np.maximum(scores["seconds"].to_numpy(dtype=float), FLOOR_SECONDS))
         self.model = lgb.LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=31, min_child_samples=10,
                                        subsample=0.8, subsample_freq=1, colsample_bytree=0.8,

@@ -140,8 +140,11 @@ def _candidates(runs: pd.DataFrame) -> dict[str, Candidate]:
 
 def _keys(runs: pd.DataFrame) -> pd.Series:
     """A run's candidate: its portfolio slot, else its configuration."""
-    own = runs["learner"] + ":" + runs["params"].map(lambda p: Config("x", json.loads(p)).digest)
-    return runs["slot"].where(runs["slot"].notna(), own)
+    keys = runs["slot"].copy()
+    own = keys.isna()  # a user fit's configuration: its digest (corpus runs have their slot)
+    digests = runs.loc[own, "params"].map(lambda p: Config("x", json.loads(p)).digest)
+    keys[own] = runs.loc[own, "learner"] + ":" + digests
+    return keys
 
 
 def _score_table(runs: pd.DataFrame) -> pd.DataFrame:

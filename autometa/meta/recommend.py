@@ -50,7 +50,6 @@ __all__ = [
 ]
 
 STRATEGIES = ("static", "knn", "surrogate")
-PER_SECOND_POOL = 2  # under a time budget, the top-k is chosen from the best 2k by score per second
 DEFAULT_STRATEGY = "static"
 NOVELTY_QUANTILE = 0.95
 MIN_TASKS = 5  # fewer past tasks of the problem type than this: no transfer, learner defaults
@@ -183,9 +182,9 @@ class Recommender:
             top_k: How many configurations (fewer when the task is novel).
             learners: Learner families allowed (default: every family that supports ``kind``).
             fallback: Fall back to the static portfolio when the task is novel.
-            time_budget: Seconds the fit has: the best-scored candidates are then ordered by
-                predicted score per second (``per_second``), and those that cannot finish in
-                half the budget are left out.
+            time_budget: Seconds the fit has: candidates predicted to take more than half of it
+                are left out, and the top-k is ordered by predicted score per second
+                (``per_second``).
         """
         if self.experience is None:
             raise RuntimeError("Recommender.recommend before fit")
@@ -229,18 +228,17 @@ class Recommender:
 
     def _timed(self, suggestions: tuple[Suggestion, ...], metafeatures: Mapping[str, float], k: int,
                time_budget: float | None) -> tuple[Suggestion, ...]:
-        """The first ``k`` suggestions with their predicted seconds; under a time budget, chosen
-        from the best ``PER_SECOND_POOL * k`` by ``per_second``."""
+        """The first ``k`` suggestions with their predicted seconds. Under a time budget: the first
+        ``k`` that fit in half of it, ordered by ``per_second``."""
         seconds = self.cost.predict([s.config for s in suggestions], metafeatures)
         timed = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t))
                  for s, t in zip(suggestions, seconds, strict=True)]
         if time_budget is None or not self.cost.fitted:
             return tuple(timed[:k])
-        pool = timed[: PER_SECOND_POOL * k]
-        affordable = [s for s in pool if s.seconds is not None and s.seconds <= time_budget / 2] or pool[:1]
-        ranked = sorted(affordable, key=lambda s: -per_second(s.predicted, s.seconds, time_budget))
+        affordable = [s for s in timed if s.seconds is not None and s.seconds <= time_budget / 2] or timed[:1]
+        ranked = sorted(affordable[:k], key=lambda s: -per_second(s.predicted, s.seconds, time_budget))
         return tuple(dataclasses.replace(s, reason=f"{s.reason}; ~{s.seconds:.2g} s of a {time_budget:g} s budget")
-                     for s in ranked[:k])
+                     for s in ranked)
 
     def _twin_first(self, query: Query, ranked: list[Ranked], k: int) -> list[Ranked]:
         """When the same data was fitted before (a past task at distance ~0: a user's earlier
