@@ -491,11 +491,13 @@ def run_search(
     start = time.monotonic()
     global_deadline = start + settings.time_budget if settings.time_budget else None
     skips: list[int] = []  # the trials skipped in a row
+    # until a trial completes, the budget's deadline does not cut trials: a fit always has a model
+    completed = [any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False))]
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         config = suggest_config(trial, spaces, kind)
-        deadlines = [d for d in (global_deadline,
+        deadlines = [d for d in (global_deadline if completed[0] else None,
                                  time.monotonic() + settings.trial_timeout if settings.trial_timeout else None)
                      if d is not None]
         ctx = TrialContext(trial, min(deadlines) if deadlines else None, settings.pruning)
@@ -526,6 +528,7 @@ def run_search(
 
     def on_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         record = record_of(frozen)
+        completed[0] = completed[0] or record.state == "complete"
         for cb in callbacks:
             cb(record)
 

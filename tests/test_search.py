@@ -86,7 +86,19 @@ def test_time_budget_ends_the_search_and_cuts_the_trial_in_flight() -> None:
     out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=1.0))
     assert time.monotonic() - start < 2.5
     assert 2 <= len(out.records) <= 5
-    assert all(d is not None and d <= start + 1.05 for d in deadlines)
+    assert deadlines[0] is None  # the first trial runs to its end: a fit always has a model
+    assert all(d is not None and d <= start + 1.05 for d in deadlines[1:])
+
+
+def test_a_budget_shorter_than_the_first_trial_still_gives_one_completed_trial() -> None:
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        time.sleep(0.5)
+        if ctx.deadline is not None and time.monotonic() > ctx.deadline:
+            raise TrialTimeout("past the deadline")
+        return 0.5, {}
+
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=0.1))
+    assert [r.state for r in out.records] == ["complete"]
 
 
 def test_pruner_compares_within_a_learner() -> None:
