@@ -91,6 +91,7 @@ def fit(
     trial_timeout: Annotated[float | None, typer.Option(help="Seconds one trial may run.")] = None,
     cv: Annotated[str, typer.Option(help="Folds (e.g. 5), 'holdout', or 'auto' (5 folds; holdout above 100,000 rows).")] = "auto",
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,
+    stack: Annotated[bool, typer.Option("--stack", help="Combine the 10 best trials with a linear stacker on their out-of-fold predictions instead of ensemble selection.")] = False,
     final: Annotated[str, typer.Option(help="bag: average each chosen trial's fold models (no refit); refit: train the chosen configurations again on all rows.")] = "bag",
     output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
@@ -135,7 +136,7 @@ def fit(
     check_shared_storage(storage, n_workers)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
-                         seed=seed, ensemble=ensemble, final=final, n_jobs=n_jobs, experiment=experiment,
+                         seed=seed, ensemble=ensemble, stack=stack, final=final, n_jobs=n_jobs, experiment=experiment,
                          output_dir=folder, storage=storage, use_meta=meta,
                          meta_top_k=meta_top_k, recommender=recommender, record=record, init=init)
     from autometa.meta.history import meta_db_for_fit

@@ -6,6 +6,12 @@ out-of-fold predictions score best, for ``max_rounds`` rounds. The weights are
 the selection counts, normalized. ``WeightedEnsemble`` is the fitted result: a
 scikit-learn estimator that averages its members' probabilities (or values).
 
+``fit_stacker`` is the optional alternative to selection: a one-level stacker, a
+linear model trained on the members' out-of-fold predictions (non-negative least
+squares for regression; a logistic regression on the members' log-odds for
+classification), scored by cross-validation on those same predictions.
+``StackedEnsemble`` applies it to the members' predictions on new rows.
+
 ``FoldBag`` is one member made without refitting: the models that a trial's
 cross-validation fitted, one per fold, averaged (bagging). Each saw a
 different 80% of the rows, and together they cost no further training.
@@ -26,7 +32,7 @@ if TYPE_CHECKING:
 
     from autometa.metrics import Metric
 
-__all__ = ["FoldBag", "WeightedEnsemble", "ensemble_selection"]
+__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "ensemble_selection", "fit_stacker"]
 
 
 def ensemble_selection(
@@ -163,3 +169,103 @@ class FoldBag(BaseEstimator):
         if len(self.classes):
             return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
         return np.mean([np.asarray(m.predict(X), dtype="float64") for m in self.members], axis=0)
+
+
+def _stack_features(predictions: Sequence[np.ndarray], classification: bool) -> np.ndarray:
+    """The stacker's input: each member's values, or its log-odds per class (binary: the
+    positive class only)."""
+    import numpy as np
+
+    if not classification:
+        return np.column_stack(predictions)
+    cols = []
+    for p in predictions:
+        q = np.clip(p, 1e-6, 1 - 1e-6)
+        logit = np.log(q / (1 - q))
+        cols.append(logit[:, 1:] if q.shape[1] == 2 else logit)
+    return np.hstack(cols)
+
+
+def fit_stacker(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
+                folds: int = 5) -> tuple[Any, float]:
+    """A one-level stacker on the members' out-of-fold predictions, and its cross-validated score.
+
+    Args:
+        predictions: One out-of-fold array per member: probabilities (n, K) or values (n,).
+        y: Targets (class indices for classification).
+        metric: The score reported.
+        seed: Seed of the stacker's own cross-validation.
+        folds: Its folds.
+
+    Returns:
+        The fitted combiner (trained on all rows) and its cross-validated score.
+    """
+    import numpy as np
+    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    classification = predictions[0].ndim == 2
+    X = _stack_features(predictions, classification)
+    if classification:
+        combiner: Any = LogisticRegression(C=1.0, max_iter=1000)
+        cv: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        oof = cross_val_predict(combiner, X, y, cv=cv, method="predict_proba")
+        full = np.zeros((len(y), predictions[0].shape[1]))
+        full[:, np.unique(y)] = oof  # a class absent from y never gets probability
+        score = metric(y, full)
+    else:
+        combiner = LinearRegression(positive=True)
+        cv = KFold(folds, shuffle=True, random_state=seed)
+        score = metric(y, cross_val_predict(combiner, X, y, cv=cv))
+    return combiner.fit(X, y), float(score)
+
+
+class StackedEnsemble(BaseEstimator):
+    """Members' predictions combined by a fitted linear stacker (``fit_stacker``).
+
+    Args:
+        members: Fitted estimators taking the same raw columns.
+        combiner: The fitted stacker.
+        classes: Class labels in probability-column order; empty for regression.
+    """
+
+    def __init__(self, members: Sequence[Any] = (), combiner: Any = None, classes: Sequence[Any] = ()) -> None:
+        self.members = members
+        self.combiner = combiner
+        self.classes = classes
+
+    def fit(self, X: Any, y: Any) -> StackedEnsemble:
+        """Refit every member on ``(X, y)`` (the combiner stays as it was learnt)."""
+        for m in self.members:
+            m.fit(X, y)
+        return self
+
+    @property
+    def classes_(self) -> Any:
+        import numpy as np
+
+        return np.asarray(self.classes)
+
+    def _features(self, X: Any) -> np.ndarray:
+        import numpy as np
+
+        from autometa.evaluate import align_proba
+
+        if len(self.classes):
+            return _stack_features([align_proba(m, X, self.classes) for m in self.members], True)
+        return _stack_features([np.asarray(m.predict(X), dtype="float64") for m in self.members], False)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        import numpy as np
+
+        proba = self.combiner.predict_proba(self._features(X))
+        out = np.zeros((len(proba), len(self.classes)))
+        out[:, np.asarray(self.combiner.classes_, dtype=int)] = proba
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        import numpy as np
+
+        if len(self.classes):
+            return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
+        return np.asarray(self.combiner.predict(self._features(X)), dtype="float64")

@@ -37,6 +37,7 @@ class _AutoMetaBase(BaseEstimator):
         cv: int | str = "auto",
         learners: Sequence[str] | None = None,
         ensemble: bool = True,
+        stack: bool = False,
         final: str = "bag",
         random_state: int | None = None,
         tracking_uri: str | None = None,
@@ -52,6 +53,7 @@ class _AutoMetaBase(BaseEstimator):
         self.cv = cv
         self.learners = learners
         self.ensemble = ensemble
+        self.stack = stack
         self.final = final
         self.random_state = random_state
         self.tracking_uri = tracking_uri
@@ -97,7 +99,8 @@ class _AutoMetaBase(BaseEstimator):
         return FitOptions(metric=self.metric, learners=tuple(self.learners) if self.learners else None,
                           n_trials=None if n_trials is None else int(n_trials),
                           time_budget=None if budget is None else float(budget), cv=self.cv,
-                          seed=int(seed), ensemble=bool(self.ensemble), final=self.final, n_jobs=self.n_jobs,
+                          seed=int(seed), ensemble=bool(self.ensemble), stack=bool(self.stack), final=self.final,
+                          n_jobs=self.n_jobs,
                           experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record))
 
     def _frame(self, X: Any, *, reset: bool) -> Any:
@@ -184,6 +187,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         cv: Folds, ``"holdout"``, or ``"auto"``.
         learners: Learner families to search (None: all).
         ensemble: Ensemble selection over the best trials (default); False keeps the single best.
+        stack: Combine the 10 best trials with a linear stacker on their out-of-fold predictions
+            instead of ensemble selection.
         final: ``"bag"`` (default): each chosen trial's cross-validation fold models, averaged,
             with no refit; ``"refit"``: the chosen configurations trained again on all rows.
         random_state: Seed (None: 0, so fits are repeatable).

@@ -44,6 +44,7 @@ __all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "le
            "study_for", "trial_evaluator"]
 
 ENSEMBLE_POOL = 25
+STACK_MEMBERS = 10
 FINALS = ("bag", "refit")
 META_TOP_K = 10
 SETTLE_SECONDS = 120.0  # how long a fit waits for trials that other workers still run
@@ -73,6 +74,8 @@ class FitOptions:
         seed: Seed for splits, sampler and models.
         ensemble: Ensemble selection over the best trials (the default: it measured better than
             refitting the single best, see benchmarks/README.md); False keeps the best trial alone.
+        stack: Combine the best ``STACK_MEMBERS`` trials with a one-level linear stacker trained
+            on their out-of-fold predictions, instead of ensemble selection (needs ``ensemble``).
         final: How the final model's members are made: ``"bag"`` (the default) averages each
             chosen trial's cross-validation fold models, with no further training; ``"refit"``
             trains each chosen configuration again on all rows. Trials without fold models
@@ -101,6 +104,7 @@ class FitOptions:
     cv: int | str = "auto"
     seed: int = 0
     ensemble: bool = True
+    stack: bool = False
     final: str = "bag"
     n_jobs: int = -1
     experiment: str | None = None
@@ -567,11 +571,32 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
     from autometa.ensemble import WeightedEnsemble, ensemble_selection
 
     numbers = sorted(pool.items)
+    if options.stack:
+        return _stacked(task, pool, metric, options, member)
     weights, score = ensemble_selection([pool.items[n][2] for n in numbers], encode_target(task), metric)
     chosen = {n: w for n, w in zip(numbers, weights, strict=True) if w > 0}
     members = [member(n, pool.items[n][1]) for n in chosen]
     model = WeightedEnsemble(members, list(chosen.values()), list(task.classes))
     return model, chosen, score
+
+
+def _stacked(task: Task, pool: _OofPool, metric: Metric, options: FitOptions,
+             member: Callable[[int, Config], Any]) -> tuple[Any, dict[int, float], float]:
+    """The best ``STACK_MEMBERS`` trials under a linear stacker; a member's weight is its share of
+    the stacker's absolute coefficients."""
+    import numpy as np
+
+    from autometa.ensemble import StackedEnsemble, fit_stacker
+
+    key = (lambda n: -pool.items[n][0]) if metric.greater_is_better else (lambda n: pool.items[n][0])
+    numbers = sorted(pool.items, key=key)[:STACK_MEMBERS]
+    combiner, score = fit_stacker([pool.items[n][2] for n in numbers], encode_target(task), metric, seed=options.seed)
+    coef = np.abs(np.atleast_2d(combiner.coef_))
+    width = coef.shape[1] // len(numbers)
+    share = coef.reshape(coef.shape[0], len(numbers), width).sum(axis=(0, 2))
+    share = share / share.sum() if share.sum() > 0 else np.full(len(numbers), 1 / len(numbers))
+    model = StackedEnsemble([member(n, pool.items[n][1]) for n in numbers], combiner, list(task.classes))
+    return model, {n: float(w) for n, w in zip(numbers, share, strict=True)}, score
 
 
 def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:

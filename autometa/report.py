@@ -68,7 +68,7 @@ def result_note(start_note: str, records: Sequence[TrialRecord], metric: str, be
              f"{', recommended by the meta-learner' if best.source == 'meta' else ''}); "
              f"{counts['complete']} trials complete, {counts['pruned']} pruned, {counts['failed']} failed."]
     if ensemble_score is not None:
-        lines.append(f"Final model: ensemble selection, out-of-fold {metric} {ensemble_score:.5g}.")
+        lines.append(f"Final model: an ensemble of the best trials, out-of-fold {metric} {ensemble_score:.5g}.")
     else:
         lines.append("Final model: the best configuration refitted on all rows.")
     return "\n".join(lines)

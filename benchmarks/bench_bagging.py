@@ -7,7 +7,8 @@ same; only the final model differs:
 
 * ``ensemble+bag`` (the default): ensemble selection, each member its trial's fold models;
 * ``ensemble+refit``: ensemble selection, each member refitted on all training rows;
-* ``best+bag`` and ``best+refit``: the best trial alone, bagged or refitted.
+* ``best+bag`` and ``best+refit``: the best trial alone, bagged or refitted;
+* ``stack+bag``: the optional linear stacker over the 10 best trials (``--stack``), bagged.
 
 Reported: test score (ROC-AUC, log-loss or RMSE), the fit's seconds (search plus final
 model), and the seconds to predict the test rows.
@@ -43,8 +44,8 @@ RESULTS = HERE / "results"
 CSV = RESULTS / "bagging.csv"
 FIELDS = ["task", "kind", "rows", "metric", "variant", "score", "fit_seconds", "predict_seconds", "members",
           "error", "finished", "load1"]
-VARIANTS = {"ensemble+bag": (True, "bag"), "ensemble+refit": (True, "refit"), "best+bag": (False, "bag"),
-            "best+refit": (False, "refit")}
+VARIANTS = {"ensemble+bag": (True, False, "bag"), "ensemble+refit": (True, False, "refit"),
+            "best+bag": (False, False, "bag"), "best+refit": (False, False, "refit"), "stack+bag": (True, True, "bag")}
 
 
 def run(trials: int, names: list[str]) -> None:
@@ -64,7 +65,7 @@ def run(trials: int, names: list[str]) -> None:
         X_tr, X_te, y_tr, y_te = split(lt)
         y_true = class_index(task.classes, y_te) if task.is_classification else y_te
         sub = _subtask(task, X_tr, y_tr)
-        for variant, (ensemble, final) in VARIANTS.items():
+        for variant, (ensemble, stack, final) in VARIANTS.items():
             if (name, variant) in done:
                 continue
             print(f"[{i}/{len(names)}] {name} {variant} ...", end=" ", flush=True)
@@ -74,7 +75,7 @@ def run(trials: int, names: list[str]) -> None:
                     warnings.simplefilter("ignore")
                     start = time.perf_counter()
                     result = fit_task(sub, FitOptions(n_trials=trials, n_jobs=1, use_meta=False, record=False,
-                                                      ensemble=ensemble, final=final, cv=5))
+                                                      ensemble=ensemble, stack=stack, final=final, cv=5))
                     fit_s = time.perf_counter() - start
                     start = time.perf_counter()
                     pred = predict_scores(result.model, X_te, task)

@@ -35,3 +35,28 @@ def test_metrics_directions_and_defaults() -> None:
     assert METRICS["log_loss"].better(0.1, 0.2) and METRICS["roc_auc"].better(0.9, 0.8)
     with pytest.raises(OptionError, match="unknown metric"):
         get_metric("auc", "binary")
+
+
+def test_stacker_learns_a_non_negative_combination_for_regression() -> None:
+    from autometa.ensemble import fit_stacker
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=400)
+    good, noisy = y + rng.normal(scale=0.3, size=400), y + rng.normal(scale=1.0, size=400)
+    useless = rng.normal(size=400)
+    combiner, score = fit_stacker([good, noisy, useless], y, get_metric("rmse", "regression"))
+    assert (combiner.coef_ >= 0).all() and combiner.coef_[0] > combiner.coef_[1] > combiner.coef_[2]
+    assert score < float(np.sqrt(np.mean((good - y) ** 2)))  # better than the best member alone
+
+
+def test_stacker_for_classes_returns_probabilities_for_every_class() -> None:
+    from autometa.ensemble import fit_stacker
+
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, size=300)
+    sharp = np.full((300, 3), 0.1)
+    sharp[np.arange(300), y] = 0.8
+    flat = np.full((300, 3), 1 / 3)
+    combiner, score = fit_stacker([sharp, flat], y, get_metric("log_loss", "multiclass"))
+    assert score < 0.3  # it trusts the sharp member
+    assert combiner.predict_proba(np.hstack([np.log(sharp / (1 - sharp)), np.log(flat / (1 - flat))])).shape == (300, 3)

@@ -100,6 +100,20 @@ def test_final_bag_reuses_the_fold_models_and_refit_trains_on_all_rows(tmp_path:
     assert isinstance(single.model, FoldBag)
 
 
+def test_stack_combines_the_best_trials_with_a_linear_stacker(tmp_path: Path) -> None:
+    from autometa.ensemble import StackedEnsemble
+    from autometa.tracking import load_model
+
+    task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
+    result = fit_task(task, FitOptions(n_trials=5, learners=("lightgbm", "linear", "knn"), pruning=False, n_jobs=1,
+                                       stack=True, output_dir=tmp_path / "out"))
+    assert isinstance(result.model, StackedEnsemble) and len(result.model.members) == len(result.ensemble_weights)
+    assert abs(sum(result.ensemble_weights.values()) - 1) < 1e-9 and result.ensemble_score is not None
+    proba = result.model.predict_proba(task.X)
+    assert proba.shape == (task.n_rows, 3) and np.allclose(proba.sum(axis=1), 1)
+    assert np.allclose(load_model(result.model_dir).predict_proba(task.X.head(9)), proba[:9])
+
+
 def test_final_must_be_bag_or_refit() -> None:
     from autometa.errors import OptionError
 
