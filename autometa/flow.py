@@ -437,13 +437,14 @@ def fit_task(
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
+    search_seconds = None
+    if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
+        left = deadline - time.monotonic() - options.finish_reserve(options.output_dir is not None or tracking)
+        search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
+    # workers search for as long as this process does
     attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,
-             "autometa.options": options.for_workers()}
+             "autometa.options": {**options.for_workers(), "time_budget": search_seconds or options.time_budget}}
     try:
-        search_seconds = None
-        if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-            left = deadline - time.monotonic() - options.finish_reserve(options.output_dir is not None or tracking)
-            search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
         outcome = run_search(spaces, task.kind, metric.direction, evaluate,
                              options.search_settings(study_name, search_seconds),
                              warm_start=warm_start, callbacks=callbacks, attrs=attrs,
