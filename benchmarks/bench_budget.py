@@ -28,6 +28,7 @@ Usage::
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --tasks 8 --budgets 10 60 \\
         --peer-python /work/agvenv/.venv/bin/python
     python benchmarks/bench_budget.py --report
+    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --tasks 3   # the command line's overrun
 """
 
 from __future__ import annotations
@@ -197,6 +198,52 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
             print(f"{metric.name}={score:.4f} in {seconds:.1f}s" + (f" FAILED {error}" if error else ""), flush=True)
 
 
+def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
+    """``autometa fit --time-budget B`` as a user runs it (model saved, MLflow tracking to a local
+    SQLite store): the command's wall time and the fit's own seconds against the budget."""
+    from bench_meta import live_tasks
+
+    from autometa.meta.corpus import load_specs, load_task
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import grouped_folds
+    from autometa.meta.experience import Experience
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    folds = grouped_folds(exp.tasks, 5, seed=SEED)
+    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
+    work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
+    exe = str(Path(sys.executable).with_name("autometa"))
+    rows = []
+    for digest, fold in live_tasks(exp, n_tasks):
+        info = exp.tasks.loc[digest]
+        db_path = fold_db(meta_db, set(folds[fold]), Path(tempfile.gettempdir()) / "bench-budget", fold)
+        task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
+        frame = task.X.copy()
+        frame["target"] = task.y
+        data = work / f"{info['name']}.csv"
+        frame.to_csv(data, index=False)
+        for budget in budgets:
+            out = work / f"{info['name']}-{budget:g}"
+            cmd = [exe, "fit", str(data), "--target", "target", "--time-budget", str(budget), "--trials", "100000",
+                   "--n-jobs", "1", "--meta-db", db_path, "--no-record", "--output", str(out), "--json", "--quiet",
+                   "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+            wall = time.perf_counter() - start
+            doc = json.loads(proc.stdout) if proc.returncode == 0 else {}
+            rows.append({"task": info["name"], "rows": task.n_rows, "budget": budget,
+                         "fit s (fit_task)": doc.get("seconds", float("nan")), "command wall s": wall,
+                         "trials": doc.get("n_trials", 0), "rc": proc.returncode})
+            print(rows[-1], flush=True)
+    from bench_meta import table
+
+    df = pd.DataFrame(rows).set_index("task")
+    text = table(df, "{:.2f}")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "budget_cli.md").write_text(text + "\n")
+    print(text)
+
+
 def report() -> None:
     from bench_meta import table
 
@@ -252,7 +299,11 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
     ap.add_argument("--peer-python", default=os.environ.get("AG_PYTHON", "python"))
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--cli", action="store_true", help="time the command line's fits instead (model written)")
     a = ap.parse_args()
+    if a.cli:
+        cli(a.meta_db, a.tasks, a.budgets)
+        return
     if not a.report:
         run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python)
     report()
