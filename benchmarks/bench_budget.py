@@ -12,7 +12,10 @@ seconds and one thread, one after another on the same machine:
 * ``autometa-cold``: the same without meta-learning (``use_meta=False``);
 * ``autogluon-best``: AutoGluon 1.6.3, ``presets="best_quality"``, ``time_limit``;
 * ``autogluon-default``: AutoGluon's default preset (``medium_quality``);
-* ``flaml``: FLAML 2.7.0, ``time_budget``.
+* ``flaml``: FLAML 2.7.0, ``time_budget``;
+* ``autometa-by-score`` (an ablation, not in the default run): ``autometa`` with the
+  recommendation ordered by predicted score alone, as without a budget (no score per second,
+  no affordability filter).
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -62,7 +65,7 @@ RESULTS = HERE / "results"
 CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
           "overrun", "trials", "error", "finished", "load1"]
-METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml"]
+METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score"]
 MAX_ROWS = 20_000
 SEED = 0
 
@@ -102,13 +105,20 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     from autometa.evaluate import predict_scores
     from autometa.flow import FitOptions, fit_task
     from autometa.meta.db import MetaDB
+    from autometa.meta.recommend import Recommender
 
     sub = _subtask(task, X_tr, y_tr)
-    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED,
-                         use_meta=method == "autometa")
-    start = time.perf_counter()
-    result = fit_task(sub, options, db=MetaDB(db_path) if method == "autometa" else None)
-    seconds = time.perf_counter() - start
+    meta = method != "autometa-cold"
+    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta)
+    recommend = Recommender.recommend
+    if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
+        Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore
+    try:
+        start = time.perf_counter()
+        result = fit_task(sub, options, db=MetaDB(db_path) if meta else None)
+        seconds = time.perf_counter() - start
+    finally:
+        Recommender.recommend = recommend  # type: ignore[method-assign]
     pred = predict_scores(result.model, X_te, task)
     return pred, seconds, result.n_trials
 
@@ -256,7 +266,7 @@ def report() -> None:
     for col in ("score", "seconds", "overrun", "budget"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df = df.drop_duplicates(["task", "budget", "method"], keep="last")
-    methods = [m for m in METHODS if m in set(df["method"])]
+    methods = [m for m in METHODS[:5] if m in set(df["method"])]
     lines = []
     for budget in sorted(df["budget"].unique()):
         part = df[df["budget"] == budget]
@@ -281,6 +291,13 @@ def report() -> None:
             block[c] = block[c].astype(int)
         block.index.name = f"{budget:g} s"
         lines += [f"#### {budget:g} seconds, one thread", "", table(block), ""]
+        if "autometa-by-score" in set(part["method"]):
+            both = part.pivot(index="task", columns="method", values="score")[["autometa", "autometa-by-score"]]
+            both = both.dropna().mul(pd.Series(sign, index=piv.index).reindex(both.dropna().index), axis=0)
+            diff = both["autometa"] - both["autometa-by-score"]
+            lines += [f"Ablation at {budget:g} s: the recommendation by score per second against by score alone: "
+                      f"better on {int((diff > 0).sum())}, worse on {int((diff < 0).sum())}, equal on "
+                      f"{int((diff == 0).sum())} of {len(diff)} tasks.", ""]
     kinds = df.drop_duplicates("task")["kind"].value_counts()
     lines.append(f"Tasks: {df['task'].nunique()} ({', '.join(f'{k}: {v}' for k, v in kinds.items())}); "
                  f"rows {int(pd.to_numeric(df['rows']).min())}-{int(pd.to_numeric(df['rows']).max())}; "
@@ -296,7 +313,7 @@ def main() -> None:
     ap.add_argument("--meta-db", default="meta_db/build.sqlite")
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--budgets", type=float, nargs="+", default=[10.0, 60.0])
-    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=METHODS[:5], choices=METHODS)
     ap.add_argument("--peer-python", default=os.environ.get("AG_PYTHON", "python"))
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--cli", action="store_true", help="time the command line's fits instead (model written)")
