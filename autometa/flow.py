@@ -488,7 +488,7 @@ def fit_task(
         artifacts: dict[str, Path] = {}
         if options.output_dir is not None or tracking:
             artifacts = _write_outputs(result, task, options.output_dir, Path(scratch))
-        tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model,
+        tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model, model_dir=model_dir,
                            input_example=task.X.head(5),
                            tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
     return dataclasses.replace(result, seconds=time.perf_counter() - started)

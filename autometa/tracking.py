@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 import warnings
 import weakref
@@ -64,8 +65,9 @@ class Tracker(Protocol):
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
                    model: Any = None, input_example: Any = None, status: str = "FINISHED",
-                   tags: Mapping[str, str] | None = None) -> None:
-        """Close the parent run with its results."""
+                   tags: Mapping[str, str] | None = None, model_dir: Path | None = None) -> None:
+        """Close the parent run with its results; ``model_dir``: where ``model`` was already saved
+        (``save_model``), logged from there instead of being serialized again."""
 
 
 class NullTracker:
@@ -84,7 +86,7 @@ class NullTracker:
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
                    model: Any = None, input_example: Any = None, status: str = "FINISHED",
-                   tags: Mapping[str, str] | None = None) -> None:
+                   tags: Mapping[str, str] | None = None, model_dir: Path | None = None) -> None:
         return None
 
 
@@ -228,7 +230,7 @@ class MlflowTracker:
 
     def finish_fit(self, *, metrics: Mapping[str, float], artifacts: Mapping[str, Path],
                    model: Any = None, input_example: Any = None, status: str = "FINISHED",
-                   tags: Mapping[str, str] | None = None) -> None:
+                   tags: Mapping[str, str] | None = None, model_dir: Path | None = None) -> None:
         def step() -> None:
             if self.run_id is None:
                 return
@@ -241,7 +243,10 @@ class MlflowTracker:
 
                 mlflow.set_tracking_uri(self.uri)
                 with mlflow.start_run(run_id=self.run_id):
-                    _log_model(model, input_example, self.register)
+                    if model_dir is not None and (Path(model_dir) / "MLmodel").is_file():
+                        _log_saved(Path(model_dir), self.register)
+                    else:
+                        _log_model(model, input_example, self.register)
             self.client.set_terminated(self.run_id, status)
 
         self._write(step, now=True)
@@ -432,6 +437,34 @@ def _log_model(model: Any, input_example: Any, register: str | None = None) -> N
 
     mlflow.sklearn.log_model(model, name="model", registered_model_name=register,
                              **_model_kwargs(model, input_example))
+
+
+class _SavedFolder:
+    """An MLflow "flavor" that saves a model by copying a folder ``save_model`` already wrote:
+    ``Model.log`` then records it as the run's logged model without serializing it again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.__name__ = "mlflow.sklearn"
+
+    def save_model(self, path: str, mlflow_model: Any, **kwargs: Any) -> None:
+        from mlflow.models import Model
+
+        saved = Model.load(str(self.folder))
+        shutil.copytree(self.folder, path, ignore=shutil.ignore_patterns("MLmodel"))
+        for key in ("flavors", "signature", "saved_input_example_info", "model_size_bytes", "metadata"):
+            value = getattr(saved, key, None)
+            if value is not None:
+                setattr(mlflow_model, key, value)
+        mlflow_model.save(str(Path(path) / "MLmodel"))
+
+
+def _log_saved(folder: Path, register: str | None = None) -> None:
+    """Log the model that ``save_model`` wrote to ``folder`` (types checked when it was saved)."""
+    from mlflow.models import Model
+
+    Model.log(None, _SavedFolder(folder), name="model", registered_model_name=register,
+              validate_serving_input=False)
 
 
 def _dataset_input(ref: DatasetRef) -> Any:
