@@ -551,9 +551,12 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
     from autometa.ensemble import FoldBag
 
     def member(number: int, config: Config) -> Any:
-        if options.final == "bag" and number in pool.models:
-            return FoldBag(list(pool.models[number]), list(task.classes))
         learner = get_learner(config.learner, spaces[config.learner])
+        if options.final == "bag" and number in pool.models:
+            folds = pool.models[number]
+            for fold in folds:  # a bag of forests holds as many trees as one forest
+                learner.thin(fold, 1 / len(folds))
+            return FoldBag(list(folds), list(task.classes))
         pipe = learner.pipeline(config, task.columns, task.kind, seed=options.seed,
                                  n_jobs=options.threads(task.n_rows))
         from threadpoolctl import threadpool_limits

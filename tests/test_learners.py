@@ -90,3 +90,17 @@ def test_cv_plan_rules() -> None:
     small = make_task(pd.DataFrame({"f": [0.1, 0.5, 0.2, 0.9], "y": [1.0, 2.0, 3.5, 4.5]}), "y")
     with pytest.raises(DataError, match="fewer than the 5 cross-validation folds"):
         plan_cv(small)
+
+
+def test_a_bag_of_forests_holds_about_as_many_trees_as_one_forest() -> None:
+    from autometa.data import make_task
+    from autometa.flow import FitOptions, fit_task
+    from tests.conftest import mixed_frame
+
+    task = make_task(mixed_frame(n=150), "target")
+    result = fit_task(task, FitOptions(n_trials=1, learners=("random_forest",), n_jobs=1, cv=5, ensemble=False))
+    folds = result.model.members
+    trees = result.best_config.params["n_estimators"]
+    total = sum(len(f.named_steps["model"].estimators_) for f in folds)
+    assert len(folds) == 5 and abs(total - trees) <= 5  # each fold keeps a fifth, rounded
+    assert result.model.predict_proba(task.X).shape == (150, 2)

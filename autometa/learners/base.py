@@ -84,6 +84,10 @@ class Learner(ABC):
         model = self.make_model(dict(config.params), kind, layout_of(columns), seed=seed, n_jobs=n_jobs)
         return Pipeline([("prep", make_preprocessor(columns, self.encoding)), ("model", model)])
 
+    def thin(self, pipe: Pipeline, share: float) -> None:  # noqa: B027 (a hook; most learners keep all)
+        """Make a fitted pipeline smaller when it is one of ``1 / share`` fold models that are
+        averaged (a bag): forests keep that share of their trees. Others stay as they are."""
+
     def fidelity(self, config: Config) -> int | None:
         """The configured value of the fidelity parameter, if the learner has one."""
         if self.space.fidelity is None:

@@ -28,6 +28,14 @@ class _Forest(WarmStartLearner):
         cls = getattr(sklearn.ensemble, self.classifier if _classification(kind) else self.regressor)
         return cls(random_state=seed, n_jobs=n_jobs, **params)
 
+    def thin(self, pipe: Any, share: float) -> None:
+        """Keep the first ``share`` of the forest's trees: a bag of k fold forests, each cut to
+        1/k, holds as many trees as one forest (a forest's trees are exchangeable)."""
+        model = pipe.named_steps["model"]
+        keep = max(1, round(len(model.estimators_) * share))
+        model.estimators_ = model.estimators_[:keep]
+        model.set_params(n_estimators=keep)
+
 
 class RandomForest(_Forest):
     name = "random_forest"
