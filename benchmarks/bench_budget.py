@@ -244,10 +244,12 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
             rows.append({"task": info["name"], "rows": task.n_rows, "budget": budget,
                          "fit s (fit_task)": doc.get("seconds", float("nan")), "command wall s": wall,
                          "trials": doc.get("n_trials", 0), "rc": proc.returncode})
-            print(rows[-1], flush=True)
+            print(json.dumps(rows[-1]), flush=True)
     from bench_meta import table
 
-    df = pd.DataFrame(rows).set_index("task")
+    df = pd.DataFrame(rows)
+    df.index = [f"{t} at {b:g} s" for t, b in zip(df.pop("task"), df["budget"], strict=True)]
+    df.index.name = "task"
     text = table(df, "{:.2f}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "budget_cli.md").write_text(text + "\n")
