@@ -502,11 +502,13 @@ def run_search(
                      if d is not None]
         ctx = TrialContext(trial, min(deadlines) if deadlines else None, settings.pruning)
         started = time.perf_counter()
+        skipped = False
         try:
             value, attrs = evaluate(config, ctx)
         except Pruned as exc:
             raise optuna.TrialPruned(str(exc)) from None
         except Skipped as exc:
+            skipped = True
             trial.set_user_attr("error", f"skipped: {exc}")
             skips.append(trial.number)
             if len(skips) >= MAX_SKIPS:
@@ -519,7 +521,7 @@ def run_search(
             trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
             raise
         finally:
-            if not trial.user_attrs.get("error", "").startswith("skipped"):
+            if not skipped:
                 skips.clear()
         trial.set_user_attr("evaluate_s", round(time.perf_counter() - started, 4))
         for key, val in attrs.items():
