@@ -150,8 +150,10 @@ def test_ctrl_c_leaves_study_and_runs_consistent(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "autometa.cli", "fit", str(EXAMPLE), "--target", "survived", "--trials", "500",
            "--learners", "lightgbm,linear", "--tracking-uri", uri, "--output", str(tmp_path / "out"),
            "--experiment", "interrupt", "--n-jobs", "1", "-q"]
+    # a shell's background job inherits SIGINT ignored, and Python then never raises KeyboardInterrupt
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     journal = tmp_path / "out" / "study.journal"
 
     def finished_trials() -> list:

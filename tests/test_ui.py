@@ -135,7 +135,8 @@ def _start_ui(uri: str, log: Path) -> tuple[subprocess.Popen[str], str]:
     """``autometa ui`` as a user runs it; returns the process and the UI's address."""
     exe = Path(sys.executable).parent / "autometa"
     proc = subprocess.Popen([str(exe), "ui", "--tracking-uri", uri, "--port", "0"], stdout=subprocess.PIPE,
-                            stderr=log.open("w"), text=True, start_new_session=True)
+                            stderr=log.open("w"), text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # stoppable by Ctrl-C
     assert proc.stdout is not None
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
