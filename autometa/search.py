@@ -258,7 +258,9 @@ def _transient(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         names = {c.__name__ for c in type(seen).__mro__}
-        if names & {"OperationalError", "InterfaceError", "ConnectionError"}:
+        # PendingRollbackError: a session whose connection the restart cut mid-transaction
+        if names & {"OperationalError", "InterfaceError", "ConnectionError", "DisconnectionError",
+                    "PendingRollbackError"}:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
