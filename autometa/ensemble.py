@@ -79,7 +79,41 @@ def ensemble_selection(
     return [float(w) for w in weights], float(best_score)
 
 
-class WeightedEnsemble(BaseEstimator):
+class _Combination(BaseEstimator):
+    """Fitted members combined into one estimator: ``fit`` refits every member, and ``predict``
+    is the most probable class or the combined value. Subclasses set ``members`` and ``classes``
+    and implement ``predict_proba`` and ``_values``."""
+
+    members: Sequence[Any]
+    classes: Sequence[Any]
+
+    def fit(self, X: Any, y: Any) -> Any:
+        """Refit every member on ``(X, y)``."""
+        for m in self.members:
+            m.fit(X, y)
+        return self
+
+    @property
+    def classes_(self) -> Any:
+        import numpy as np
+
+        return np.asarray(self.classes)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _values(self, X: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: Any) -> np.ndarray:
+        import numpy as np
+
+        if len(self.classes):
+            return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
+        return self._values(X)
+
+
+class WeightedEnsemble(_Combination):
     """A weighted average of fitted pipelines' probabilities (classification) or values.
 
     Args:
@@ -93,18 +127,6 @@ class WeightedEnsemble(BaseEstimator):
         self.members = members
         self.weights = weights
         self.classes = classes
-
-    def fit(self, X: Any, y: Any) -> WeightedEnsemble:
-        """Refit every member on ``(X, y)``."""
-        for m in self.members:
-            m.fit(X, y)
-        return self
-
-    @property
-    def classes_(self) -> Any:
-        import numpy as np
-
-        return np.asarray(self.classes)
 
     def one_fold(self) -> WeightedEnsemble:
         """The same ensemble with each bag of fold models cut to its first fold (listing the
@@ -126,15 +148,11 @@ class WeightedEnsemble(BaseEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         return self._average(X)
 
-    def predict(self, X: Any) -> np.ndarray:
-        import numpy as np
-
-        if len(self.classes):
-            return np.asarray(self.classes)[self._average(X).argmax(axis=1)]
+    def _values(self, X: Any) -> np.ndarray:
         return self._average(X)
 
 
-class FoldBag(BaseEstimator):
+class FoldBag(_Combination):
     """The average of one configuration's cross-validation fold models (bagging, no refit).
 
     Args:
@@ -154,17 +172,6 @@ class FoldBag(BaseEstimator):
         """The bag cut to its first fold model (the same types)."""
         return FoldBag(list(self.members[:1]), self.classes)
 
-    def fit(self, X: Any, y: Any) -> FoldBag:
-        for m in self.members:
-            m.fit(X, y)
-        return self
-
-    @property
-    def classes_(self) -> Any:
-        import numpy as np
-
-        return np.asarray(self.classes)
-
     def predict_proba(self, X: Any) -> np.ndarray:
         import numpy as np
 
@@ -172,11 +179,9 @@ class FoldBag(BaseEstimator):
 
         return np.mean([align_proba(m, X, self.classes) for m in self.members], axis=0)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def _values(self, X: Any) -> np.ndarray:
         import numpy as np
 
-        if len(self.classes):
-            return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
         return np.mean([np.asarray(m.predict(X), dtype="float64") for m in self.members], axis=0)
 
 
@@ -233,13 +238,15 @@ def fit_stacker(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric
     return combiner.fit(X, y), float(score)
 
 
-class StackedEnsemble(BaseEstimator):
+class StackedEnsemble(_Combination):
     """Members' predictions combined by a fitted linear stacker (``fit_stacker``).
 
     Args:
         members: Fitted estimators taking the same raw columns.
         combiner: The fitted stacker.
         classes: Class labels in probability-column order; empty for regression.
+
+    ``fit`` refits the members; the combiner stays as it was learnt.
     """
 
     def __init__(self, members: Sequence[Any] = (), combiner: Any = None, classes: Sequence[Any] = ()) -> None:
@@ -250,18 +257,6 @@ class StackedEnsemble(BaseEstimator):
     def one_fold(self) -> StackedEnsemble:
         """The same stack with each bag of fold models cut to its first fold (the same types)."""
         return StackedEnsemble([_one_fold(m) for m in self.members], self.combiner, self.classes)
-
-    def fit(self, X: Any, y: Any) -> StackedEnsemble:
-        """Refit every member on ``(X, y)`` (the combiner stays as it was learnt)."""
-        for m in self.members:
-            m.fit(X, y)
-        return self
-
-    @property
-    def classes_(self) -> Any:
-        import numpy as np
-
-        return np.asarray(self.classes)
 
     def _features(self, X: Any) -> np.ndarray:
         import numpy as np
@@ -280,9 +275,7 @@ class StackedEnsemble(BaseEstimator):
         out[:, np.asarray(self.combiner.classes_, dtype=int)] = proba
         return out
 
-    def predict(self, X: Any) -> np.ndarray:
+    def _values(self, X: Any) -> np.ndarray:
         import numpy as np
 
-        if len(self.classes):
-            return np.asarray(self.classes)[self.predict_proba(X).argmax(axis=1)]
         return np.asarray(self.combiner.predict(self._features(X)), dtype="float64")
