@@ -320,7 +320,6 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         predicted = cost.predict(config) if cost is not None else None
         if predicted is not None and ctx.deadline is not None and predicted > ctx.deadline - time.monotonic():
             raise Skipped(f"predicted {predicted:.1f} s; {max(ctx.deadline - time.monotonic(), 0):.1f} s are left")
-        started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
             ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
@@ -328,7 +327,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                                 deadline=ctx.deadline, reporter=ctx)
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else ())
         if cost is not None:
-            cost.observe(config, time.perf_counter() - started)
+            cost.observe(config, ev.fit_seconds)
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
 
     return evaluate
@@ -574,9 +573,9 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
         return member(best.number, best.config), {}, None
     from autometa.ensemble import WeightedEnsemble, ensemble_selection
 
-    numbers = sorted(pool.items)
     if options.stack:
         return _stacked(task, pool, metric, options, member)
+    numbers = sorted(pool.items)
     weights, score = ensemble_selection([pool.items[n][2] for n in numbers], encode_target(task), metric)
     chosen = {n: w for n, w in zip(numbers, weights, strict=True) if w > 0}
     members = [member(n, pool.items[n][1]) for n in chosen]
@@ -592,8 +591,7 @@ def _stacked(task: Task, pool: _OofPool, metric: Metric, options: FitOptions,
 
     from autometa.ensemble import StackedEnsemble, fit_stacker
 
-    key = (lambda n: -pool.items[n][0]) if metric.greater_is_better else (lambda n: pool.items[n][0])
-    numbers = sorted(pool.items, key=key)[:STACK_MEMBERS]
+    numbers = sorted(pool.items, key=lambda n: pool._key(pool.items[n][0]), reverse=True)[:STACK_MEMBERS]
     combiner, score = fit_stacker([pool.items[n][2] for n in numbers], encode_target(task), metric, seed=options.seed)
     coef = np.abs(np.atleast_2d(combiner.coef_))
     width = coef.shape[1] // len(numbers)

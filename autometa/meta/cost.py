@@ -118,19 +118,24 @@ class Calibrated:
     def __init__(self, model: CostModel | None, metafeatures: Mapping[str, float]) -> None:
         self.model, self.metafeatures = model, dict(metafeatures)
         self.ratios: list[float] = []
+        self._raw: dict[Config, float] = {}  # the model's prediction, once per configuration
+
+    def _predicted(self, config: Config) -> float | None:
+        if self.model is None or not self.model.fitted:
+            return None
+        if config not in self._raw:
+            self._raw[config] = float(self.model.predict([config], self.metafeatures)[0])
+        return self._raw[config]
 
     def predict(self, config: Config) -> float | None:
         """Predicted seconds, or None when nothing is known."""
-        if self.model is None or not self.model.fitted:
+        raw = self._predicted(config)
+        if raw is None:
             return None
-        raw = float(self.model.predict([config], self.metafeatures)[0])
-        factor = float(np.median(self.ratios)) if self.ratios else 1.0
-        return raw * factor
+        return raw * (float(np.median(self.ratios)) if self.ratios else 1.0)
 
     def observe(self, config: Config, seconds: float) -> None:
         """Record a finished trial's real seconds."""
-        if self.model is None or not self.model.fitted or seconds <= 0:
-            return
-        raw = float(self.model.predict([config], self.metafeatures)[0])
-        if raw > 0:
+        raw = self._predicted(config)
+        if raw is not None and raw > 0 and seconds > 0:
             self.ratios.append(seconds / raw)
