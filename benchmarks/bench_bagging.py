@@ -37,7 +37,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 RESULTS = HERE / "results"
@@ -95,9 +94,7 @@ def run(trials: int, names: list[str]) -> None:
 
 def report() -> None:
     from bench_cold import read_rows
-    from bench_meta import table
-
-    from autometa.metrics import METRICS
+    from bench_meta import compare, higher_is_better, table
 
     df = pd.DataFrame(read_rows(CSV))
     if df.empty:
@@ -108,16 +105,12 @@ def report() -> None:
     df = df.drop_duplicates(["task", "variant"], keep="last")
     variants = [v for v in VARIANTS if v in set(df["variant"])]
     piv = df.pivot(index="task", columns="variant", values="score").reindex(columns=variants).dropna()
-    meta = df.drop_duplicates("task").set_index("task")
-    sign = np.array([1.0 if METRICS[meta.loc[t, "metric"]].greater_is_better else -1.0 for t in piv.index])
-    signed = piv.mul(sign, axis=0)
-    lo, hi = signed.min(axis=1), signed.max(axis=1)
-    normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
-    ranks = signed.rank(axis=1, ascending=False, method="average")
+    signed = higher_is_better(piv, df.drop_duplicates("task").set_index("task")["metric"])
+    normed, ranks, wins = compare(signed)
     fit_s = df.pivot(index="task", columns="variant", values="fit_seconds").reindex(columns=variants)
     pred_s = df.pivot(index="task", columns="variant", values="predict_seconds").reindex(columns=variants)
     rows = {v: {"tasks": len(piv), "mean normalized score": normed[v].mean(), "average rank": ranks[v].mean(),
-                "wins": int(ranks[v].eq(ranks.min(axis=1)).sum()),
+                "wins": int(wins[v]),
                 "total fit s": fit_s.loc[piv.index, v].sum(), "total predict s": pred_s.loc[piv.index, v].sum()}
             for v in variants}
     block = pd.DataFrame(rows).T

@@ -257,9 +257,7 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
 
 
 def report() -> None:
-    from bench_meta import table
-
-    from autometa.metrics import METRICS
+    from bench_meta import compare, higher_is_better, table
 
     df = pd.DataFrame(read_rows())
     if df.empty:
@@ -274,15 +272,10 @@ def report() -> None:
         part = df[df["budget"] == budget]
         piv = part.pivot(index="task", columns="method", values="score").reindex(columns=methods)
         failed = piv.isna().sum()
-        meta = part.drop_duplicates("task").set_index("task")
-        sign = np.array([1.0 if METRICS[meta.loc[t, "metric"]].greater_is_better else -1.0 for t in piv.index])
-        signed = piv.mul(sign, axis=0)
-        worst = signed.min(axis=1)
-        signed = signed.where(signed.notna(), worst, axis=0)  # a failed method counts as the worst
-        lo, hi = signed.min(axis=1), signed.max(axis=1)
-        normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
-        ranks = signed.rank(axis=1, ascending=False, method="average")
-        wins = ranks.eq(ranks.min(axis=1), axis=0).sum()
+        metric_of = part.drop_duplicates("task").set_index("task")["metric"]
+        signed = higher_is_better(piv, metric_of)
+        signed = signed.where(signed.notna(), signed.min(axis=1), axis=0)  # a failed method counts as the worst
+        normed, ranks, wins = compare(signed)
         secs = part.pivot(index="task", columns="method", values="seconds").reindex(columns=methods)
         over = part.pivot(index="task", columns="method", values="overrun").reindex(columns=methods)
         rows = {m: {"tasks": len(piv), "failed": int(failed[m]), "mean normalized score": normed[m].mean(),
@@ -295,7 +288,7 @@ def report() -> None:
         lines += [f"#### {budget:g} seconds, one thread", "", table(block), ""]
         if "autometa-by-score" in set(part["method"]):
             both = part.pivot(index="task", columns="method", values="score")[["autometa", "autometa-by-score"]]
-            both = both.dropna().mul(pd.Series(sign, index=piv.index).reindex(both.dropna().index), axis=0)
+            both = higher_is_better(both.dropna(), metric_of)
             diff = both["autometa"] - both["autometa-by-score"]
             lines += [f"Ablation at {budget:g} s: the recommendation by score per second against by score alone: "
                       f"better on {int((diff > 0).sum())}, worse on {int((diff < 0).sum())}, equal on "

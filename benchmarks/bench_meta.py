@@ -87,6 +87,24 @@ def table(df: pd.DataFrame, fmt: str = "{:.3f}") -> str:
     return "\n".join(out)
 
 
+def higher_is_better(piv: pd.DataFrame, metric_of: pd.Series) -> pd.DataFrame:
+    """Scores (tasks x methods) turned so that higher is better, by each task's metric."""
+    from autometa.metrics import METRICS
+
+    sign = np.array([1.0 if METRICS[metric_of[t]].greater_is_better else -1.0 for t in piv.index])
+    return piv.mul(sign, axis=0)
+
+
+def compare(signed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Per task, methods compared on higher-is-better scores: the normalized score (1 = the best
+    method on the task, 0 = the worst; 1 for all when they tie), the rank (1 = best; ties share
+    the average) and, per method, the tasks it ranks first on."""
+    lo, hi = signed.min(axis=1), signed.max(axis=1)
+    normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
+    ranks = signed.rank(axis=1, ascending=False, method="average")
+    return normed, ranks, ranks.eq(ranks.min(axis=1), axis=0).sum()
+
+
 # --------------------------------------------------------------------------- offline
 
 
@@ -366,12 +384,9 @@ def live_report() -> None:
         piv = piv.dropna()
         seconds = part.pivot(index="task", columns="method", values="seconds")
         meta = part.drop_duplicates("task").set_index("task")
+        signed = higher_is_better(piv, meta["metric"])
+        normed, ranks, wins = compare(signed)
         sign = np.array([1.0 if METRICS[meta.loc[t, "metric"]].greater_is_better else -1.0 for t in piv.index])
-        signed = piv.mul(sign, axis=0)
-        lo, hi = signed.min(axis=1), signed.max(axis=1)
-        normed = signed.sub(lo, axis=0).div((hi - lo).replace(0, np.nan), axis=0).fillna(1.0)
-        ranks = signed.rank(axis=1, ascending=False, method="average")
-        wins = ranks.eq(ranks.min(axis=1), axis=0).sum()
         oracle = meta.loc[piv.index, "oracle"].to_numpy() * sign
         spread = meta.loc[piv.index, "spread"].replace(0, np.nan).to_numpy()
         regret = (-(signed.sub(oracle, axis=0))).div(spread, axis=0)
