@@ -230,11 +230,13 @@ class Recommender:
                time_budget: float | None) -> tuple[Suggestion, ...]:
         """The first ``k`` suggestions with their predicted seconds. Under a time budget: the first
         ``k`` that fit in half of it, ordered by ``per_second``."""
-        seconds = self.cost.predict([s.config for s in suggestions], metafeatures)
+        budgeted = time_budget is not None and self.cost.fitted
+        candidates = suggestions if budgeted else suggestions[:k]  # the filter below may need them all
+        seconds = self.cost.predict([s.config for s in candidates], metafeatures)
         timed = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t))
-                 for s, t in zip(suggestions, seconds, strict=True)]
-        if time_budget is None or not self.cost.fitted:
-            return tuple(timed[:k])
+                 for s, t in zip(candidates, seconds, strict=True)]
+        if time_budget is None or not budgeted:
+            return tuple(timed)
         affordable = [s for s in timed if s.seconds is not None and s.seconds <= time_budget / 2] or timed[:1]
         ranked = sorted(affordable[:k], key=lambda s: -per_second(s.predicted, s.seconds, time_budget))
         return tuple(dataclasses.replace(s, reason=f"{s.reason}; ~{s.seconds:.2g} s of a {time_budget:g} s budget")
