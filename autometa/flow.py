@@ -133,7 +133,7 @@ class FitOptions:
                                       "pass for example meta_top_k=10, or None for the default"))
         if self.final not in FINALS:
             raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
-                                      "pass final='bag' (no refit) or final='refit'"))
+                                      "use 'bag' (no refit) or 'refit'"))
         if self.recommender not in ("auto", "static", "knn", "surrogate"):
             raise OptionError(message(f"unknown recommender '{self.recommender}'",
                                       "use one of: auto, static, knn, surrogate"))
