@@ -278,7 +278,7 @@ MetaDbOption = Annotated[str | None, typer.Option("--meta-db", help="Meta-databa
 def meta_build(
     meta_db: MetaDbOption = None,
     max_tasks: Annotated[int | None, typer.Option(help="Use the first N corpus tasks (a fixed shuffle of all of them).")] = None,
-    configs_per_learner: Annotated[int, typer.Option(help="Portfolio slots per learner: its default plus Sobol samples.")] = 25,
+    configs_per_learner: Annotated[int | None, typer.Option(help="Portfolio slots per learner: its default plus Sobol samples (default: the shipped corpus's count for each learner, else 25).")] = None,
     jobs: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     timeout: Annotated[float, typer.Option(help="Seconds one evaluation may take.")] = 60.0,
     tasks_file: Annotated[Path | None, typer.Option(help="Corpus task list (default: meta_db/corpus_tasks.json, made if missing).")] = None,
@@ -292,10 +292,10 @@ def meta_build(
     from autometa.meta.corpus import discover, load_specs, save_specs
     from autometa.meta.db import MetaDB, default_user_db
     from autometa.meta.history import shipped_dir
-    from autometa.meta.portfolio import CORPUS_LEARNERS, build_portfolio
+    from autometa.meta.portfolio import CORPUS_LEARNERS, CORPUS_SLOTS, build_portfolio
     from autometa.spaces import load_spaces
 
-    if jobs < 1 or configs_per_learner < 1 or timeout <= 0 or (max_tasks is not None and max_tasks < 1):
+    if jobs < 1 or (configs_per_learner is not None and configs_per_learner < 1) or timeout <= 0 or (max_tasks is not None and max_tasks < 1):
         raise OptionError(message("--jobs, --configs-per-learner, --timeout and --max-tasks must be positive",
                                   "pass positive values"))
     path = tasks_file or shipped_dir().parent / "corpus_tasks.json"
@@ -307,7 +307,7 @@ def meta_build(
     for name in families:
         get_learner(name)  # a known learner, with its space
     spaces = {k: v for k, v in load_spaces().items() if k in families}
-    slots = build_portfolio(spaces, configs_per_learner)
+    slots = build_portfolio(spaces, {name: configs_per_learner or CORPUS_SLOTS.get(name, 25) for name in spaces})
     db = MetaDB(meta_db if meta_db is not None else default_user_db())
     err.print(f"meta_db {db.url}: {len(specs)} tasks x {len(slots)} configurations, {jobs} worker(s)")
     from rich.progress import (

@@ -11,7 +11,7 @@ import pytest
 from autometa.meta.build import build
 from autometa.meta.corpus import CorpusTask, frame_tasks, load_specs, load_task, save_specs
 from autometa.meta.db import MetaDB
-from autometa.meta.portfolio import build_portfolio
+from autometa.meta.portfolio import CORPUS_LEARNERS, build_portfolio
 from autometa.spaces import load_spaces
 
 pytestmark = pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning")
@@ -109,21 +109,25 @@ def test_ctrl_c_stops_a_build_at_once_and_it_resumes(tmp_path: Path) -> None:
     assert proc.returncode == 130 and time.monotonic() - stopped < 10, err
     assert "resume" in err
     partial = MetaDB(db_path).stats()["runs"]
-    assert partial in (12, 24)  # whole chunks only: one chunk of 12 slots per task here
+    per_task = 2 * len(CORPUS_LEARNERS)
+    assert partial in (per_task, 2 * per_task)  # whole chunks only: one chunk per task here
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     final = MetaDB(db_path).stats()
-    assert final["runs"] == 24 and final["fill_ratio"] > 0.9
+    assert final["runs"] == 2 * per_task and final["fill_ratio"] > 0.9
 
 
 def test_portfolio_has_distinct_slots_even_in_small_spaces() -> None:
     import json
 
-    from autometa.meta.portfolio import CORPUS_LEARNERS
+    from autometa.meta.portfolio import CORPUS_SLOTS
 
-    slots = build_portfolio({k: v for k, v in load_spaces().items() if k in CORPUS_LEARNERS}, 25)
-    assert len(slots) == 150
-    assert len({(s.learner, json.dumps(s.params, sort_keys=True)) for s in slots}) == 150
+    slots = build_portfolio({k: v for k, v in load_spaces().items() if k in CORPUS_SLOTS}, CORPUS_SLOTS)
+    assert len(slots) == sum(CORPUS_SLOTS.values())
+    assert len({(s.learner, json.dumps(s.params, sort_keys=True)) for s in slots}) == len(slots)
+    for learner, count in CORPUS_SLOTS.items():  # a family's slots do not depend on the others'
+        alone = build_portfolio({learner: load_spaces()[learner]}, count)
+        assert alone == [s for s in slots if s.learner == learner]
 
 
 def test_build_refuses_another_portfolio(tmp_path: Path) -> None:
@@ -132,5 +136,7 @@ def test_build_refuses_another_portfolio(tmp_path: Path) -> None:
     db = MetaDB(tmp_path / "m.sqlite")
     spaces = {k: v for k, v in load_spaces().items() if k == "linear"}
     build(db, [], build_portfolio(spaces, 2), jobs=1)
-    with pytest.raises(DataError, match="another portfolio"):
+    with pytest.raises(DataError, match="other linear slots"):
         build(db, [], build_portfolio(spaces, 3), jobs=1)
+    knn = {k: v for k, v in load_spaces().items() if k == "knn"}
+    build(db, [], build_portfolio({**spaces, **knn}, 2), jobs=1)  # a new family joins the built portfolio

@@ -17,10 +17,12 @@ if TYPE_CHECKING:
 
 __all__ = ["LEARNER_NAMES", "get_learner", "learner_classes"]
 
-LEARNER_NAMES = ("extra_trees", "hist_gradient_boosting", "knn", "lightgbm", "linear", "mlp", "random_forest")
+LEARNER_NAMES = ("catboost", "extra_trees", "hist_gradient_boosting", "knn", "lightgbm", "linear", "mlp",
+                 "random_forest", "xgboost")
 
 
 def learner_classes() -> dict[str, type[Learner]]:
+    from autometa.learners.boosting import CatBoost, XGBoost
     from autometa.learners.lightgbm import LightGBM
     from autometa.learners.mlp import MLP
     from autometa.learners.sklearn_models import (
@@ -32,7 +34,7 @@ def learner_classes() -> dict[str, type[Learner]]:
     )
 
     classes: list[type[Learner]] = [LightGBM, RandomForest, ExtraTrees, HistGradientBoosting,
-                                    Linear, KNearestNeighbors, MLP]
+                                    Linear, KNearestNeighbors, MLP, XGBoost, CatBoost]
     return {c.name: c for c in classes}
 
 

@@ -95,16 +95,17 @@ def build(
     import multiprocessing as mp
 
     from autometa.errors import DataError, message
-    from autometa.meta.portfolio import signature
+    from autometa.meta.portfolio import signatures
 
     start = time.perf_counter()
-    stamp = signature(list(slots))
-    recorded = db.get_info("portfolio")
-    if recorded is None:
-        db.set_info("portfolio", stamp)
-    elif recorded != stamp:
-        raise DataError(message(f"meta_db '{db.url}' was built with another portfolio ({recorded}, now {stamp})",
-                                "use the same --configs-per-learner as before, or a new --meta-db"))
+    for learner, stamp in signatures(list(slots)).items():
+        recorded = db.get_info(f"portfolio.{learner}")
+        if recorded is None:
+            db.set_info(f"portfolio.{learner}", stamp)
+        elif recorded != stamp:
+            raise DataError(message(
+                f"meta_db '{db.url}' was built with other {learner} slots ({recorded}, now {stamp})",
+                "use the same --configs-per-learner as before for that learner, or a new --meta-db"))
     done = db.done_pairs("corpus")
     digest_of = _known_digests(db)
     work: list[tuple[CorpusTask, list[Slot]]] = []

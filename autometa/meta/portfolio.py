@@ -17,12 +17,15 @@ from typing import Any
 
 from autometa.spaces import Config, SearchSpace, sample_configs
 
-__all__ = ["CORPUS_LEARNERS", "Slot", "build_portfolio", "signature"]
+__all__ = ["CORPUS_LEARNERS", "CORPUS_SLOTS", "Slot", "build_portfolio", "signatures"]
 
-# the families the shipped corpus is built with: a new learner joins the product at once, but the
-# corpus portfolio only when the build is extended on purpose (a new family means new runs on
-# every task, to keep the task x configuration matrix dense)
-CORPUS_LEARNERS = ("extra_trees", "hist_gradient_boosting", "knn", "lightgbm", "linear", "random_forest")
+# the families the shipped corpus is built with, and their slots per family: a new learner joins
+# the product at once, but the corpus portfolio only when the build is extended on purpose (a new
+# family means new runs on every task, to keep the task x configuration matrix dense). CatBoost
+# costs about ten times LightGBM per evaluation, so it has fewer slots.
+CORPUS_SLOTS = {"catboost": 8, "extra_trees": 25, "hist_gradient_boosting": 25, "knn": 25, "lightgbm": 25,
+                "linear": 25, "random_forest": 25, "xgboost": 12}
+CORPUS_LEARNERS = tuple(CORPUS_SLOTS)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,10 @@ class Slot:
         return space.complete(Config(self.learner, active), kind)
 
 
-def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int, *, seed: int = 0) -> list[Slot]:
-    """``per_learner`` slots per learner: its default, then Sobol samples.
+def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int | Mapping[str, int], *,
+                    seed: int = 0) -> list[Slot]:
+    """``per_learner`` slots per learner (one count, or a count per learner): its default, then
+    Sobol samples.
 
     Example:
         >>> from autometa.spaces import load_spaces
@@ -59,14 +64,15 @@ def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int, *, seed
     out = []
     for name in sorted(spaces):
         space = spaces[name]
+        count = per_learner if isinstance(per_learner, int) else per_learner[name]
         chosen: list[dict[str, Any]] = [{p.name: p.default for p in space.params}]
         seen = {json.dumps(chosen[0], sort_keys=True)}
-        draw = per_learner
-        while len(chosen) < per_learner and draw <= 64 * per_learner:
+        draw = count
+        while len(chosen) < count and draw <= 64 * count:
             draw *= 2  # small spaces repeat points: draw more until enough are distinct
             for params in sample_configs(space, draw, seed=seed):
                 key = json.dumps(params, sort_keys=True)
-                if key not in seen and len(chosen) < per_learner:
+                if key not in seen and len(chosen) < count:
                     seen.add(key)
                     chosen.append(params)
         for i, params in enumerate(chosen):
@@ -74,10 +80,14 @@ def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int, *, seed
     return out
 
 
-def signature(slots: list[Slot]) -> str:
-    """A hash of the whole portfolio: a build only resumes on the portfolio it started with."""
+def signatures(slots: list[Slot]) -> dict[str, str]:
+    """A hash of each learner's slots: a build resumes a family only on the slots it started with,
+    and a new family can join a built portfolio."""
     import hashlib
     import json
 
-    text = json.dumps([[s.name, s.learner, s.space_version, s.params] for s in slots], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    out = {}
+    for learner in sorted({s.learner for s in slots}):
+        mine = [[s.name, s.learner, s.space_version, s.params] for s in slots if s.learner == learner]
+        out[learner] = hashlib.sha256(json.dumps(mine, sort_keys=True).encode()).hexdigest()[:16]
+    return out
