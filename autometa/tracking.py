@@ -383,11 +383,16 @@ def list_fits(tracking_uri: str | None = None, experiment: str | None = None,
     return fits
 
 
-def _requirements() -> list[str]:
+def _requirements(types: list[str]) -> list[str]:
+    """The model's pip requirements: the core, plus CatBoost or XGBoost when it holds their models."""
+    from importlib import import_module
     from importlib.metadata import version
 
     pkgs = ["scikit-learn", "lightgbm", "pandas", "numpy", "skops"]
-    return [f"{p}=={version(p)}" for p in pkgs]
+    out = [f"{p}=={version(p)}" for p in pkgs]
+    # by module version: the installed distribution may be xgboost-cpu
+    return out + [f"{p}=={import_module(p).__version__}" for p in ("catboost", "xgboost")
+                  if any(t.startswith(f"{p}.") for t in types)]
 
 
 def _trusted_types(model: Any) -> list[str]:
@@ -425,8 +430,9 @@ def _model_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
     except (KeyError, TypeError):
         pass
     signature, example = _signature(model, input_example)
-    kwargs = {"serialization_format": "skops", "skops_trusted_types": _trusted_types(model),
-              "signature": signature, "input_example": example, "pip_requirements": _requirements()}
+    types = _trusted_types(model)
+    kwargs = {"serialization_format": "skops", "skops_trusted_types": types,
+              "signature": signature, "input_example": example, "pip_requirements": _requirements(types)}
     with contextlib.suppress(TypeError):  # not weak-referenceable: computed again next time
         _KWARGS[model] = kwargs
     return kwargs

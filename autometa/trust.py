@@ -7,7 +7,12 @@ from autometa.errors import DataError, message
 __all__ = ["TRUSTED_NAMES", "TRUSTED_PREFIXES", "check_trusted", "loads_trusted"]
 
 TRUSTED_PREFIXES = ("autometa.", "sklearn.", "lightgbm.", "numpy.", "scipy.")
-TRUSTED_NAMES = frozenset({"collections.OrderedDict", "functools.partial", "builtins.slice"})
+TRUSTED_NAMES = frozenset({
+    "collections.OrderedDict", "functools.partial", "builtins.slice",
+    # boosting models whose state is the library's own binary model format, not a pickle
+    "catboost.core.CatBoostClassifier", "catboost.core.CatBoostRegressor",
+    "xgboost.core.Booster", "xgboost.sklearn.XGBClassifier", "xgboost.sklearn.XGBRegressor",
+})
 
 
 def check_trusted(types: list[str], where: str) -> list[str]:

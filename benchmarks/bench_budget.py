@@ -15,7 +15,8 @@ seconds and one thread, one after another on the same machine:
 * ``flaml``: FLAML 2.7.0, ``time_budget``;
 * ``autometa-by-score`` (an ablation, not in the default run): ``autometa`` with the
   recommendation ordered by predicted score alone, as without a budget (no score per second,
-  no affordability filter).
+  no affordability filter);
+* ``autometa-no-cb-xgb`` (an ablation): ``autometa`` without the CatBoost and XGBoost families.
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -65,14 +66,18 @@ RESULTS = HERE / "results"
 CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
           "overrun", "trials", "error", "finished", "load1"]
-METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score"]
+METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
+           "autometa-no-cb-xgb"]
+NEW_FAMILIES = ("catboost", "xgboost")
 MAX_ROWS = 20_000
 SEED = 0
 
 
 def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
-    """A copy of the meta_db without the tasks (and their runs) of these source groups."""
-    path = folder / f"fold{fold}.sqlite"
+    """A copy of the meta_db without the tasks (and their runs) of these source groups (cached per
+    state of the source file)."""
+    stat = Path(source).stat()
+    path = folder / f"fold{fold}-{Path(source).stem}-{stat.st_size}-{int(stat.st_mtime)}.sqlite"
     if not path.exists():
         shutil.copy(source, path)
         con = sqlite3.connect(path)
@@ -106,10 +111,15 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     from autometa.flow import FitOptions, fit_task
     from autometa.meta.db import MetaDB
     from autometa.meta.recommend import Recommender
+    from autometa.spaces import iter_learner_names, load_spaces
 
     sub = _subtask(task, X_tr, y_tr)
     meta = method != "autometa-cold"
-    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta)
+    learners = None
+    if method == "autometa-no-cb-xgb":
+        learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
+    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
+                         learners=learners)
     recommend = Recommender.recommend
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore
@@ -266,7 +276,7 @@ def report() -> None:
     for col in ("score", "seconds", "overrun", "budget"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df = df.drop_duplicates(["task", "budget", "method"], keep="last")
-    methods = [m for m in METHODS[:5] if m in set(df["method"])]
+    methods = [m for m in METHODS[:5] + METHODS[6:] if m in set(df["method"])]
     lines = []
     for budget in sorted(df["budget"].unique()):
         part = df[df["budget"] == budget]

@@ -132,7 +132,7 @@ def test_unknown_learner_and_metric() -> None:
 
     task = make_task(mixed_frame(), "target")
     with pytest.raises(OptionError, match="unknown or unavailable learner"):
-        fit_task(task, FitOptions(learners=("xgboost",)))
+        fit_task(task, FitOptions(learners=("nosuchlearner",)))
     with pytest.raises(OptionError, match="does not apply to a binary task"):
         fit_task(task, FitOptions(metric="rmse"))
 

@@ -41,7 +41,7 @@ def test_learner_fits_raw_columns_in_stages(name: str, kind: str) -> None:
     assert len(pipe.predict(raw)) == task.n_rows
 
 
-@pytest.mark.parametrize("name", ["lightgbm", "random_forest", "hist_gradient_boosting"])
+@pytest.mark.parametrize("name", ["lightgbm", "random_forest", "hist_gradient_boosting", "xgboost", "catboost"])
 def test_staged_fit_stops_at_the_deadline(name: str) -> None:
     task = make_task(mixed_frame(n=400), "target")
     learner = get_learner(name)
@@ -65,6 +65,30 @@ def test_lightgbm_uses_native_categorical_splits() -> None:
     types = {n.get("decision_type") for t in booster.dump_model()["tree_info"]
              for n in [t["tree_structure"]]}
     assert "==" in types
+
+
+@pytest.mark.parametrize("name", ["xgboost", "catboost"])
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_boosting_grows_in_stages_like_one_fit_and_saves_with_skops(name: str, kind: str) -> None:
+    """Continued boosting over the stages gives the model one fit of all rounds gives, a clone of
+    the fitted pipeline keeps the full round count (a refit grows as many), and skops round-trips
+    the model through autometa's allowlist."""
+    import skops.io as sio
+    from sklearn.base import clone
+
+    from autometa.trust import loads_trusted
+
+    task = make_task(mixed_frame(n=300, kind=kind), "target")
+    learner = get_learner(name)
+    config = learner.space.complete(
+        type(learner.space.default_config(task.kind))(name, {"n_estimators": 60}), task.kind)
+    staged = learner.fit(learner.pipeline(config, task.columns, task.kind), task.X, task.y)
+    once = learner.fit(learner.pipeline(config, task.columns, task.kind), task.X, task.y, staged=False)
+    a, b = predict_scores(staged, task.X, task), predict_scores(once, task.X, task)
+    assert np.allclose(a, b, atol=1e-5)
+    assert learner._full_fidelity(clone(staged).named_steps["model"]) == 60
+    loaded = loads_trusted(sio.dumps(staged), "test")
+    assert np.allclose(predict_scores(loaded, task.X, task), a)
 
 
 def test_knn_caps_neighbours_at_fold_size() -> None:

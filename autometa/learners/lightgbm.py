@@ -34,12 +34,12 @@ class CategoricalFrame(TransformerMixin, BaseEstimator):
         import pandas as pd
 
         df = pd.DataFrame(np.asarray(X, dtype="float64"), columns=[f"f{i}" for i in range(X.shape[1])])
-        levels = np.arange(self.n_levels)  # integer levels: XGBoost refuses floating-point ones
+        levels = pd.Index(np.arange(self.n_levels))  # integer levels: XGBoost refuses floating-point ones
         for i in self.categorical:
             values = df[f"f{i}"].to_numpy()
             known = np.isfinite(values) & (values >= 0) & (values < self.n_levels)
             codes = np.where(known, np.nan_to_num(values), -1).astype("int64")
-            df[f"f{i}"] = pd.Categorical.from_codes(codes, categories=levels)
+            df[f"f{i}"] = pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(levels))
         return df
 
 
