@@ -32,7 +32,7 @@ from autometa.records import TrialRecord
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
-from autometa.tracking import NullTracker, Tracker, save_model
+from autometa.tracking import NullTracker, Tracker, prepare_writing, save_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -438,7 +438,10 @@ def fit_task(
         callbacks.append(on_trial)
     search_seconds = None
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-        left = deadline - time.monotonic() - options.finish_reserve(options.output_dir is not None or tracking)
+        writes = options.output_dir is not None or tracking
+        if writes:  # count the imports that writing the model costs before the search is planned
+            prepare_writing()
+        left = deadline - time.monotonic() - options.finish_reserve(writes)
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
     # workers search for as long as this process does
     attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,

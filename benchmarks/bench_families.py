@@ -12,7 +12,7 @@ warm start, bagged ensemble selection), once per variant, with the same seed:
 
 Reported: test score (ROC-AUC, log-loss, RMSE) as mean normalized score,
 average rank and wins; the fit's seconds; and, for ``all``, the share of trials
-and of ensemble weight that went to CatBoost and XGBoost.
+and of ensemble weight that went to CatBoost and to XGBoost.
 
 Results: ``benchmarks/results/families.csv`` (appended, so a run resumes) and
 ``families.md``.
@@ -47,7 +47,8 @@ import pandas as pd  # noqa: E402
 RESULTS = HERE / "results"
 CSV = RESULTS / "families.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "trials", "variant", "score", "seconds",
-          "new_trial_share", "new_weight_share", "members", "error", "finished", "load1"]
+          "catboost_trials", "xgboost_trials", "catboost_weight", "xgboost_weight", "members", "error",
+          "finished", "load1"]
 VARIANTS = {"all": (), "no-catboost": ("catboost",), "no-xgboost": ("xgboost",),
             "no-cb-xgb": ("catboost", "xgboost")}
 NEW = ("catboost", "xgboost")
@@ -90,7 +91,8 @@ def run(meta_db: str, n_tasks: int, trials: int, variants: list[str]) -> None:
             print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {variant} ...", end=" ",
                   flush=True)
             learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in VARIANTS[variant])
-            score, seconds, trial_share, weight_share, members, error = (float("nan"),) * 5 + ("",)
+            score, seconds, members, error = float("nan"), float("nan"), 0, ""
+            shares = dict.fromkeys([f"{f}_{w}" for f in NEW for w in ("trials", "weight")], float("nan"))
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -100,9 +102,11 @@ def run(meta_db: str, n_tasks: int, trials: int, variants: list[str]) -> None:
                     seconds = time.perf_counter() - start
                 score = metric(y_true, predict_scores(result.model, X_te, task))
                 family = {r.number: r.config.learner for r in result.records}
-                trial_share = sum(f in NEW for f in family.values()) / max(1, len(family))
                 weights = result.ensemble_weights or {result.records[0].number: 1.0}
-                weight_share = sum(w for n, w in weights.items() if family.get(n) in NEW) / sum(weights.values())
+                for f in NEW:
+                    shares[f"{f}_trials"] = sum(v == f for v in family.values()) / max(1, len(family))
+                    shares[f"{f}_weight"] = sum(w for n, w in weights.items() if family.get(n) == f) / sum(
+                        weights.values())
                 members = len(weights)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
@@ -110,12 +114,12 @@ def run(meta_db: str, n_tasks: int, trials: int, variants: list[str]) -> None:
             append_row({"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
                         "fold": fold, "metric": metric.name, "trials": trials, "variant": variant,
                         "score": f"{score:.6g}", "seconds": f"{seconds:.2f}",
-                        "new_trial_share": f"{trial_share:.3f}", "new_weight_share": f"{weight_share:.3f}",
-                        "members": members, "error": error,
+                        **{k: f"{v:.3f}" for k, v in shares.items()}, "members": members, "error": error,
                         "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                         "load1": f"{os.getloadavg()[0]:.2f}"}, CSV, FIELDS)
-            print(f"{metric.name}={score:.4f} in {seconds:.1f}s, new families: {trial_share:.0%} of trials, "
-                  f"{weight_share:.0%} of the ensemble" + (f" FAILED {error}" if error else ""), flush=True)
+            print(f"{metric.name}={score:.4f} in {seconds:.1f}s; ensemble weight: catboost "
+                  f"{shares['catboost_weight']:.0%}, xgboost {shares['xgboost_weight']:.0%}"
+                  + (f" FAILED {error}" if error else ""), flush=True)
 
 
 def report() -> None:
@@ -126,7 +130,7 @@ def report() -> None:
     if df.empty:
         print("no results yet")
         return
-    for col in ("score", "seconds", "new_trial_share", "new_weight_share"):
+    for col in ("score", "seconds", *[f"{f}_{w}" for f in NEW for w in ("trials", "weight")]):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df = df[df["error"] == ""].drop_duplicates(["task", "trials", "variant"], keep="last")
     lines = []
@@ -149,9 +153,9 @@ def report() -> None:
             share = part[part["variant"] == "all"].set_index("task").loc[piv.index]
             lines += [f"- all families against none of the new: better on {int((diff > 0).sum())}, worse on "
                       f"{int((diff < 0).sum())}, equal on {int((diff == 0).sum())} of {len(diff)} tasks.",
-                      f"- with all families, CatBoost and XGBoost took {share['new_trial_share'].mean():.0%} of "
-                      f"the trials and {share['new_weight_share'].mean():.0%} of the ensemble weight (means "
-                      "over tasks).", ""]
+                      *[f"- with all families, {f} took {share[f'{f}_trials'].mean():.0%} of the trials and "
+                        f"{share[f'{f}_weight'].mean():.0%} of the ensemble weight (means over tasks)." for f in NEW],
+                      ""]
         per_task = piv.copy()
         per_task.index.name = "task"
         lines += ["Test score per task:", "", table(per_task, "{:.4g}"), ""]
