@@ -88,7 +88,8 @@ class FitOptions:
         sampler: ``"tpe"`` or ``"random"``.
         use_meta: Warm-start the search with the recommender's configurations (needs a meta_db).
         meta_top_k: How many recommended configurations to try first (None: ``default_top_k``).
-        recommender: The recommender's strategy (``"auto"``, ``"static"``, ``"knn"``, ``"surrogate"``).
+        recommender: The recommender's strategy (``"auto"``, ``"static"``, ``"knn"``, ``"surrogate"``,
+            ``"knn+static"``).
         record: Record the task's meta-features and the trials in the meta_db.
         study_name: The Optuna study in ``storage`` (None: a new, unique name). An existing
             study of that name is continued: its finished trials count towards ``n_trials``.
@@ -134,9 +135,11 @@ class FitOptions:
         if self.final not in FINALS:
             raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
                                       "use 'bag' (no refit) or 'refit'"))
-        if self.recommender not in ("auto", "static", "knn", "surrogate"):
+        from autometa.meta.recommend import STRATEGIES
+
+        if self.recommender not in ("auto", *STRATEGIES):
             raise OptionError(message(f"unknown recommender '{self.recommender}'",
-                                      "use one of: auto, static, knn, surrogate"))
+                                      f"use one of: auto, {', '.join(STRATEGIES)}"))
         self.search_settings("check")  # validates the budget
 
     def for_workers(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Held-out corpus tasks as in ``bench_budget.py`` (for each task, the meta_db is a
 copy of the corpus without every task of the task's fold of source groups;
-tables at up to 20,000 rows, split 75/25, seed 0; one thread). Each task is
+tables at up to ``--max-rows`` rows (default 5,000), split 75/25, seed 0; one thread). Each task is
 fitted with ``--trials N`` (default 30) and the product's defaults (meta-learning,
 warm start, bagged ensemble selection), once per variant, with the same seed:
 
@@ -54,8 +54,8 @@ VARIANTS = {"all": (), "no-catboost": ("catboost",), "no-xgboost": ("xgboost",),
 NEW = ("catboost", "xgboost")
 
 
-def run(meta_db: str, n_tasks: int, trials: int, variants: list[str]) -> None:
-    from bench_budget import MAX_ROWS, SEED, fold_db, split
+def run(meta_db: str, n_tasks: int, trials: int, variants: list[str], max_rows: int) -> None:
+    from bench_budget import SEED, fold_db, split
     from bench_cold import append_row, class_index, read_rows
     from bench_meta import _subtask, live_tasks
 
@@ -82,7 +82,7 @@ def run(meta_db: str, n_tasks: int, trials: int, variants: list[str]) -> None:
         if not todo:
             continue
         db_path = fold_db(meta_db, set(folds[fold]), work, fold)
-        task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
+        task = load_task(specs[info["name"]], max_rows=max_rows)
         metric = get_metric(None, task.kind)
         X_tr, X_te, y_tr, y_te = split(task)
         y_true = class_index(task.classes, y_te) if task.is_classification else y_te
@@ -175,10 +175,11 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=12)
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--max-rows", type=int, default=5000, help="subsample larger tables (seed 0) to this many rows")
     ap.add_argument("--report", action="store_true")
     a = ap.parse_args()
     if not a.report:
-        run(a.meta_db, a.tasks, a.trials, a.variants)
+        run(a.meta_db, a.tasks, a.trials, a.variants, a.max_rows)
     report()
 
 

@@ -1,11 +1,12 @@
 """The recommender: from a task's meta-features to a ranked, diverse list of configurations.
 
-Three strategies behind one interface (``autometa.meta.strategies``), trained on
+Four strategies behind one interface (``autometa.meta.strategies``), trained on
 an ``Experience``: ``static`` (a greedy portfolio per problem type),
-``knn`` (what did best on the nearest past tasks) and ``surrogate`` (LightGBM
+``knn`` (what did best on the nearest past tasks), ``surrogate`` (LightGBM
 models of a configuration's percentile given the task; the top-k is diversified
-across learner families). ``DEFAULT_STRATEGY`` is the one that measured best
-(benchmarks/README.md, section 5).
+across learner families) and ``knn+static`` (kNN's first choice, then the static
+portfolio). ``DEFAULT_STRATEGY`` is the one that measured best (benchmarks/README.md,
+section 5b).
 
 Transfer can hurt. A task whose nearest past task is farther away than almost
 every past task is from its own nearest neighbour (``NOVELTY_QUANTILE``) is
@@ -33,7 +34,18 @@ import pandas as pd
 from autometa.errors import OptionError, message
 from autometa.meta.cost import CostModel
 from autometa.meta.experience import Experience, problem_of
-from autometa.meta.strategies import Nearest, Query, Ranked, Scaler, Static, Surrogate, distances, diversify, relevance
+from autometa.meta.strategies import (
+    Blend,
+    Nearest,
+    Query,
+    Ranked,
+    Scaler,
+    Static,
+    Surrogate,
+    distances,
+    diversify,
+    relevance,
+)
 from autometa.metafeatures import NAMES
 from autometa.spaces import Config, SearchSpace
 
@@ -49,8 +61,8 @@ __all__ = [
     "recommender_for",
 ]
 
-STRATEGIES = ("static", "knn", "surrogate")
-DEFAULT_STRATEGY = "static"
+STRATEGIES = ("static", "knn", "surrogate", "knn+static")
+DEFAULT_STRATEGY = "knn+static"
 NOVELTY_QUANTILE = 0.95
 MIN_TASKS = 5  # fewer past tasks of the problem type than this: no transfer, learner defaults
 TWIN_DISTANCE = 1e-6  # meta-features are seeded: the same data gives the same vector
@@ -153,9 +165,11 @@ class Recommender:
                          if len(X) else np.full(len(NAMES), 1.0 / len(NAMES)))
         self._threshold = self._novelty_threshold(exp)
         self._static = Static(exp, matrix)
-        self._impl: Static | Nearest | Surrogate = self._static
+        self._impl: Static | Nearest | Surrogate | Blend = self._static
         if self.strategy == "knn":
             self._impl = Nearest(exp, matrix)
+        elif self.strategy == "knn+static":
+            self._impl = Blend(Nearest(exp, matrix), self._static)
         elif self.strategy == "surrogate":
             self._impl = Surrogate(exp, self.spaces, self.seed)
         return self
@@ -212,7 +226,7 @@ class Recommender:
         impl: Any = self._static if (novel and fallback) else self._impl
         k = max(1, top_k // 2) if (novel and fallback) else top_k
         ranked = [r for r in impl.rank(query) if r.key in allowed]
-        if impl is not self._static:
+        if not isinstance(impl, Static | Blend):  # a greedy portfolio is diverse by construction
             ranked = diversify(ranked, exp.candidates, k)
         ranked = self._twin_first(query, ranked, k)
         suggestions = tuple(

@@ -7,7 +7,9 @@
   tasks (Auto-sklearn 1.0);
 * ``Surrogate``: a small bag of LightGBM models predicting a configuration's
   percentile on a task from the task's meta-features and the configuration's
-  parameters; the bag's spread is the uncertainty.
+  parameters; the bag's spread is the uncertainty;
+* ``Blend``: the first few of one strategy, then another's list (``knn+static``:
+  the nearest tasks' best configuration, then the static portfolio).
 
 Each ranks candidates for a ``Query`` (a task's meta-features, kind and nearest
 past tasks). Distances between tasks weigh each standardized meta-feature by its
@@ -29,7 +31,8 @@ from autometa.meta.experience import Candidate, Experience
 from autometa.metafeatures import NAMES
 from autometa.spaces import SearchSpace
 
-__all__ = ["Nearest", "Query", "Ranked", "Scaler", "Static", "Surrogate", "distances", "diversify", "relevance"]
+__all__ = ["Blend", "Nearest", "Query", "Ranked", "Scaler", "Static", "Surrogate", "distances", "diversify",
+           "relevance"]
 
 N_NEIGHBOURS = 8
 
@@ -184,6 +187,23 @@ class Nearest:
             out.append(Ranked(str(self.M.columns[j]), float(mean[j]), float(std[j]),
                                f"{rows[i, j]:.2f} on past task {names[i]} (distance {near[i][1]:.2f})"))
         return out
+
+
+class Blend:
+    """The first ``n_first`` allowed candidates of ``first``, then ``then``'s ranking without them.
+
+    kNN is the best single first guess on the corpus, and the static portfolio the best
+    set of three or more (benchmarks/README.md, section 5b): the blend takes both.
+    """
+
+    def __init__(self, first: Nearest, then: Static, n_first: int = 1) -> None:
+        self.first, self.then, self.n_first = first, then, n_first
+        self.name = f"{first.name}+{then.name}"
+
+    def rank(self, query: Query) -> list[Ranked]:
+        head = [r for r in self.first.rank(query) if r.key in query.allowed][: self.n_first]
+        keys = {r.key for r in head}
+        return head + [r for r in self.then.rank(query) if r.key not in keys]
 
 
 class Surrogate:
