@@ -98,6 +98,17 @@ def test_failed_runs_rank_last(tmp_path: Path) -> None:
     assert scores.loc["knn/002", "pct"] == 1.0
 
 
+def test_blend_takes_knns_first_choice_then_the_static_portfolio(experience: Experience) -> None:
+    train = experience.without_groups({"group0", "group1"})
+    query = metafeatures("A", np.random.default_rng(7), "binary")
+    knn, static, blend = (Recommender(s).fit(train).recommend(query, "binary", 6)
+                          for s in ("knn", "static", "knn+static"))
+    assert blend.strategy == "knn+static"
+    first = knn.suggestions[0].key
+    assert blend.suggestions[0].key == first
+    assert [s.key for s in blend.suggestions[1:]] == [s.key for s in static.suggestions if s.key != first][:5]
+
+
 def test_without_groups_drops_every_task_of_the_group(experience: Experience) -> None:
     rest = experience.without_groups({"group3"})
     assert "group3" not in rest.groups and len(rest) == 22
