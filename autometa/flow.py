@@ -52,6 +52,10 @@ SMALL_TASK_ROWS = 5_000
 # a time budget covers the whole fit: the search leaves this much for what follows it
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
+# writing a bagged model grows with its size: skops and MLflow wrote about 5 MB/s on the 2-core
+# development machine (benchmarks/README.md, section 11), and a final ensemble held a median of
+# 7.5 trials (section 12). A budgeted fit that writes ends its search that much earlier.
+WRITE_SECONDS_PER_MB, EXPECTED_MEMBERS = 0.2, 8
 
 
 class FitFailed(AutoMetaError, RuntimeError):
@@ -235,14 +239,17 @@ class _OofPool:
         self.metric, self.size, self.folder = metric, size, folder
         self.items: dict[int, tuple[float, Config, Any]] = {}
         self.models: dict[int, tuple[Any, ...]] = {}  # fold models, in memory only
+        self.megabytes: dict[int, float] = {}  # a trial's bag as written, when weighed
 
     def add(self, number: int, score: float, config: Config, oof: Any, models: Sequence[Any] = (), *,
-            save: bool = True) -> None:
+            save: bool = True, megabytes: float | None = None) -> None:
         if oof is None:
             return
         self.items[number] = (score, config, oof)
         if models:
             self.models[number] = tuple(models)
+        if megabytes is not None:
+            self.megabytes[number] = megabytes
         if self.folder is not None and save:
             import numpy as np
 
@@ -252,8 +259,14 @@ class _OofPool:
             worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
             del self.items[worst]
             self.models.pop(worst, None)
+            self.megabytes.pop(worst, None)
             if self.folder is not None:
                 (self.folder / f"{worst}.npy").unlink(missing_ok=True)
+
+    def write_megabytes(self) -> float:
+        """The expected size of the final model: the bags of the ``EXPECTED_MEMBERS`` best trials."""
+        best = sorted(self.megabytes, key=lambda n: self._key(self.items[n][0]), reverse=True)
+        return sum(self.megabytes[n] for n in best[:EXPECTED_MEMBERS])
 
     def reload(self, records: Sequence[TrialRecord]) -> None:
         """Add the completed trials of an earlier, interrupted run of the same study."""
@@ -314,21 +327,33 @@ def _started(spaces: dict[str, Any], task: Task, init: str, db: MetaDB | None) -
 
 
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
-                    pool: _OofPool, cost: Calibrated | None = None,
+                    pool: _OofPool, cost: Calibrated | None = None, weigh: bool = False,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
-    kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped."""
+    kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped.
+    With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
+    trials end early enough to leave the time that writing the expected final model takes."""
+
+    weigh = weigh and options.final == "bag"
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
+        deadline = ctx.deadline
+        if deadline is not None and weigh:  # leave the time that writing the expected model takes
+            writing = WRITE_SECONDS_PER_MB * pool.write_megabytes()
+            deadline -= writing
+            if deadline <= time.monotonic():
+                left = deadline + writing - time.monotonic()
+                raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
         predicted = cost.predict(config) if cost is not None else None
-        if predicted is not None and ctx.deadline is not None and predicted > ctx.deadline - time.monotonic():
-            raise Skipped(f"predicted {predicted:.1f} s; {max(ctx.deadline - time.monotonic(), 0):.1f} s are left")
+        if predicted is not None and deadline is not None and predicted > deadline - time.monotonic():
+            raise Skipped(f"predicted {predicted:.1f} s; {max(deadline - time.monotonic(), 0):.1f} s are left")
+        learner = get_learner(config.learner, spaces[config.learner])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
-            ev = cross_validate(task, config, get_learner(config.learner, spaces[config.learner]),
-                                metric, plan, seed=options.seed, n_jobs=options.threads(task.n_rows),
-                                deadline=ctx.deadline, reporter=ctx)
-        pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else ())
+            ev = cross_validate(task, config, learner, metric, plan, seed=options.seed,
+                                n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx)
+        pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
+                 megabytes=_bag_megabytes(learner, ev.models) if weigh and ev.models else None)
         if cost is not None:
             cost.observe(config, ev.fit_seconds)
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
@@ -428,7 +453,9 @@ def fit_task(
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
 
-    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost)
+    writes = options.output_dir is not None or tracking
+    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
+                               weigh=options.time_budget is not None and writes)
 
     tags_of = trial_tags(recommendation)
 
@@ -441,7 +468,6 @@ def fit_task(
         callbacks.append(on_trial)
     search_seconds = None
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-        writes = options.output_dir is not None or tracking
         if writes:  # count the imports that writing the model costs before the search is planned
             prepare_writing()
         left = deadline - time.monotonic() - options.finish_reserve(writes)
@@ -497,6 +523,17 @@ def fit_task(
                            input_example=task.X.head(5),
                            tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
+
+
+def _bag_megabytes(learner: Any, models: Sequence[Any]) -> float:
+    """A trial's bag as it will be written: one fold model pickled, times the folds (forests
+    are thinned to one forest's trees in a bag: once)."""
+    import pickle
+
+    from autometa.learners.base import Learner
+
+    one = len(pickle.dumps(models[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+    return one if type(learner).thin is not Learner.thin else one * len(models)
 
 
 def _left(deadline: float | None) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -160,3 +161,29 @@ def test_cli_recommend_shows_seconds_and_takes_a_budget(world: MetaDB, capsys: p
     assert code == 0 and "seconds" in out
     code, _, err = run_cli([*args, "--time-budget", "0"], capsys, monkeypatch)
     assert code == 2 and "--time-budget must be a positive number" in err
+
+
+def test_a_budgeted_fit_that_writes_leaves_time_to_write_its_model(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each trial's bag is weighed; once writing the expected model would fill the time left,
+    trials are skipped and the search ends (here: writing is made to cost 1,000 s per MB)."""
+    import autometa.flow as flow
+
+    monkeypatch.setattr(flow, "WRITE_SECONDS_PER_MB", 1000.0)
+    task = make_task(mixed_frame(n=200), "target")
+    from autometa.data import AutoMetaWarning
+
+    with warnings.catch_warnings(record=True) as caught:  # (MLflow's own pandas deprecation among them)
+        warnings.simplefilter("always")
+        result = fit_task(task, FitOptions(n_trials=None, time_budget=60, n_jobs=1, record=False,
+                                           learners=("random_forest",), output_dir=tmp_path / "out"))
+    assert any(issubclass(w.category, AutoMetaWarning) for w in caught)  # one trial: no ensemble
+    assert result.records[0].state == "complete" and result.seconds < 30
+    skipped = [r for r in result.records if (r.error or "").startswith("skipped: writing the model")]
+    assert len(skipped) == len(result.records) - 1 >= 3
+    pool = flow._OofPool(get_metric(None, "binary"))
+    for number, (score, mb) in enumerate([(0.9, 5.0), (0.8, 3.0), (0.7, 1.0)]):
+        pool.add(number, score, result.best_config, np.zeros(3), megabytes=mb)
+    assert pool.write_megabytes() == 9.0
+    monkeypatch.setattr(flow, "EXPECTED_MEMBERS", 2)
+    assert pool.write_megabytes() == 8.0  # the best two trials' bags
