@@ -32,7 +32,7 @@ from autometa.records import TrialRecord
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
-from autometa.tracking import NullTracker, Tracker, prepare_writing, save_model
+from autometa.tracking import NullTracker, Tracker, save_model
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,10 +52,11 @@ SMALL_TASK_ROWS = 5_000
 # a time budget covers the whole fit: the search leaves this much for what follows it
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
-# writing a bagged model grows with its size: skops and MLflow wrote about 5 MB/s on the 2-core
-# development machine (benchmarks/README.md, section 11), and a final ensemble held a median of
-# 7.5 trials (section 12). A budgeted fit that writes ends its search that much earlier.
-WRITE_SECONDS_PER_MB, EXPECTED_MEMBERS = 0.2, 8
+# writing a bagged model takes about twice skops' dump of it: MLflow's save dumps it, the
+# allowlist check dumps one fold of each member, and the signature predicts (profiled: 6 s for a
+# 3 s dump). A budgeted fit that writes ends its search early enough to write the ensemble it
+# would make if it stopped now (``_Weigher``).
+WRITE_FACTOR = 2.0
 
 
 class FitFailed(AutoMetaError, RuntimeError):
@@ -263,10 +264,17 @@ class _OofPool:
             if self.folder is not None:
                 (self.folder / f"{worst}.npy").unlink(missing_ok=True)
 
-    def write_megabytes(self) -> float:
-        """The expected size of the final model: the bags of the ``EXPECTED_MEMBERS`` best trials."""
-        best = sorted(self.megabytes, key=lambda n: self._key(self.items[n][0]), reverse=True)
-        return sum(self.megabytes[n] for n in best[:EXPECTED_MEMBERS])
+    def write_megabytes(self, y: Any = None) -> float:
+        """The size of the final model if the search stopped now: the bags of the trials that
+        ensemble selection picks (with the encoded target ``y``), else of every weighed trial (an
+        upper bound, for free)."""
+        weighed = [n for n in sorted(self.megabytes) if n in self.items]
+        if y is None or len(weighed) < 2:
+            return sum(self.megabytes[n] for n in weighed)
+        from autometa.ensemble import ensemble_selection
+
+        weights, _ = ensemble_selection([self.items[n][2] for n in weighed], y, self.metric)
+        return sum(self.megabytes[n] for n, w in zip(weighed, weights, strict=True) if w > 0)
 
     def reload(self, records: Sequence[TrialRecord]) -> None:
         """Add the completed trials of an earlier, interrupted run of the same study."""
@@ -334,17 +342,20 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
     With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
     trials end early enough to leave the time that writing the expected final model takes."""
 
-    weigh = weigh and options.final == "bag"
+    weigher = _Weigher() if weigh and options.final == "bag" else None
+    encoded_y = encode_target(task) if weigher is not None and options.ensemble else None
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
         deadline = ctx.deadline
-        if deadline is not None and weigh:  # leave the time that writing the expected model takes
-            writing = WRITE_SECONDS_PER_MB * pool.write_megabytes()
+        predicted = cost.predict(config) if cost is not None else None
+        if deadline is not None and weigher is not None:  # leave the time that writing the model takes
+            writing = weigher.seconds(pool.write_megabytes())
+            if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
+                writing = weigher.seconds(pool.write_megabytes(encoded_y))
             deadline -= writing
             if deadline <= time.monotonic():
                 left = deadline + writing - time.monotonic()
                 raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
-        predicted = cost.predict(config) if cost is not None else None
         if predicted is not None and deadline is not None and predicted > deadline - time.monotonic():
             raise Skipped(f"predicted {predicted:.1f} s; {max(deadline - time.monotonic(), 0):.1f} s are left")
         learner = get_learner(config.learner, spaces[config.learner])
@@ -353,7 +364,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             ev = cross_validate(task, config, learner, metric, plan, seed=options.seed,
                                 n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx)
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
-                 megabytes=_bag_megabytes(learner, ev.models) if weigh and ev.models else None)
+                 megabytes=weigher.megabytes(learner, ev.models) if weigher is not None and ev.models else None)
         if cost is not None:
             cost.observe(config, ev.fit_seconds)
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
@@ -411,6 +422,7 @@ def fit_task(
                                   "pass --storage (a .journal file or a PostgreSQL URL)"))
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     tracking = not isinstance(tracker, NullTracker)
+    writes = options.output_dir is not None or tracking
     # meta-features cost a fraction of a second: compute them only when something stores them
     stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
                            origin="user") if db is not None or tracking else None
@@ -453,7 +465,6 @@ def fit_task(
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
 
-    writes = options.output_dir is not None or tracking
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
                                weigh=options.time_budget is not None and writes)
 
@@ -468,8 +479,6 @@ def fit_task(
         callbacks.append(on_trial)
     search_seconds = None
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-        if writes:  # count the imports that writing the model costs before the search is planned
-            prepare_writing()
         left = deadline - time.monotonic() - options.finish_reserve(writes)
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
     # workers search for as long as this process does
@@ -525,15 +534,42 @@ def fit_task(
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
-def _bag_megabytes(learner: Any, models: Sequence[Any]) -> float:
-    """A trial's bag as it will be written: one fold model pickled, times the folds (forests
-    are thinned to one forest's trees in a bag: once)."""
-    import pickle
+class _Weigher:
+    """How many megabytes a trial's bag takes in skops, and how long writing a model takes.
 
-    from autometa.learners.base import Learner
+    The first trial of each learner family has one fold model dumped with skops (its size and
+    its seconds); later trials are pickled, which is quick, and scaled by their family's ratio of
+    skops to pickle size (skops' JSON schema made a histogram-boosting fold 4-7 times its pickle).
+    The first dump also imports skops (3 s: it lists every scikit-learn estimator) inside the
+    search's time, rather than after it.
+    """
 
-    one = len(pickle.dumps(models[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
-    return one if type(learner).thin is not Learner.thin else one * len(models)
+    def __init__(self) -> None:
+        self.ratio: dict[str, float] = {}
+        self.speeds: list[float] = []  # seconds per megabyte of skops' dumps
+
+    def megabytes(self, learner: Any, models: Sequence[Any]) -> float:
+        """The bag's size as written; forests are thinned to one forest's trees in a bag."""
+        import pickle
+
+        from autometa.learners.base import Learner
+
+        pickled = len(pickle.dumps(models[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+        if learner.name not in self.ratio:
+            import skops.io as sio
+
+            start = time.perf_counter()
+            dumped = len(sio.dumps(models[0])) / 1e6
+            self.speeds.append((time.perf_counter() - start) / max(dumped, 1e-6))
+            self.ratio[learner.name] = dumped / max(pickled, 1e-6)
+        one = pickled * self.ratio[learner.name]
+        return one if type(learner).thin is not Learner.thin else one * len(models)
+
+    def seconds(self, megabytes: float) -> float:
+        """Seconds to write a model of this many skops megabytes, at this process's measured pace."""
+        import statistics
+
+        return WRITE_FACTOR * megabytes * statistics.median(self.speeds) if self.speeds else 0.0
 
 
 def _left(deadline: float | None) -> float | None:

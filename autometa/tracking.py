@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from autometa.records import TrialRecord
 
 __all__ = ["DatasetRef", "MlflowTracker", "NullTracker", "Tracker", "check_store", "list_fits", "load_model",
-           "prepare_writing", "read_fits", "save_model"]
+           "read_fits", "save_model"]
 
 MAX_PARAM_LENGTH = 6000
 
@@ -494,13 +494,6 @@ def _dataset_input(ref: DatasetRef) -> Any:
     entity = Dataset(name=sample.name, digest=sample.digest, source_type=sample.source_type, source=sample.source,
                      schema=sample.schema, profile=profile)
     return DatasetInput(dataset=entity, tags=[InputTag(key="mlflow.data.context", value="training")])
-
-
-def prepare_writing() -> None:
-    """Import what saving and logging a model needs (skops alone takes seconds), so that a fit
-    under a time budget pays for it before it plans its search rather than after."""
-    import mlflow.sklearn  # noqa: F401
-    import skops.io  # noqa: F401
 
 
 def save_model(model: Any, path: str | Path, input_example: Any) -> Path:

@@ -165,11 +165,11 @@ def test_cli_recommend_shows_seconds_and_takes_a_budget(world: MetaDB, capsys: p
 
 def test_a_budgeted_fit_that_writes_leaves_time_to_write_its_model(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each trial's bag is weighed; once writing the expected model would fill the time left,
-    trials are skipped and the search ends (here: writing is made to cost 1,000 s per MB)."""
+    """Each trial's bag is weighed; once writing the model would fill the time left, trials are
+    skipped and the search ends (here: writing is made to cost a million times its dump)."""
     import autometa.flow as flow
 
-    monkeypatch.setattr(flow, "WRITE_SECONDS_PER_MB", 1000.0)
+    monkeypatch.setattr(flow, "WRITE_FACTOR", 1e6)
     task = make_task(mixed_frame(n=200), "target")
     from autometa.data import AutoMetaWarning
 
@@ -181,9 +181,32 @@ def test_a_budgeted_fit_that_writes_leaves_time_to_write_its_model(tmp_path: Pat
     assert result.records[0].state == "complete" and result.seconds < 30
     skipped = [r for r in result.records if (r.error or "").startswith("skipped: writing the model")]
     assert len(skipped) == len(result.records) - 1 >= 3
-    pool = flow._OofPool(get_metric(None, "binary"))
-    for number, (score, mb) in enumerate([(0.9, 5.0), (0.8, 3.0), (0.7, 1.0)]):
-        pool.add(number, score, result.best_config, np.zeros(3), megabytes=mb)
+    # the size if the search stopped now: every weighed bag (a free upper bound), or exactly the
+    # bags that ensemble selection picks: here the two accurate trials, not the useless one
+    pool = flow._OofPool(get_metric("rmse", "regression"))
+    y = np.linspace(0.0, 1.0, 50)
+    noise = np.random.default_rng(0).normal(scale=0.05, size=50)
+    for number, (oof, mb) in enumerate([(y + noise, 5.0), (y - noise, 3.0), (np.full(50, 7.0), 1.0)]):
+        pool.add(number, float(np.sqrt(np.mean((oof - y) ** 2))), result.best_config, oof, megabytes=mb)
     assert pool.write_megabytes() == 9.0
-    monkeypatch.setattr(flow, "EXPECTED_MEMBERS", 2)
-    assert pool.write_megabytes() == 8.0  # the best two trials' bags
+    assert pool.write_megabytes(y) == 8.0
+
+
+def test_the_weigher_measures_skops_once_per_family_and_scales_pickles() -> None:
+    import autometa.flow as flow
+    from autometa.learners import get_learner
+
+    task = make_task(mixed_frame(n=200), "target")
+    weigher = flow._Weigher()
+    assert weigher.seconds(10.0) == 0.0  # nothing measured yet
+    import pickle
+
+    for name, folds_written in (("hist_gradient_boosting", 3), ("random_forest", 1)):
+        learner = get_learner(name)
+        folds = [learner.fit(learner.pipeline(learner.space.default_config("binary"), task.columns, task.kind),
+                             task.X, task.y) for _ in range(3)]
+        bag = weigher.megabytes(learner, folds)
+        one = len(pickle.dumps(folds[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6 * weigher.ratio[name]
+        assert bag == pytest.approx(folds_written * one)  # a bag of forests is written as one forest
+    assert len(weigher.speeds) == 2 and weigher.ratio["hist_gradient_boosting"] > 1.0  # skops' schema
+    assert weigher.seconds(10.0) > 0.0
