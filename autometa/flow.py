@@ -52,11 +52,11 @@ SMALL_TASK_ROWS = 5_000
 # a time budget covers the whole fit: the search leaves this much for what follows it
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
-# writing a bagged model takes about twice skops' dump of it: MLflow's save dumps it, the
-# allowlist check dumps one fold of each member, and the signature predicts (profiled: 6 s for a
-# 3 s dump). A budgeted fit that writes ends its search early enough to write the ensemble it
-# would make if it stopped now (``_Weigher``).
-WRITE_FACTOR = 2.0
+# writing a bagged model takes a multiple of skops' dumps of its folds one by one: MLflow's save
+# dumps it whole (70 MB took 0.48 s/MB against 0.14-0.19 s/MB for its folds alone), the allowlist
+# check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
+# ends its search early enough to write the ensemble it would make if it stopped now (``_Weigher``).
+WRITE_FACTOR = 4.0
 
 
 class FitFailed(AutoMetaError, RuntimeError):
@@ -240,17 +240,17 @@ class _OofPool:
         self.metric, self.size, self.folder = metric, size, folder
         self.items: dict[int, tuple[float, Config, Any]] = {}
         self.models: dict[int, tuple[Any, ...]] = {}  # fold models, in memory only
-        self.megabytes: dict[int, float] = {}  # a trial's bag as written, when weighed
+        self.dump_seconds: dict[int, float] = {}  # skops' time to dump a trial's bag, when weighed
 
     def add(self, number: int, score: float, config: Config, oof: Any, models: Sequence[Any] = (), *,
-            save: bool = True, megabytes: float | None = None) -> None:
+            save: bool = True, dump_seconds: float | None = None) -> None:
         if oof is None:
             return
         self.items[number] = (score, config, oof)
         if models:
             self.models[number] = tuple(models)
-        if megabytes is not None:
-            self.megabytes[number] = megabytes
+        if dump_seconds is not None:
+            self.dump_seconds[number] = dump_seconds
         if self.folder is not None and save:
             import numpy as np
 
@@ -260,21 +260,21 @@ class _OofPool:
             worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
             del self.items[worst]
             self.models.pop(worst, None)
-            self.megabytes.pop(worst, None)
+            self.dump_seconds.pop(worst, None)
             if self.folder is not None:
                 (self.folder / f"{worst}.npy").unlink(missing_ok=True)
 
-    def write_megabytes(self, y: Any = None) -> float:
-        """The size of the final model if the search stopped now: the bags of the trials that
-        ensemble selection picks (with the encoded target ``y``), else of every weighed trial (an
-        upper bound, for free)."""
-        weighed = [n for n in sorted(self.megabytes) if n in self.items]
+    def write_seconds(self, y: Any = None) -> float:
+        """Seconds to write the final model if the search stopped now: ``WRITE_FACTOR`` times the
+        dumps of the bags that ensemble selection picks (with the encoded target ``y``), else of
+        every weighed trial (an upper bound, for free)."""
+        weighed = [n for n in sorted(self.dump_seconds) if n in self.items]
         if y is None or len(weighed) < 2:
-            return sum(self.megabytes[n] for n in weighed)
+            return WRITE_FACTOR * sum(self.dump_seconds[n] for n in weighed)
         from autometa.ensemble import ensemble_selection
 
         weights, _ = ensemble_selection([self.items[n][2] for n in weighed], y, self.metric)
-        return sum(self.megabytes[n] for n, w in zip(weighed, weights, strict=True) if w > 0)
+        return WRITE_FACTOR * sum(self.dump_seconds[n] for n, w in zip(weighed, weights, strict=True) if w > 0)
 
     def reload(self, records: Sequence[TrialRecord]) -> None:
         """Add the completed trials of an earlier, interrupted run of the same study."""
@@ -349,9 +349,9 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         deadline = ctx.deadline
         predicted = cost.predict(config) if cost is not None else None
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
-            writing = weigher.seconds(pool.write_megabytes())
+            writing = pool.write_seconds()
             if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
-                writing = weigher.seconds(pool.write_megabytes(encoded_y))
+                writing = pool.write_seconds(encoded_y)
             deadline -= writing
             if deadline <= time.monotonic():
                 left = deadline + writing - time.monotonic()
@@ -364,7 +364,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             ev = cross_validate(task, config, learner, metric, plan, seed=options.seed,
                                 n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx)
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
-                 megabytes=weigher.megabytes(learner, ev.models) if weigher is not None and ev.models else None)
+                 dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None)
         if cost is not None:
             cost.observe(config, ev.fit_seconds)
         return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
@@ -535,41 +535,33 @@ def fit_task(
 
 
 class _Weigher:
-    """How many megabytes a trial's bag takes in skops, and how long writing a model takes.
+    """How long skops takes to dump a trial's bag of fold models.
 
-    The first trial of each learner family has one fold model dumped with skops (its size and
-    its seconds); later trials are pickled, which is quick, and scaled by their family's ratio of
-    skops to pickle size (skops' JSON schema made a histogram-boosting fold 4-7 times its pickle).
-    The first dump also imports skops (3 s: it lists every scikit-learn estimator) inside the
-    search's time, rather than after it.
+    The first trial of each learner family has one fold model dumped with skops: its seconds per
+    pickled megabyte (skops' pace differs by family: its JSON schema made a histogram-boosting
+    fold 3-5 times its pickle, forests' arrays dump fast). Later trials are pickled, which is
+    quick, and scaled by their family's pace. The first dump also imports skops (3 s: it lists
+    every scikit-learn estimator) inside the search's time rather than after it.
     """
 
     def __init__(self) -> None:
-        self.ratio: dict[str, float] = {}
-        self.speeds: list[float] = []  # seconds per megabyte of skops' dumps
+        self.pace: dict[str, float] = {}  # seconds of skops dump per pickled megabyte, per family
 
-    def megabytes(self, learner: Any, models: Sequence[Any]) -> float:
-        """The bag's size as written; forests are thinned to one forest's trees in a bag."""
+    def dump_seconds(self, learner: Any, models: Sequence[Any]) -> float:
+        """The bag's dump time; forests are thinned to one forest's trees in a bag."""
         import pickle
 
         from autometa.learners.base import Learner
 
         pickled = len(pickle.dumps(models[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
-        if learner.name not in self.ratio:
+        if learner.name not in self.pace:
             import skops.io as sio
 
             start = time.perf_counter()
-            dumped = len(sio.dumps(models[0])) / 1e6
-            self.speeds.append((time.perf_counter() - start) / max(dumped, 1e-6))
-            self.ratio[learner.name] = dumped / max(pickled, 1e-6)
-        one = pickled * self.ratio[learner.name]
+            sio.dumps(models[0])
+            self.pace[learner.name] = (time.perf_counter() - start) / max(pickled, 1e-6)
+        one = pickled * self.pace[learner.name]
         return one if type(learner).thin is not Learner.thin else one * len(models)
-
-    def seconds(self, megabytes: float) -> float:
-        """Seconds to write a model of this many skops megabytes, at this process's measured pace."""
-        import statistics
-
-        return WRITE_FACTOR * megabytes * statistics.median(self.speeds) if self.speeds else 0.0
 
 
 def _left(deadline: float | None) -> float | None:

@@ -186,27 +186,25 @@ def test_a_budgeted_fit_that_writes_leaves_time_to_write_its_model(tmp_path: Pat
     pool = flow._OofPool(get_metric("rmse", "regression"))
     y = np.linspace(0.0, 1.0, 50)
     noise = np.random.default_rng(0).normal(scale=0.05, size=50)
-    for number, (oof, mb) in enumerate([(y + noise, 5.0), (y - noise, 3.0), (np.full(50, 7.0), 1.0)]):
-        pool.add(number, float(np.sqrt(np.mean((oof - y) ** 2))), result.best_config, oof, megabytes=mb)
-    assert pool.write_megabytes() == 9.0
-    assert pool.write_megabytes(y) == 8.0
+    for number, (oof, dump) in enumerate([(y + noise, 5.0), (y - noise, 3.0), (np.full(50, 7.0), 1.0)]):
+        pool.add(number, float(np.sqrt(np.mean((oof - y) ** 2))), result.best_config, oof, dump_seconds=dump)
+    assert pool.write_seconds() == 9.0 * flow.WRITE_FACTOR
+    assert pool.write_seconds(y) == 8.0 * flow.WRITE_FACTOR
 
 
-def test_the_weigher_measures_skops_once_per_family_and_scales_pickles() -> None:
+def test_the_weigher_times_skops_once_per_family_and_scales_pickles() -> None:
+    import pickle
+
     import autometa.flow as flow
     from autometa.learners import get_learner
 
     task = make_task(mixed_frame(n=200), "target")
     weigher = flow._Weigher()
-    assert weigher.seconds(10.0) == 0.0  # nothing measured yet
-    import pickle
-
     for name, folds_written in (("hist_gradient_boosting", 3), ("random_forest", 1)):
         learner = get_learner(name)
         folds = [learner.fit(learner.pipeline(learner.space.default_config("binary"), task.columns, task.kind),
                              task.X, task.y) for _ in range(3)]
-        bag = weigher.megabytes(learner, folds)
-        one = len(pickle.dumps(folds[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6 * weigher.ratio[name]
-        assert bag == pytest.approx(folds_written * one)  # a bag of forests is written as one forest
-    assert len(weigher.speeds) == 2 and weigher.ratio["hist_gradient_boosting"] > 1.0  # skops' schema
-    assert weigher.seconds(10.0) > 0.0
+        bag = weigher.dump_seconds(learner, folds)
+        one = len(pickle.dumps(folds[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6 * weigher.pace[name]
+        assert bag > 0 and bag == pytest.approx(folds_written * one)  # a bag of forests: one forest
+    assert set(weigher.pace) == {"hist_gradient_boosting", "random_forest"}
