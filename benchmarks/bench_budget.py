@@ -267,7 +267,7 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
 
 
 def report() -> None:
-    from bench_meta import compare, higher_is_better, table
+    from bench_meta import compare, higher_is_better, table, task_summary
 
     df = pd.DataFrame(read_rows())
     if df.empty:
@@ -303,10 +303,7 @@ def report() -> None:
             lines += [f"Ablation at {budget:g} s: the recommendation by score per second against by score alone: "
                       f"better on {int((diff > 0).sum())}, worse on {int((diff < 0).sum())}, equal on "
                       f"{int((diff == 0).sum())} of {len(diff)} tasks.", ""]
-    kinds = df.drop_duplicates("task")["kind"].value_counts()
-    lines.append(f"Tasks: {df['task'].nunique()} ({', '.join(f'{k}: {v}' for k, v in kinds.items())}); "
-                 f"rows {int(pd.to_numeric(df['rows']).min())}-{int(pd.to_numeric(df['rows']).max())}; "
-                 f"mean load {pd.to_numeric(df['load1']).mean():.2f}.")
+    lines.append(task_summary(df))
     text = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "budget.md").write_text(text + "\n")

@@ -124,7 +124,7 @@ def run(meta_db: str, n_tasks: int, trials: int, variants: list[str], max_rows: 
 
 def report() -> None:
     from bench_cold import read_rows
-    from bench_meta import compare, higher_is_better, table
+    from bench_meta import compare, higher_is_better, table, task_summary
 
     df = pd.DataFrame(read_rows(CSV))
     if df.empty:
@@ -159,10 +159,7 @@ def report() -> None:
         per_task = piv.copy()
         per_task.index.name = "task"
         lines += ["Test score per task:", "", table(per_task, "{:.4g}"), ""]
-    kinds = df.drop_duplicates("task")["kind"].value_counts()
-    lines.append(f"Tasks: {df['task'].nunique()} ({', '.join(f'{k}: {v}' for k, v in kinds.items())}); "
-                 f"rows {int(pd.to_numeric(df['rows']).min())}-{int(pd.to_numeric(df['rows']).max())}; "
-                 f"mean load {pd.to_numeric(df['load1']).mean():.2f}.")
+    lines.append(task_summary(df))
     text = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "families.md").write_text(text + "\n")

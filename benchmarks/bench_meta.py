@@ -95,6 +95,15 @@ def higher_is_better(piv: pd.DataFrame, metric_of: pd.Series) -> pd.DataFrame:
     return piv.mul(sign, axis=0)
 
 
+def task_summary(df: pd.DataFrame) -> str:
+    """One line: the tasks of a results frame (``task``, ``kind``, ``rows``, ``load1``) by kind,
+    their rows and the machine's mean load."""
+    kinds = df.drop_duplicates("task")["kind"].value_counts()
+    return (f"Tasks: {df['task'].nunique()} ({', '.join(f'{k}: {v}' for k, v in kinds.items())}); "
+            f"rows {int(pd.to_numeric(df['rows']).min())}-{int(pd.to_numeric(df['rows']).max())}; "
+            f"mean load {pd.to_numeric(df['load1']).mean():.2f}.")
+
+
 def compare(signed: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Per task, methods compared on higher-is-better scores: the normalized score (1 = the best
     method on the task, 0 = the worst; 1 for all when they tie), the rank (1 = best; ties share
