@@ -262,6 +262,8 @@ def _transient(exc: BaseException) -> bool:
         if names & {"OperationalError", "InterfaceError", "ConnectionError", "DisconnectionError",
                     "PendingRollbackError"}:
             return True
+        if getattr(seen, "connection_invalidated", False):  # SQLAlchemy saw the server disconnect
+            return True
         seen = seen.__cause__ or seen.__context__
     return False
 

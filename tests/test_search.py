@@ -156,3 +156,23 @@ def test_a_trial_that_failed_before_sampling_is_recorded_without_a_configuration
     assert record.error == "failed before a configuration was sampled"
     db = MetaDB(tmp_path / "m.sqlite")
     assert record_fit(db, task_row(), [record], get_metric("rmse", "regression"), "5-fold CV", 0, {"linear": 1}) == 0
+
+
+def test_a_commit_cut_by_a_server_disconnect_is_transient() -> None:
+    """Optuna wraps a failed commit in StorageInternalError; when SQLAlchemy saw the server
+    disconnect (``connection_invalidated``), the storage call is retried, like a lost connection."""
+    import optuna
+    import sqlalchemy.exc
+
+    from autometa.search import _transient
+
+    def wrapped(cause: BaseException) -> BaseException:
+        try:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from cause
+        except optuna.exceptions.StorageInternalError as exc:
+            return exc
+
+    cut = sqlalchemy.exc.DBAPIError("COMMIT", {}, Exception("server closed"), connection_invalidated=True)
+    assert _transient(wrapped(cut))
+    bad = sqlalchemy.exc.DBAPIError("INSERT", {}, Exception("value too long"), connection_invalidated=False)
+    assert not _transient(wrapped(bad))
