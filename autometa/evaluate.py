@@ -69,6 +69,7 @@ class Evaluation:
     fit_seconds: float
     fidelity: int | None
     models: tuple[Any, ...] = ()  # the fitted pipeline of each split, in ``plan.splits`` order
+    reached: int | None = None  # the median fidelity the fold models ended at, where they stop early
 
 
 def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
@@ -209,8 +210,11 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
         if fold > 0 and reporter is not None:
             reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
         _check_pace(start, fold + 1, plan.n_splits, deadline)
+    ends = [learner.reached(m) for m in models]
+    reached = int(np.median(ends)) if ends and None not in ends else None
     return Evaluation(score=float(np.mean(scores)), fold_scores=tuple(scores), oof=oof,
-                      fit_seconds=time.perf_counter() - start, fidelity=full, models=tuple(models))
+                      fit_seconds=time.perf_counter() - start, fidelity=full, models=tuple(models),
+                      reached=reached)
 
 
 def _check_pace(start: float, done: int, total: int, deadline: float | None) -> None:

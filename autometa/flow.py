@@ -367,7 +367,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                  dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None)
         if cost is not None:
             cost.observe(config, ev.fit_seconds)
-        return ev.score, {"fold_scores": list(ev.fold_scores), "fidelity": ev.fidelity}
+        return ev.score, {"fold_scores": list(ev.fold_scores),
+                          "fidelity": ev.fidelity if ev.reached is None else ev.reached}
 
     return evaluate
 

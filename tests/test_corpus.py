@@ -64,6 +64,19 @@ def test_portfolio_is_dense_and_fixed() -> None:
             assert space.complete(slot.config(space, kind), kind) == slot.config(space, kind)
 
 
+def test_the_mlp_slots_are_its_default_with_each_curriculum_and_rate_schedule() -> None:
+    from autometa.learners.curriculum import CURRICULA, LR_SCHEDULES
+
+    space = load_spaces()["mlp"]
+    slots = build_portfolio({"mlp": space}, 9)
+    configs = [s.config(space, "binary").params for s in slots]
+    assert [(c["curriculum"], c["lr_schedule"]) for c in configs[:7]] == (
+        [(c, "constant") for c in CURRICULA] + [("none", s) for s in LR_SCHEDULES[1:]])
+    default = space.default_config("binary").params
+    assert all(c["width"] == default["width"] and c["epochs"] == default["epochs"] for c in configs[:7])
+    assert len({str(sorted(c.items())) for c in configs}) == 9  # then distinct Sobol samples
+
+
 @pytest.mark.slow
 def test_tiny_build_is_resumable(tmp_path: Path) -> None:
     db = MetaDB(tmp_path / "m.sqlite")

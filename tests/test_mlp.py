@@ -53,6 +53,23 @@ def test_early_stopping_restores_the_best_epoch_and_ends_sooner() -> None:
     X, y = rng.normal(size=(300, 4)), rng.normal(size=300)  # nothing to learn: validation loss rises
     model = MLPRegressor(epochs=200, patience=5, width=256, learning_rate=0.01, random_state=0).fit(X, y)
     assert model.stopped_early_ and model.n_epochs_ < 200
+    assert 1 <= model.best_epoch_ == model.n_epochs_ - 5  # patience epochs past the kept one
+
+
+def test_a_cross_validation_records_the_epoch_early_stopping_kept() -> None:
+    from autometa.data import make_task
+    from autometa.evaluate import cross_validate, plan_cv
+    from autometa.metrics import get_metric
+    from autometa.spaces import Config
+    from tests.conftest import mixed_frame
+
+    task = make_task(mixed_frame(n=300), "target")
+    learner = get_learner("mlp")
+    config = learner.space.default_config(task.kind)
+    config = Config("mlp", {**config.params, "epochs": 150, "learning_rate": 0.02})
+    ev = cross_validate(task, config, learner, get_metric(None, task.kind), plan_cv(task, 3))
+    kept = sorted(m[-1].best_epoch_ for m in ev.models)
+    assert ev.fidelity == 150 and ev.reached == kept[1] < 150  # the median fold's
 
 
 def test_staged_fit_reports_each_stage_and_stops_at_the_deadline() -> None:

@@ -94,6 +94,11 @@ class Learner(ABC):
             return None
         return int(config.params[self.space.fidelity])
 
+    def reached(self, pipe: Pipeline) -> int | None:
+        """The fidelity a fitted pipeline's model ended at, where it can stop early (the epoch a
+        network's early stopping kept); None: the configured fidelity."""
+        return None
+
     def fit(self, pipe: Pipeline, X: Any, y: Any, *, on_stage: StageCallback | None = None,
             deadline: float | None = None, staged: bool = True) -> Pipeline:
         """Fit preprocessing, then the model in stages; returns ``pipe``, fitted.

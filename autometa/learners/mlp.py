@@ -128,7 +128,7 @@ class _TorchMLP(BaseEstimator):
         with torch.random.fork_rng(devices=[]):  # dropout draws from its own seeded stream
             torch.manual_seed(self.random_state + 1)
             self._rng = torch.get_rng_state()
-        self._done, self._best, self._stale = 0, float("inf"), 0
+        self._done, self._best, self._stale, self._best_epoch = 0, float("inf"), 0, 0
         self._best_state: dict[str, Any] | None = None
         self.stopped_early_ = False
 
@@ -195,7 +195,7 @@ class _TorchMLP(BaseEstimator):
                 with torch.no_grad(), autocast:
                     val = float(self._loss(self._net(d["xv"]), d["yv"]))
                 if val < self._best - 1e-7:
-                    self._best, self._stale = val, 0
+                    self._best, self._stale, self._best_epoch = val, 0, self._done
                     self._best_state = {k: v.detach().clone() for k, v in self._net.state_dict().items()}
                 elif share >= 1.0:  # patience runs once the curriculum shows every row
                     self._stale += 1
@@ -224,6 +224,7 @@ class _TorchMLP(BaseEstimator):
             self._net.load_state_dict(self._best_state)
         _publish(self)
         self.n_epochs_ = self._done
+        self.best_epoch_ = self._best_epoch if self._best_state is not None else self._done
         for attr in ("_net", "_opt", "_data", "_gen", "_best_state", "_rng", "_order"):
             delattr(self, attr)
         return self
@@ -292,6 +293,10 @@ class MLP(Learner):
         if start is not None:
             params = {**params, "init_coefs": list(start.coefs), "init_intercepts": list(start.intercepts)}
         return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+    def reached(self, pipe: Pipeline) -> int | None:
+        """The epoch whose weights early stopping kept."""
+        return int(pipe[-1].best_epoch_)
 
     def pipeline(self, config: Config, columns: Sequence[Column], kind: str, *, seed: int = 0,
                  n_jobs: int = 1) -> Pipeline:

@@ -63,7 +63,7 @@ def evaluate_chunk(spec: CorpusTask, slots: Sequence[Slot], timeout: float,
             ev = cross_validate(task, config, learner, metric, plan, seed=seed, n_jobs=1,
                                 deadline=time.monotonic() + timeout)
             out.append(RunRow(**base, score=ev.score, fold_scores=ev.fold_scores, fit_seconds=ev.fit_seconds,
-                              fidelity=ev.fidelity, status="ok"))
+                              fidelity=ev.fidelity if ev.reached is None else ev.reached, status="ok"))
         except TrialTimeout:
             out.append(RunRow(**base, score=None, fold_scores=(), fit_seconds=time.perf_counter() - start,
                               status="timeout", error=f"over {timeout:g} s"))

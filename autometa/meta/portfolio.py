@@ -1,7 +1,8 @@
 """The build portfolio: one fixed list of configurations evaluated on every corpus task.
 
-Each learner contributes its default configuration plus distinct space-filling
-samples of its space (``spaces.sample_configs``; repeats, common in small
+Each learner contributes its default configuration, then its *variants* (the default with one
+training option changed: the MLP's curricula and learning-rate schedules, so that the corpus says
+where each helps), then distinct space-filling samples of its space (``spaces.sample_configs``; repeats, common in small
 spaces such as kNN's, are skipped), so the task x configuration matrix is dense.
 A slot (``lightgbm/003``) names a portfolio entry across task kinds:
 on a task, the slot's parameters are completed for that kind
@@ -26,6 +27,12 @@ __all__ = ["CORPUS_LEARNERS", "CORPUS_SLOTS", "Slot", "build_portfolio", "signat
 CORPUS_SLOTS = {"catboost": 8, "extra_trees": 25, "hist_gradient_boosting": 25, "knn": 25, "lightgbm": 25,
                 "linear": 25, "random_forest": 25, "xgboost": 8}
 CORPUS_LEARNERS = tuple(CORPUS_SLOTS)
+# the default with one option changed: each curriculum with a constant rate, each rate schedule
+# without a curriculum (the MLP's corpus slots are these 7, so its outcomes compare like with like)
+VARIANTS: dict[str, tuple[dict[str, Any], ...]] = {
+    "mlp": ({"curriculum": "easy_to_hard"}, {"curriculum": "anti"}, {"curriculum": "self_paced"},
+            {"lr_schedule": "cosine"}, {"lr_schedule": "onecycle"}, {"lr_schedule": "warmup"}),
+}
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,8 @@ class Slot:
 
 def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int | Mapping[str, int], *,
                     seed: int = 0) -> list[Slot]:
-    """``per_learner`` slots per learner (one count, or a count per learner): its default, then
-    Sobol samples.
+    """``per_learner`` slots per learner (one count, or a count per learner): its default, its
+    ``VARIANTS``, then Sobol samples.
 
     Example:
         >>> from autometa.spaces import load_spaces
@@ -65,8 +72,9 @@ def build_portfolio(spaces: Mapping[str, SearchSpace], per_learner: int | Mappin
     for name in sorted(spaces):
         space = spaces[name]
         count = per_learner if isinstance(per_learner, int) else per_learner[name]
-        chosen: list[dict[str, Any]] = [{p.name: p.default for p in space.params}]
-        seen = {json.dumps(chosen[0], sort_keys=True)}
+        default = {p.name: p.default for p in space.params}
+        chosen: list[dict[str, Any]] = [default, *({**default, **v} for v in VARIANTS.get(name, ()))][:count]
+        seen = {json.dumps(c, sort_keys=True) for c in chosen}
         draw = count
         while len(chosen) < count and draw <= 64 * count:
             draw *= 2  # small spaces repeat points: draw more until enough are distinct
