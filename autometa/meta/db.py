@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, Oper
 
 from autometa.errors import DataError, OptionError, message
 
-__all__ = ["ORIGINS", "SCHEMA_VERSION", "InitRow", "MetaDB", "RunRow", "TaskRow", "default_user_db",
+__all__ = ["ORIGINS", "SCHEMA_VERSION", "CurveRow", "InitRow", "MetaDB", "RunRow", "TaskRow", "default_user_db",
            "package_versions"]
 
 SCHEMA_VERSION = 1
@@ -82,6 +82,25 @@ runs = sa.Table(
     sa.Column("versions", sa.Text, nullable=False),
     sa.Column("created_at", sa.String(32), nullable=False),
     sa.UniqueConstraint("task_id", "config_id", "origin", "seed", "metric", "created_at", name="uq_run"),
+)
+# learning curves: a configuration's validation score on the first fold at fractions of its fidelity
+# (what a fidelity schedule is chosen from). A table added after schema version 1: opening an older
+# database creates it, and older autometa versions ignore it.
+curves = sa.Table(
+    "curves", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("task_id", sa.Integer, sa.ForeignKey("tasks.id"), nullable=False, index=True),
+    sa.Column("config_id", sa.Integer, sa.ForeignKey("configurations.id"), nullable=False, index=True),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("direction", sa.String(8), nullable=False),
+    sa.Column("fidelity", sa.Integer, nullable=False),
+    sa.Column("fraction", sa.Float, nullable=False),
+    sa.Column("score", sa.Float, nullable=True),
+    sa.Column("seconds", sa.Float, nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.UniqueConstraint("task_id", "config_id", "fidelity", "seed", "origin", name="uq_curve"),
 )
 initializations = sa.Table(
     "initializations", metadata,
@@ -144,6 +163,26 @@ class RunRow:
     predict_seconds: float | None = None
     error: str | None = None
     slot: str | None = None
+
+
+@dataclass(frozen=True)
+class CurveRow:
+    """A configuration's validation score (first fold) at one stage of its fidelity, and the
+    seconds its fit had taken by then. ``score`` is None where the fit failed before this stage."""
+
+    task_digest: str
+    learner: str
+    space_version: int
+    params: dict[str, Any]
+    slot: str | None
+    metric: str
+    direction: str
+    fidelity: int
+    fraction: float
+    score: float | None
+    seconds: float
+    origin: str = "corpus"
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -280,6 +319,8 @@ class MetaDB:
                 return
             row = conn.execute(sa.select(meta_info.c.value).where(meta_info.c.key == "schema_version")).first()
             found = int(row[0]) if row else 0
+            if found == SCHEMA_VERSION:
+                metadata.create_all(conn)  # tables added since (curves); existing ones are kept
         if found < SCHEMA_VERSION:
             raise DataError(message(
                 f"meta_db '{self._safe_url()}' has schema version {found}, older than this autometa's {SCHEMA_VERSION}",
@@ -341,6 +382,45 @@ class MetaDB:
                     fit_seconds=r.fit_seconds, predict_seconds=r.predict_seconds, status=r.status,
                     error=r.error, cv=r.cv, seed=r.seed, origin=r.origin, versions=versions, created_at=_now()))
         return len(rows)
+
+    def add_curves(self, rows: Sequence[CurveRow], task: TaskRow | None = None) -> int:
+        """Insert learning-curve points in one transaction (with their task, if given)."""
+        with self._tx() as conn:
+            task_ids: dict[str, int] = {}
+            if task is not None:
+                task_ids[task.digest] = self._task_id(conn, task)
+            batch = []
+            for r in rows:
+                if r.task_digest not in task_ids:
+                    found = conn.execute(sa.select(tasks.c.id).where(tasks.c.digest == r.task_digest)).first()
+                    if not found:
+                        raise DataError(message(f"curve refers to unknown task {r.task_digest}", "add the task first"))
+                    task_ids[r.task_digest] = int(found[0])
+                batch.append({"task_id": task_ids[r.task_digest],
+                              "config_id": self._config_id(conn, r.learner, r.space_version, r.params, r.slot),
+                              "metric": r.metric, "direction": r.direction, "fidelity": r.fidelity,
+                              "fraction": r.fraction, "score": r.score, "seconds": r.seconds, "seed": r.seed,
+                              "origin": r.origin, "created_at": _now()})
+            if batch:
+                conn.execute(curves.insert(), batch)
+        return len(rows)
+
+    def curve_pairs(self, origin: str = "corpus") -> set[tuple[str, str | None]]:
+        """(task digest, configuration slot) pairs that already have a learning curve."""
+        q = (sa.select(tasks.c.digest, configurations.c.slot).distinct()
+             .select_from(curves.join(tasks).join(configurations)).where(curves.c.origin == origin))
+        with self._tx() as conn:
+            return {(r[0], r[1]) for r in conn.execute(q)}
+
+    def curves_frame(self) -> Any:
+        """Learning-curve points joined with their task and configuration."""
+        import pandas as pd
+
+        q = (sa.select(curves, tasks.c.digest.label("task_digest"), tasks.c.kind, tasks.c.group_key,
+                       configurations.c.learner, configurations.c.params, configurations.c.slot)
+             .select_from(curves.join(tasks).join(configurations)))
+        with self._tx() as conn:
+            return pd.read_sql(q, conn)
 
     def add_initialization(self, row: InitRow, *, replace: bool = False) -> None:
         """Store an initialization under its name.
@@ -421,7 +501,7 @@ class MetaDB:
             return {(r[0], r[1]) for r in conn.execute(q)}
 
     def frame(self, table: str) -> Any:
-        """A table as a pandas DataFrame (``tasks``, ``configurations``, ``runs``)."""
+        """A table as a pandas DataFrame (``tasks``, ``configurations``, ``runs``, ``curves``)."""
         import pandas as pd
 
         with self._tx() as conn:
@@ -469,11 +549,11 @@ class MetaDB:
     # ------------------------------------------------------------------ export / import
 
     def export(self, folder: str | Path) -> list[Path]:
-        """Write tasks, configurations and runs as Parquet files in ``folder``."""
+        """Write tasks, configurations, runs and curves as Parquet files in ``folder``."""
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         out = []
-        for name in ("tasks", "configurations", "runs"):
+        for name in ("tasks", "configurations", "runs", "curves"):
             path = folder / f"{name}.parquet"
             self.frame(name).to_parquet(path, index=False)
             out.append(path)
@@ -483,7 +563,8 @@ class MetaDB:
         """Import Parquet files written by ``export``; returns the number of runs added.
 
         Tasks and configurations are matched by digest; runs already present
-        (same task, configuration, origin, seed, metric and time) are skipped.
+        (same task, configuration, origin, seed, metric and time) are skipped, and so are
+        curve points already present. ``curves.parquet`` is optional (older exports lack it).
         Everything happens in one transaction.
 
         Raises:
@@ -493,8 +574,10 @@ class MetaDB:
 
         folder = Path(folder)
         frames = {}
-        for table in (tasks, configurations, runs):
+        for table in (tasks, configurations, runs, curves):
             path = folder / f"{table.name}.parquet"
+            if table is curves and not path.is_file():
+                continue
             if not path.is_file():
                 raise DataError(message(f"'{path}' not found", "pass a folder written by 'autometa meta-db export'"))
             try:
@@ -538,7 +621,27 @@ class MetaDB:
             if batch:
                 conn.execute(runs.insert(), batch)
             added = len(batch)
+            if "curves" in frames:
+                _import_curves(conn, frames["curves"], task_map, config_map, allowed)
         return added
+
+
+def _import_curves(conn: sa.Connection, frame: Any, task_map: dict[int, int], config_map: dict[int, int],
+                   allowed: set[str]) -> None:
+    existing = {tuple(r) for r in conn.execute(sa.select(
+        curves.c.task_id, curves.c.config_id, curves.c.fidelity, curves.c.seed, curves.c.origin))}
+    batch = []
+    for row in frame.to_dict("records"):
+        row.pop("id")
+        if row["origin"] not in allowed:
+            continue
+        row["task_id"], row["config_id"] = task_map[int(row["task_id"])], config_map[int(row["config_id"])]
+        key = (row["task_id"], row["config_id"], row["fidelity"], row["seed"], row["origin"])
+        if key not in existing:
+            existing.add(key)
+            batch.append({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()})
+    if batch:
+        conn.execute(curves.insert(), batch)
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:

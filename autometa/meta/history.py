@@ -67,7 +67,7 @@ def _signature(folder: Path) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for name in ("tasks.parquet", "configurations.parquet", "runs.parquet"):
+    for name in ("tasks.parquet", "configurations.parquet", "runs.parquet", "curves.parquet"):
         path = folder / name
         if path.is_file():
             h.update(path.read_bytes())
