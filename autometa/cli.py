@@ -104,6 +104,7 @@ def fit(
     meta_top_k: Annotated[int | None, typer.Option(help="Recommended configurations to try first (default: up to 10).")] = None,
     recommender: Annotated[str, typer.Option(help="auto, static, knn, surrogate or knn+static.")] = "auto",
     init: Annotated[str | None, typer.Option(help="Start the MLP learner from this meta-learned initialization (see 'autometa meta-train').")] = None,
+    fidelity: Annotated[str, typer.Option(help="Fidelity schedules: median (rungs at 1/9 and 1/3 of the rounds/trees/epochs, keep the better half), none, hyperband, MIN:ETA (successive halving, e.g. 1/9:3), per learner (lightgbm=1/9:3,mlp=none), or auto (per learner, from past tasks' learning curves).")] = "median",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     n_jobs: Annotated[int, typer.Option(help="Threads per model (-1: one below 5,000 rows, else all cores).")] = -1,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in --output (same data): its finished trials count towards --trials.")] = False,
@@ -138,7 +139,8 @@ def fit(
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, stack=stack, final=final, n_jobs=n_jobs, experiment=experiment,
                          output_dir=folder, storage=storage, use_meta=meta,
-                         meta_top_k=meta_top_k, recommender=recommender, record=record, init=init)
+                         meta_top_k=meta_top_k, recommender=recommender, record=record, init=init,
+                         fidelity=fidelity)
     from autometa.meta.history import meta_db_for_fit
 
     db = meta_db_for_fit(meta_db, record=record, use_meta=meta or init is not None)
@@ -465,10 +467,17 @@ def recommend(
         raise OptionError(message(f"--time-budget must be a positive number of seconds; got {time_budget:g}",
                                   "pass for example --time-budget 60"))
     the_task = make_task(read_table(data), target, kind=task, name=data.stem)
-    rec = recommender_for(open_meta_db(meta_db, create=False), recommender).recommend(
-        compute_metafeatures(the_task), the_task.kind, top_k, learners=_split_list(learners), time_budget=time_budget)
+    db = open_meta_db(meta_db, create=False)
+    model = recommender_for(db, recommender)
+    mf = compute_metafeatures(the_task)
+    rec = model.recommend(mf, the_task.kind, top_k, learners=_split_list(learners), time_budget=time_budget)
+    from autometa.meta.fidelity import curves_for
+
+    families = _split_list(learners) or [n for n, s in model.spaces.items() if the_task.kind in s.kinds]
+    schedules = model.advise_fidelity(mf, the_task.kind, families, curves_for(db)) if rec.neighbours else {}
     if as_json:
-        out.print(json.dumps(rec.to_dict()), markup=False)
+        out.print(json.dumps({**rec.to_dict(), "fidelity": {k: a.to_dict() for k, a in schedules.items()}}),
+                  markup=False)
         return
     from rich.table import Table
 
@@ -488,6 +497,16 @@ def recommend(
         out.print("nearest past tasks: " + ", ".join(f"{n.name} ({n.distance:.2f})" for n in rec.neighbours))
     if rec.note:
         out.print(rec.note)
+    if rec.curriculum is not None:
+        c = rec.curriculum
+        epochs = "" if c.epochs is None else (f"; early stopping kept epoch {c.epochs:.0f} with it"
+                                               f" ({c.plain_epochs:.0f} without)" if not c.is_plain
+                                               else f"; early stopping kept epoch {c.epochs:.0f}")
+        out.print(f"training a network: curriculum={c.curriculum}, lr_schedule={c.lr_schedule} ({c.reason}{epochs})")
+    for learner, a in schedules.items():
+        out.print(f"fidelity schedule for {learner}: {a.schedule.name} ({a.reason})")
+    if schedules:
+        out.print("use them with: autometa fit ... --fidelity auto")
 
 
 @app.command()

@@ -160,8 +160,10 @@ def cross_validate(
     n_jobs: int = 1,
     deadline: float | None = None,
     reporter: Reporter | None = None,
+    fractions: Sequence[float] = STAGE_FRACTIONS,
 ) -> Evaluation:
-    """Fit and score ``config`` on every split of ``plan``.
+    """Fit and score ``config`` on every split of ``plan``; the first fold reports at
+    ``fractions`` of the fidelity (a fidelity schedule's stages, at most three).
 
     Raises:
         TrialTimeout: Training passed ``deadline``.
@@ -173,11 +175,12 @@ def cross_validate(
     # models without n_jobs (histogram boosting, BLAS) would otherwise take every core
     with threadpool_limits(limits=n_jobs):
         return _cross_validate(task, config, learner, metric, plan, seed=seed, n_jobs=n_jobs,
-                               deadline=deadline, reporter=reporter)
+                               deadline=deadline, reporter=reporter, fractions=fractions)
 
 
 def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric, plan: CVPlan, *,
-                    seed: int, n_jobs: int, deadline: float | None, reporter: Reporter | None) -> Evaluation:
+                    seed: int, n_jobs: int, deadline: float | None, reporter: Reporter | None,
+                    fractions: Sequence[float]) -> Evaluation:
     import numpy as np
 
     y_enc = encode_target(task)
@@ -189,7 +192,7 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
     models: list[Any] = []
     start = time.perf_counter()
     full = learner.fidelity(config)
-    stages = stage_values(full) if full is not None else [0]
+    stages = stage_values(full, fractions) if full is not None else [0]
     step_of = {v: FINAL_STAGE_STEP - (len(stages) - 1 - i) for i, v in enumerate(stages)}
     X = task.X
     for fold, (train, val) in enumerate(plan.splits):
@@ -200,7 +203,7 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
             if reporter is not None and value in step_of:
                 reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
 
-        learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline,
+        learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline, fractions=fractions,
                     on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None)
         pred = predict_scores(pipe, X_val, task)
         scores.append(_finite(metric(y_val, pred)))

@@ -30,6 +30,7 @@ from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
+from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
 from autometa.tracking import NullTracker, Tracker, save_model
@@ -100,6 +101,11 @@ class FitOptions:
             study of that name is continued: its finished trials count towards ``n_trials``.
         init: Start the MLP learner from this meta-learned initialization in the meta_db
             (``autometa meta-train``); its architecture and encoding replace the searched ones.
+        fidelity: The learners' fidelity schedules (``autometa.schedules``): ``"median"`` (the
+            default), ``"none"``, ``"hyperband"``, ``"MIN:ETA"`` (successive halving, such as
+            ``"1/9:3"``), one per learner (``"lightgbm=1/9:3,mlp=none"``), or ``"auto"``: chosen
+            per learner from the learning curves of the nearest past tasks (needs a meta_db with
+            curves; else ``"median"``).
     """
 
     metric: str | None = None
@@ -124,6 +130,7 @@ class FitOptions:
     record: bool = True
     study_name: str | None = None
     init: str | None = None
+    fidelity: str = "median"
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -146,6 +153,13 @@ class FitOptions:
             raise OptionError(message(f"unknown recommender '{self.recommender}'",
                                       f"use one of: auto, {', '.join(STRATEGIES)}"))
         self.search_settings("check")  # validates the budget
+        from autometa.learners import LEARNER_NAMES
+        from autometa.schedules import parse_schedules
+
+        if not isinstance(self.fidelity, str):
+            raise OptionError(message(f"fidelity must be a string; got {self.fidelity!r}",
+                                      "pass for example fidelity='median' or 'auto'"))
+        parse_schedules(self.fidelity, self.learners or LEARNER_NAMES)  # validates the spec
 
     def for_workers(self) -> dict[str, Any]:
         """The options a worker needs to run this fit's trials (JSON-able; stored on the study)."""
@@ -153,7 +167,7 @@ class FitOptions:
                 "n_trials": self.n_trials, "time_budget": self.time_budget, "trial_timeout": self.trial_timeout,
                 "cv": self.cv, "seed": self.seed, "n_jobs": self.n_jobs, "pruning": self.pruning,
                 "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None,
-                "init": self.init}
+                "init": self.init, "fidelity": self.fidelity}
 
     def top_k(self) -> int:
         """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
@@ -167,7 +181,8 @@ class FitOptions:
         return SearchSettings(n_trials=self.n_trials, time_budget=time_left or self.time_budget,
                               trial_timeout=self.trial_timeout, seed=self.seed,
                               sampler=self.sampler, pruning=self.pruning,  # type: ignore[arg-type]
-                              study_name=study_name, storage=self.storage)
+                              study_name=study_name, storage=self.storage,
+                              fidelity="median" if self.fidelity == "auto" else self.fidelity)
 
     def finish_reserve(self, writes: bool) -> float:
         """Seconds a budgeted fit keeps for ensemble selection and the final model (plus writing
@@ -205,6 +220,7 @@ class FitResult:
     seconds: float = 0.0
     recommendation: Recommendation | None = None
     init: str | None = None  # the meta-learned initialization the MLP started from
+    fidelity: str = "median"  # the fidelity schedules the search used (``auto`` resolved)
 
     @property
     def n_trials(self) -> int:
@@ -229,6 +245,7 @@ class FitResult:
             "seconds": round(self.seconds, 2),
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "mlp_init": self.init,
+            "fidelity": self.fidelity,
         }
 
 
@@ -334,6 +351,23 @@ def _started(spaces: dict[str, Any], task: Task, init: str, db: MetaDB | None) -
     return {**spaces, "mlp": dataclasses.replace(space, params=fixed, start=start)}
 
 
+def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequence[str],
+                     options: FitOptions) -> str:
+    """``fidelity="auto"`` made concrete: each learner's schedule from the learning curves of the
+    nearest past tasks (``autometa.meta.fidelity``); ``median`` for learners without curves, and
+    for all when there is no meta_db or meta-learning is off."""
+    schedules = {n: MEDIAN for n in names}
+    if db is not None and stored_task is not None and options.use_meta:
+        from autometa.meta.fidelity import curves_for
+        from autometa.meta.recommend import recommender_for
+
+        recommender = recommender_for(db, options.recommender, seed=options.seed)
+        for learner, advice in recommender.advise_fidelity(stored_task.metafeatures, kind, names,
+                                                           curves_for(db)).items():
+            schedules[learner] = advice.schedule
+    return format_schedules(schedules)
+
+
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
                     pool: _OofPool, cost: Calibrated | None = None, weigh: bool = False,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
@@ -344,6 +378,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
 
     weigher = _Weigher() if weigh and options.final == "bag" else None
     encoded_y = encode_target(task) if weigher is not None and options.ensemble else None
+    schedules = parse_schedules(options.fidelity, list(spaces))
+    fractions = {n: schedules[n].fractions if isinstance(schedules, dict) else MEDIAN.fractions for n in spaces}
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
         deadline = ctx.deadline
@@ -362,7 +398,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
             ev = cross_validate(task, config, learner, metric, plan, seed=options.seed,
-                                n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx)
+                                n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx,
+                                fractions=fractions[config.learner])
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
                  dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None)
         if cost is not None:
@@ -439,6 +476,8 @@ def fit_task(
             from autometa.meta.cost import Calibrated
 
             cost = Calibrated(recommender.cost, stored_task.metafeatures)
+    if options.fidelity == "auto":
+        options = dataclasses.replace(options, fidelity=resolve_fidelity(db, stored_task, task.kind, names, options))
     budget = " and ".join(b for b in (f"{options.n_trials} trials" if options.n_trials else "",
                                        f"{options.time_budget:g} s" if options.time_budget else "") if b) or "none"
     note = fit_note(task, metric.name, plan.describe(), names, recommendation, budget)
@@ -521,7 +560,7 @@ def fit_task(
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
                        ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
                        tracking=tracker.location,
-                       recommendation=recommendation, init=options.init)
+                       recommendation=recommendation, init=options.init, fidelity=options.fidelity)
     final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score

@@ -22,13 +22,15 @@ from typing import Any, Literal
 import optuna
 
 from autometa.errors import OptionError, TrialTimeout, message
+from autometa.evaluate import FINAL_STAGE_STEP
 from autometa.interrupts import interrupt_deferred
 from autometa.records import TrialRecord, TrialState
+from autometa.schedules import HYPERBAND, MEDIAN, FidelitySchedule, parse_schedules
 from autometa.spaces import Config, Param, SearchSpace
 
 __all__ = [
     "NO_CONFIG",
-    "SameLearnerMedianPruner",
+    "SameLearnerPruner",
     "SearchOutcome",
     "SearchSettings",
     "Skipped",
@@ -36,6 +38,7 @@ __all__ = [
     "TrialRecord",
     "config_from_params",
     "fail_trials_of",
+    "make_pruner",
     "param_importances",
     "run_search",
     "study_attrs",
@@ -74,6 +77,7 @@ class SearchSettings:
     study_name: str = "autometa"
     storage: str | None = None
     heartbeat: int = HEARTBEAT_SECONDS
+    fidelity: str = "median"  # the learners' fidelity schedules (``autometa.schedules``), resolved
 
     def __post_init__(self) -> None:
         if self.n_trials is None and self.time_budget is None:
@@ -91,7 +95,7 @@ class SearchSettings:
     @property
     def meta(self) -> dict[str, Any]:
         """What to log about the search."""
-        return {"sampler": self.sampler, "pruning": self.pruning, "seed": self.seed,
+        return {"sampler": self.sampler, "pruning": self.pruning, "fidelity": self.fidelity, "seed": self.seed,
                 "n_trials": self.n_trials, "time_budget": self.time_budget,
                 "trial_timeout": self.trial_timeout}
 
@@ -409,16 +413,20 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     )
 
 
-class SameLearnerMedianPruner(optuna.pruners.BasePruner):
-    """Prune a trial whose intermediate score is worse than the median of earlier
-    trials of the same learner at the same step, once ``n_startup`` such trials exist.
+class SameLearnerPruner(optuna.pruners.BasePruner):
+    """Prune a trial whose intermediate score is not among the best ``keep`` share of earlier
+    trials of the same learner at the same step, once ``n_startup`` such trials exist. ``keep``
+    is the learner's fidelity schedule's at the rungs before the first fold's full fidelity
+    (``FINAL_STAGE_STEP``), and one half (the median) at the fold steps after.
 
     Learner families differ in how fast they converge along their fidelity, so
     comparing a forest's early score with a boosted model's would prune unfairly.
     """
 
-    def __init__(self, direction: str, n_startup: int = 4) -> None:
+    def __init__(self, direction: str, schedules: Mapping[str, FidelitySchedule] | None = None,
+                 n_startup: int = 4) -> None:
         self.direction = direction
+        self.schedules = dict(schedules or {})
         self.n_startup = n_startup
 
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
@@ -434,8 +442,26 @@ class SameLearnerMedianPruner(optuna.pruners.BasePruner):
                  if t.params.get(LEARNER_PARAM) == learner and step in t.intermediate_values]
         if len(peers) < self.n_startup:
             return False
-        median = float(np.median(peers))
-        return value < median if self.direction == "maximize" else value > median
+        keep = self.schedules.get(str(learner), MEDIAN).keep if step < FINAL_STAGE_STEP else 0.5
+        if keep >= 1.0:
+            return False
+        if self.direction == "maximize":
+            return value < float(np.quantile(peers, 1.0 - keep))
+        return value > float(np.quantile(peers, keep))
+
+
+
+def make_pruner(settings: SearchSettings, direction: str, learners: Sequence[str]) -> optuna.pruners.BasePruner:
+    """The search's pruner: none, Optuna's Hyperband, or each learner's schedule."""
+    if not settings.pruning:
+        return optuna.pruners.NopPruner()
+    schedules = parse_schedules(settings.fidelity, learners)
+    if schedules == HYPERBAND:
+        return optuna.pruners.HyperbandPruner()
+    if isinstance(schedules, str):
+        raise OptionError(message(f"fidelity schedules '{settings.fidelity}' must be resolved before the search",
+                                  "resolve 'auto' with autometa.meta.fidelity first"))
+    return SameLearnerPruner(direction, schedules)
 
 
 def run_search(
@@ -478,7 +504,7 @@ def run_search(
     study = optuna.create_study(
         direction=direction,
         sampler=make_sampler(settings),
-        pruner=SameLearnerMedianPruner(direction) if settings.pruning else optuna.pruners.NopPruner(),
+        pruner=make_pruner(settings, direction, list(spaces)),
         study_name=settings.study_name,
         storage=_make_storage(settings.storage, settings.heartbeat),
         load_if_exists=True,

@@ -74,8 +74,8 @@ SEED = 0
 
 
 def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
-    """A copy of the meta_db without the tasks (and their runs) of these source groups (cached per
-    state of the source file)."""
+    """A copy of the meta_db without the tasks (and their runs and curves) of these source groups
+    (cached per state of the source file)."""
     stat = Path(source).stat()
     path = folder / f"fold{fold}-{Path(source).stem}-{stat.st_size}-{int(stat.st_mtime)}.sqlite"
     if not path.exists():
@@ -86,6 +86,8 @@ def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
         con.execute(f"DELETE FROM curricula WHERE run_id IN (SELECT id FROM runs WHERE task_id IN ({ids}))",
                     tuple(groups))
         con.execute(f"DELETE FROM runs WHERE task_id IN ({ids})", tuple(groups))
+        if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'curves'").fetchone():
+            con.execute(f"DELETE FROM curves WHERE task_id IN ({ids})", tuple(groups))
         con.execute(f"DELETE FROM tasks WHERE group_key IN ({marks})", tuple(groups))
         con.commit()
         con.close()

@@ -25,12 +25,11 @@ from autometa.meta.corpus import CorpusTask, load_task
 from autometa.meta.db import CurveRow, MetaDB, RunRow, TaskRow
 from autometa.meta.history import task_row
 from autometa.meta.portfolio import Slot
+from autometa.schedules import CURVE_FRACTIONS
 
 __all__ = ["CURVE_FRACTIONS", "BuildSummary", "build", "curve_chunk", "evaluate_chunk"]
 
 CHUNK = 25
-# the stages a learning curve records: every stage a fidelity schedule may use
-CURVE_FRACTIONS = (1 / 16, 1 / 9, 1 / 4, 1 / 3, 1 / 2, 1.0)
 
 
 @dataclass(frozen=True)
@@ -114,11 +113,11 @@ def curve_chunk(spec: CorpusTask, slots: Sequence[Slot], timeout: float,
         done: list[CurveRow] = []
 
         def on_stage(value: int, *, _pipe: Any = pipe, _base: dict[str, Any] = base, _done: list[CurveRow] = done,
-                     _full: int = full) -> None:
+                     _full: int = full, _start: float = start) -> None:
             score = float(metric(y_val, predict_scores(_pipe, X_val, task)))
             _done.append(CurveRow(**_base, fidelity=value, fraction=value / _full,
                                   score=score if np.isfinite(score) else None,
-                                  seconds=time.perf_counter() - start))
+                                  seconds=time.perf_counter() - _start))
 
         try:
             learner.fit(pipe, task.X.iloc[train], task.y[train], on_stage=on_stage,

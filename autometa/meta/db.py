@@ -479,12 +479,13 @@ class MetaDB:
     # ------------------------------------------------------------------ reading
 
     def fingerprint(self) -> str:
-        """Changes whenever a task or run is added: what a cache of anything learnt from the database
+        """Changes whenever a task, run or curve is added: what a cache of anything learnt from the database
         is keyed by."""
         with self._tx() as conn:
             n_tasks, top_task = conn.execute(sa.select(sa.func.count(), sa.func.max(tasks.c.id))).one()
             n_runs, top_run = conn.execute(sa.select(sa.func.count(), sa.func.max(runs.c.id))).one()
-        return f"{self._safe_url()}|{n_tasks}:{top_task}|{n_runs}:{top_run}"
+            n_curves = conn.execute(sa.select(sa.func.max(curves.c.id))).scalar_one()
+        return f"{self._safe_url()}|{n_tasks}:{top_task}|{n_runs}:{top_run}|{n_curves}"
 
     def task_digests(self, origin: str | None = None) -> set[str]:
         q = sa.select(tasks.c.digest)

@@ -66,7 +66,8 @@ class Experience:
         tasks: One row per task, indexed by digest: ``name``, ``group_key``, ``kind``,
             ``problem``, ``origin`` and one column per meta-feature (``NAMES``).
         scores: One row per (task, candidate): ``task``, ``key``, ``learner``,
-            ``score``, ``pct``, ``norm`` and ``seconds`` (the mean time its cross-validation took).
+            ``score``, ``pct``, ``norm``, ``seconds`` (the mean time its cross-validation took) and
+            ``fidelity`` (the median fidelity its runs reached: a network's kept epoch).
         candidates: Every candidate by key.
     """
 
@@ -148,15 +149,18 @@ def _keys(runs: pd.DataFrame) -> pd.Series:
 
 
 def _score_table(runs: pd.DataFrame) -> pd.DataFrame:
-    columns = ["task", "key", "learner", "score", "pct", "norm", "seconds"]
+    columns = ["task", "key", "learner", "score", "pct", "norm", "seconds", "fidelity"]
     if runs.empty:
         return pd.DataFrame(columns=columns)
     df = runs.assign(key=_keys(runs))
+    if "fidelity" not in df:
+        df = df.assign(fidelity=np.nan)
     sign = np.where(df["direction"] == "maximize", 1.0, -1.0)
     # higher is better from here on; failed, timed-out and pruned runs have no score
     df = df.assign(score=np.where(df["status"] == "ok", df["score"] * sign, np.nan))
     agg = (df.groupby(["task_digest", "key"], sort=True)
-             .agg(learner=("learner", "first"), score=("score", "mean"), seconds=("fit_seconds", "mean"))
+             .agg(learner=("learner", "first"), score=("score", "mean"), seconds=("fit_seconds", "mean"),
+                  fidelity=("fidelity", "median"))
              .reset_index().rename(columns={"task_digest": "task"}))
     parts = []
     for _, part in agg.groupby("task", sort=False):

@@ -33,7 +33,9 @@ import pandas as pd
 
 from autometa.errors import OptionError, message
 from autometa.meta.cost import CostModel
+from autometa.meta.curricula import CurriculumAdvice, advise_curriculum, variant_gains
 from autometa.meta.experience import Experience, problem_of
+from autometa.meta.fidelity import FidelityAdvice, advise_fidelity
 from autometa.meta.strategies import (
     Blend,
     Nearest,
@@ -103,6 +105,7 @@ class Recommendation:
     novel: bool = False
     n_tasks: int = 0
     note: str = ""
+    curriculum: CurriculumAdvice | None = None  # how to train a network, when the MLP is allowed
 
     def configs(self) -> list[Config]:
         return [s.config for s in self.suggestions]
@@ -119,6 +122,7 @@ class Recommendation:
                             for i, s in enumerate(self.suggestions)],
             "nearest_tasks": [{"name": n.name, "group": n.group_key, "distance": round(n.distance, 3)}
                               for n in self.neighbours],
+            "curriculum": None if self.curriculum is None else self.curriculum.to_dict(),
         }
 
 
@@ -164,6 +168,8 @@ class Recommender:
         self._weights = (relevance(self._Z, matrix, exp.tasks["problem"].to_numpy())
                          if len(X) else np.full(len(NAMES), 1.0 / len(NAMES)))
         self._threshold = self._novelty_threshold(exp)
+        self._gains: pd.DataFrame | None = None  # the curricula's gains, computed when first asked
+        self._replays: dict[tuple[str, str], dict[str, float]] = {}  # fidelity replays, per (task, learner)
         self._static = Static(exp, matrix)
         self._impl: Static | Nearest | Surrogate | Blend = self._static
         if self.strategy == "knn":
@@ -206,7 +212,7 @@ class Recommender:
         allowed_learners = {n for n, s in self.spaces.items() if kind in s.kinds}
         if learners is not None:
             allowed_learners &= set(learners)
-        values = metafeatures.as_dict() if hasattr(metafeatures, "as_dict") else dict(metafeatures)
+        values = _values(metafeatures)
         x = np.array([float(values.get(n, np.nan)) for n in NAMES])
         problem = problem_of(kind)
         same = exp.tasks["problem"].to_numpy() == problem
@@ -214,12 +220,8 @@ class Recommender:
         query = Query(x, kind, problem, allowed)
         if same.sum() < MIN_TASKS or self._scale is None:
             return self._defaults(kind, top_k, allowed_learners, int(same.sum()))
-        z = self._scale(x)[0]
-        dist = distances(self._Z[same], z, self._weights)
-        order = np.argsort(dist, kind="stable")
-        digests = exp.tasks.index.to_numpy()[same]
-        query.neighbours = [(str(digests[i]), float(dist[i])) for i in order]
-        novelty = float(dist[order[0]] / self._threshold) if self._threshold > 0 else 0.0
+        query.neighbours = self.neighbours(values, kind)
+        novelty = float(query.neighbours[0][1] / self._threshold) if self._threshold > 0 else 0.0
         novel = novelty > 1.0
         neighbours = tuple(Neighbour(str(exp.tasks.loc[d, "name"]), str(exp.tasks.loc[d, "group_key"]), dd)
                            for d, dd in query.neighbours[:5])
@@ -238,7 +240,39 @@ class Recommender:
         if query.neighbours[0][1] <= TWIN_DISTANCE:
             note = "the same data was fitted before: its best configurations first"
         suggestions = self._timed(_unique(suggestions), values, k, time_budget)
-        return Recommendation(impl.name, suggestions, neighbours, novelty, novel, int(same.sum()), note)
+        curriculum = self.advise_curriculum(values, kind) if "mlp" in allowed_learners else None
+        return Recommendation(impl.name, suggestions, neighbours, novelty, novel, int(same.sum()), note, curriculum)
+
+    def neighbours(self, metafeatures: Any, kind: str) -> list[tuple[str, float]]:
+        """Past tasks of the same problem type as (digest, distance), nearest first."""
+        if self.experience is None:
+            raise RuntimeError("Recommender.neighbours before fit")
+        if self._scale is None:
+            return []
+        values = _values(metafeatures)
+        z = self._scale(np.array([float(values.get(n, np.nan)) for n in NAMES]))[0]
+        same = self.experience.tasks["problem"].to_numpy() == problem_of(kind)
+        dist = distances(self._Z[same], z, self._weights)
+        digests = self.experience.tasks.index.to_numpy()[same]
+        return [(str(digests[i]), float(dist[i])) for i in np.argsort(dist, kind="stable")]
+
+    def advise_curriculum(self, metafeatures: Any, kind: str) -> CurriculumAdvice | None:
+        """How to train a network on the task (``autometa.meta.curricula``); None: no past task
+        ran the curricula."""
+        if self.experience is None:
+            raise RuntimeError("Recommender.advise_curriculum before fit")
+        if self._gains is None:
+            self._gains = variant_gains(self.experience)
+        return advise_curriculum(self._gains, [d for d, _ in self.neighbours(metafeatures, kind)])
+
+    def advise_fidelity(self, metafeatures: Any, kind: str, learners: Iterable[str],
+                        curves: Mapping[tuple[str, str], Any]) -> dict[str, FidelityAdvice]:
+        """Each learner's fidelity schedule from the learning curves (``fidelity.task_curves``) of
+        the nearest past tasks (``autometa.meta.fidelity``); learners without curves are left out."""
+        if self.experience is None:
+            raise RuntimeError("Recommender.advise_fidelity before fit")
+        return advise_fidelity(curves, [d for d, _ in self.neighbours(metafeatures, kind)], learners,
+                               cache=self._replays)
 
     def _timed(self, suggestions: tuple[Suggestion, ...], metafeatures: Mapping[str, float], k: int,
                time_budget: float | None) -> tuple[Suggestion, ...]:
@@ -277,6 +311,10 @@ class Recommender:
                             for n in order[:top_k])
         return Recommendation("defaults", suggestions, (), math.inf, True, n_tasks,
                               f"only {n_tasks} past task(s) of this type: learner defaults, then the cold search")
+
+
+def _values(metafeatures: Any) -> dict[str, float]:
+    return metafeatures.as_dict() if hasattr(metafeatures, "as_dict") else dict(metafeatures)
 
 
 def per_second(predicted: float, seconds: float | None, time_budget: float) -> float:

@@ -1,0 +1,205 @@
+"""Fidelity schedules: the recommended schedule per learner family against none, the default
+(median) and Optuna's default Hyperband, at a fixed wall-clock budget.
+
+Held-out corpus tasks as in ``bench_budget.py`` (for each task, the meta_db is a copy of the
+corpus, curves included, without every task of the task's fold of source groups), at up to
+20,000 rows, split 75/25 (stratified for classification, seed 0). Each method is ``fit_task``
+with the product's defaults (recommendation and warm start, bagged ensemble), ``time_budget``,
+no trial limit and one thread; only ``fidelity`` differs:
+
+* ``none``: no rung before the full fidelity (fold-level pruning stays, as in every method);
+* ``median``: rungs at 1/9 and 1/3, the better half goes on (the default);
+* ``hyperband``: ``optuna.pruners.HyperbandPruner()`` with its defaults on the steps trials report;
+* ``auto``: per family, the schedule whose replays on the nearest past tasks' learning curves
+  found the best configuration in a fixed time (``autometa.meta.fidelity``).
+
+Reported: the test score at the budget (normalized per task over the methods: 1 = the best, 0 =
+the worst), the rank, the trials run and pruned, and the seconds each method took to reach the
+*same* cross-validation score: the lowest of the methods' final best scores on the task (from the
+trials' completion times).
+
+Results: ``benchmarks/results/fidelity.csv`` (appended as runs finish, so a run resumes) and
+``fidelity.md``.
+
+Usage::
+
+    python benchmarks/bench_fidelity.py --meta-db /path/to/build.sqlite --tasks 10 --budgets 30
+    python benchmarks/bench_fidelity.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+RESULTS = HERE / "results"
+CSV = RESULTS / "fidelity.csv"
+FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "fidelity", "score", "seconds",
+          "trials", "pruned", "curve", "error", "finished", "load1"]
+METHODS = ["none", "median", "hyperband", "auto"]
+SEED = 0
+
+
+def run_one(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any,
+            db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+    from bench_meta import _subtask
+
+    from autometa.evaluate import predict_scores
+    from autometa.flow import FitOptions, fit_task
+    from autometa.meta.db import MetaDB
+
+    sub = _subtask(task, X_tr, y_tr)
+    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, fidelity=method)
+    began = datetime.now(UTC)
+    start = time.perf_counter()
+    result = fit_task(sub, options, db=MetaDB(db_path))
+    seconds = time.perf_counter() - start
+    sign = 1.0 if result.greater_is_better else -1.0
+    curve, best = [], -np.inf
+    done = [t for t in result.study.trials if t.state.name == "COMPLETE" and t.datetime_complete is not None]
+    for t in sorted(done, key=lambda t: t.datetime_complete):
+        if sign * t.value > best:
+            best = sign * t.value
+            curve.append([round((t.datetime_complete.replace(tzinfo=UTC) - began).total_seconds(), 2), best])
+    return predict_scores(result.model, X_te, task), {
+        "seconds": seconds, "trials": result.n_trials, "fidelity": result.fidelity,
+        "pruned": sum(r.state == "pruned" for r in result.records), "curve": json.dumps(curve)}
+
+
+def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str]) -> None:
+    from bench_budget import MAX_ROWS, fold_db, split
+    from bench_cold import append_row, class_index, read_rows
+    from bench_meta import live_tasks
+
+    from autometa.meta.corpus import load_specs, load_task
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import grouped_folds
+    from autometa.meta.experience import Experience
+    from autometa.metrics import get_metric
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    folds = grouped_folds(exp.tasks, 5, seed=SEED)
+    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
+    done = {(r["task"], float(r["budget"]), r["method"]) for r in read_rows(CSV)}
+    chosen = live_tasks(exp, n_tasks)
+    work = Path(tempfile.gettempdir()) / "bench-fidelity"
+    work.mkdir(exist_ok=True)
+    print(f"{len(chosen)} held-out tasks x budgets {budgets} x {len(methods)} methods", flush=True)
+    for i, (digest, fold) in enumerate(chosen, start=1):
+        info = exp.tasks.loc[digest]
+        todo = [(b, m) for b in budgets for m in methods if (info["name"], b, m) not in done]
+        if not todo:
+            continue
+        db_path = fold_db(meta_db, set(folds[fold]), work, fold)
+        task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
+        metric = get_metric(None, task.kind)
+        X_tr, X_te, y_tr, y_te = split(task)
+        y_true = class_index(task.classes, y_te) if task.is_classification else y_te
+        for budget, method in todo:
+            print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...",
+                  end=" ", flush=True)
+            score, facts, error = float("nan"), {}, ""
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pred, facts = run_one(method, budget, task, X_tr, X_te, y_tr, db_path)
+                score = metric(y_true, pred)
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+                traceback.print_exc()
+            append_row({"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
+                        "fold": fold, "metric": metric.name, "budget": budget, "method": method,
+                        "fidelity": facts.get("fidelity", ""), "score": f"{score:.6g}",
+                        "seconds": f"{facts.get('seconds', float('nan')):.2f}", "trials": facts.get("trials", 0),
+                        "pruned": facts.get("pruned", 0), "curve": facts.get("curve", "[]"), "error": error,
+                        "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "load1": f"{os.getloadavg()[0]:.2f}"}, CSV, FIELDS)
+            print(f"{metric.name}={score:.4f}, {facts.get('trials', 0)} trials ({facts.get('pruned', 0)} pruned)"
+                  + (f" FAILED {error}" if error else ""), flush=True)
+
+
+def time_to(curve: list[list[float]], target: float) -> float:
+    """Seconds until the best cross-validation score so far reached ``target`` (inf: never)."""
+    for seconds, best in curve:
+        if best >= target - 1e-12:
+            return float(seconds)
+    return float("inf")
+
+
+def report() -> None:
+    from bench_cold import read_rows
+    from bench_meta import compare, higher_is_better, table, task_summary
+
+    df = pd.DataFrame(read_rows(CSV))
+    if df.empty:
+        raise SystemExit(f"no results in {CSV}")
+    df = df[df["error"] == ""]
+    for col in ("score", "budget", "trials", "pruned", "seconds"):
+        df[col] = pd.to_numeric(df[col])
+    parts = [f"# Fidelity schedules at a fixed budget\n\n{task_summary(df)}"]
+    for budget, part in df.groupby("budget"):
+        piv = part.pivot_table(index="task", columns="method", values="score").dropna()
+        methods = [m for m in METHODS if m in piv.columns]
+        piv = piv[methods]
+        metric_of = part.drop_duplicates("task").set_index("task")["metric"]
+        normed, ranks, firsts = compare(higher_is_better(piv, metric_of))
+        curves = {(r.task, r.method): json.loads(r.curve) for r in part.itertuples()}
+        reach = {}
+        for t in piv.index:
+            finals = [curves[(t, m)][-1][1] for m in methods if curves.get((t, m))]
+            if len(finals) == len(methods):
+                target = min(finals)
+                reach[t] = {m: time_to(curves[(t, m)], target) for m in methods}
+        reach_df = pd.DataFrame(reach).T
+        summary = pd.DataFrame({
+            "normalized": normed.mean(), "rank": ranks.mean(), "first": firsts,
+            "trials": part.groupby("method")["trials"].mean(), "pruned": part.groupby("method")["pruned"].mean(),
+            "s_to_same_cv": reach_df.median() if len(reach_df) else np.nan}).loc[methods]
+        summary.index.name = "method"
+        parts += [f"## {budget:g} s budget, {len(piv)} tasks", table(summary),
+                  "normalized: test score, 1 = the best method on the task, 0 = the worst; s_to_same_cv: median "
+                  "seconds to reach the lowest of the methods' final cross-validation scores.",
+                  table(piv.round(4), fmt="{:.4f}")]
+        auto = part[part["method"] == "auto"][["task", "fidelity"]]
+        parts.append("What `auto` chose:\n\n" + "\n".join(f"- {r.task}: `{r.fidelity}`" for r in auto.itertuples()))
+    text = "\n\n".join(parts) + "\n"
+    (RESULTS / "fidelity.md").write_text(text)
+    print(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--meta-db", help="A meta_db with the corpus runs and learning curves.")
+    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--budgets", type=float, nargs="+", default=[30.0])
+    parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--report", action="store_true", help="Only write the report from the CSV.")
+    args = parser.parse_args()
+    if not args.report:
+        if not args.meta_db:
+            parser.error("--meta-db is required to run")
+        run(args.meta_db, args.tasks, args.budgets, args.methods)
+    report()
+
+
+if __name__ == "__main__":
+    main()
