@@ -196,3 +196,27 @@ def test_a_fit_runs_its_schedules_and_auto_falls_back_to_median_without_curves(t
     assert auto.fidelity == "linear=median"
     with pytest.raises(OptionError):
         FitOptions(fidelity="lightgbm=fast")
+
+
+def test_the_command_line_shows_and_uses_the_advice(world: MetaDB, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.conftest import EXAMPLE
+    from tests.test_cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    args = ["recommend", str(EXAMPLE), "--target", "survived", "--top-k", "2", "--meta-db", str(world.url)]
+    code, out, _ = run_cli([*args, "--json"], capsys, monkeypatch)
+    doc = json.loads(out)
+    assert code == 0 and doc["curriculum"]["curriculum"] in ("none", "easy_to_hard", "anti", "self_paced")
+    assert set(doc["fidelity"]) == {"random_forest"} and doc["fidelity"]["random_forest"]["schedule"] in CANDIDATES
+    code, out, _ = run_cli(args, capsys, monkeypatch)
+    assert code == 0 and "training a network: curriculum=" in out and "fidelity schedule for random_forest" in out
+    fit = ["fit", str(EXAMPLE), "--target", "survived", "--trials", "3", "--learners", "random_forest,linear",
+           "--no-tracking", "--no-record", "--meta-db", str(world.url), "--json", "--output", "o"]
+    code, out, _ = run_cli([*fit, "--fidelity", "auto"], capsys, monkeypatch)
+    chosen = parse_schedules(json.loads(out)["fidelity"], ["random_forest", "linear"])
+    assert code == 0 and isinstance(chosen, dict) and chosen["linear"] == MEDIAN
+    code, _, err = run_cli([*fit, "--fidelity", "1/9:1"], capsys, monkeypatch)
+    assert code == 2 and "fidelity schedule '1/9:1' needs" in err and len(err.strip().splitlines()) == 1
