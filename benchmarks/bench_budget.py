@@ -168,8 +168,13 @@ def read_rows() -> list[dict[str, str]]:
     return read(CSV)
 
 
-def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str) -> None:
+def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
+             call: Any, work_name: str = "bench-budget") -> None:
+    """For each held-out task x budget x method without a row in ``csv`` yet: ``call(method, budget,
+    task, X_tr, X_te, y_tr, metric, db_path)`` returns the test predictions and facts for the row;
+    the row (the task, the test score, the facts) is appended at once, so a run resumes."""
     from bench_cold import append_row, class_index
+    from bench_cold import read_rows as read
     from bench_meta import live_tasks
 
     from autometa.meta.corpus import load_specs, load_task
@@ -181,9 +186,9 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
     exp = Experience.from_db(MetaDB(meta_db))
     folds = grouped_folds(exp.tasks, 5, seed=SEED)
     specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
-    done = {(r["task"], float(r["budget"]), r["method"]) for r in read_rows()}
+    done = {(r["task"], float(r["budget"]), r["method"]) for r in read(csv)}
     chosen = live_tasks(exp, n_tasks)
-    work = Path(tempfile.gettempdir()) / "bench-budget"
+    work = Path(tempfile.gettempdir()) / work_name
     work.mkdir(exist_ok=True)
     print(f"{len(chosen)} held-out tasks x budgets {budgets} x {len(methods)} methods", flush=True)
     for i, (digest, fold) in enumerate(chosen, start=1):
@@ -199,25 +204,34 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
         for budget, method in todo:
             print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...",
                   end=" ", flush=True)
-            score, seconds, trials, error = float("nan"), float("nan"), 0, ""
+            score, facts, error = float("nan"), {}, ""
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    if method.startswith("autometa"):
-                        pred, seconds, trials = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path)
-                    else:
-                        pred, seconds, trials = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
+                    pred, facts = call(method, budget, task, X_tr, X_te, y_tr, metric, db_path)
                 score = metric(y_true, pred)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
                 traceback.print_exc()
-            append_row({"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
-                        "fold": fold, "metric": metric.name, "budget": budget, "method": method,
-                        "score": f"{score:.6g}", "seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}",
-                        "trials": trials, "error": error,
-                        "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "load1": f"{os.getloadavg()[0]:.2f}"}, CSV, FIELDS)
-            print(f"{metric.name}={score:.4f} in {seconds:.1f}s" + (f" FAILED {error}" if error else ""), flush=True)
+            row = {"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
+                   "fold": fold, "metric": metric.name, "budget": budget, "method": method, "score": f"{score:.6g}",
+                   "error": error, "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                   "load1": f"{os.getloadavg()[0]:.2f}", **facts}
+            append_row({k: row.get(k, "") for k in fields}, csv, fields)
+            print(f"{metric.name}={score:.4f} " + ", ".join(f"{k}={v}" for k, v in facts.items() if k != "curve")
+                  + (f" FAILED {error}" if error else ""), flush=True)
+
+
+def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str) -> None:
+    def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
+             db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+        if method.startswith("autometa"):
+            pred, seconds, trials = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path)
+        else:
+            pred, seconds, trials = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
+        return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials}
+
+    held_out(meta_db, n_tasks, budgets, methods, CSV, FIELDS, call)
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:

@@ -33,10 +33,7 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
-import traceback
-import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -86,55 +83,14 @@ def run_one(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str]) -> None:
-    from bench_budget import MAX_ROWS, fold_db, split
-    from bench_cold import append_row, class_index, read_rows
-    from bench_meta import live_tasks
+    from bench_budget import held_out
 
-    from autometa.meta.corpus import load_specs, load_task
-    from autometa.meta.db import MetaDB
-    from autometa.meta.evaluation import grouped_folds
-    from autometa.meta.experience import Experience
-    from autometa.metrics import get_metric
+    def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
+             db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+        pred, facts = run_one(method, budget, task, X_tr, X_te, y_tr, db_path)
+        return pred, {**facts, "seconds": f"{facts['seconds']:.2f}"}
 
-    exp = Experience.from_db(MetaDB(meta_db))
-    folds = grouped_folds(exp.tasks, 5, seed=SEED)
-    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
-    done = {(r["task"], float(r["budget"]), r["method"]) for r in read_rows(CSV)}
-    chosen = live_tasks(exp, n_tasks)
-    work = Path(tempfile.gettempdir()) / "bench-fidelity"
-    work.mkdir(exist_ok=True)
-    print(f"{len(chosen)} held-out tasks x budgets {budgets} x {len(methods)} methods", flush=True)
-    for i, (digest, fold) in enumerate(chosen, start=1):
-        info = exp.tasks.loc[digest]
-        todo = [(b, m) for b in budgets for m in methods if (info["name"], b, m) not in done]
-        if not todo:
-            continue
-        db_path = fold_db(meta_db, set(folds[fold]), work, fold)
-        task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
-        metric = get_metric(None, task.kind)
-        X_tr, X_te, y_tr, y_te = split(task)
-        y_true = class_index(task.classes, y_te) if task.is_classification else y_te
-        for budget, method in todo:
-            print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...",
-                  end=" ", flush=True)
-            score, facts, error = float("nan"), {}, ""
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pred, facts = run_one(method, budget, task, X_tr, X_te, y_tr, db_path)
-                score = metric(y_true, pred)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
-                traceback.print_exc()
-            append_row({"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
-                        "fold": fold, "metric": metric.name, "budget": budget, "method": method,
-                        "fidelity": facts.get("fidelity", ""), "score": f"{score:.6g}",
-                        "seconds": f"{facts.get('seconds', float('nan')):.2f}", "trials": facts.get("trials", 0),
-                        "pruned": facts.get("pruned", 0), "curve": facts.get("curve", "[]"), "error": error,
-                        "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "load1": f"{os.getloadavg()[0]:.2f}"}, CSV, FIELDS)
-            print(f"{metric.name}={score:.4f}, {facts.get('trials', 0)} trials ({facts.get('pruned', 0)} pruned)"
-                  + (f" FAILED {error}" if error else ""), flush=True)
+    held_out(meta_db, n_tasks, budgets, methods, CSV, FIELDS, call, work_name="bench-fidelity")
 
 
 def time_to(curve: list[list[float]], target: float) -> float:

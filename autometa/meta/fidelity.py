@@ -18,6 +18,7 @@ the standard error of the paired difference (and there are two tasks or more); e
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,23 +73,22 @@ def task_curves(frame: pd.DataFrame) -> dict[tuple[str, str], _Curves]:
     out: dict[tuple[str, str], _Curves] = {}
     if frame.empty:
         return out
-    frame = frame.assign(signed=np.where(frame["direction"] == "maximize", 1.0, -1.0) * frame["score"])
     grid = np.array(CURVE_FRACTIONS)
     # each point on the nearest recorded stage (a stage's fidelity is its fraction, rounded)
-    frame = frame.assign(stage=np.abs(np.log(frame["fraction"].to_numpy())[:, None] - np.log(grid)).argmin(axis=1))
-    for (task, learner), part in frame.groupby(["task_digest", "learner"], sort=False):
-        rows_s, rows_t = [], []
-        for _, cfg in part.groupby("config_id", sort=True):
-            if len(cfg) < 2:
-                continue
-            s, t = (pd.Series(cfg[c].to_numpy(), index=cfg["stage"]).groupby(level=0).last().reindex(range(len(grid)))
-                    for c in ("signed", "seconds"))
-            if not np.isfinite(s.iloc[-1]):
-                continue
-            rows_s.append(s.to_numpy())
-            rows_t.append(t.to_numpy())
-        if len(rows_s) >= 2:
-            out[(str(task), str(learner))] = _Curves(grid, np.array(rows_s), np.array(rows_t))
+    stage = np.abs(np.log(frame["fraction"].to_numpy(dtype=float))[:, None] - np.log(grid)).argmin(axis=1)
+    signed = np.where(frame["direction"] == "maximize", 1.0, -1.0) * frame["score"].to_numpy(dtype=float)
+    points = pd.DataFrame({"task": frame["task_digest"], "learner": frame["learner"], "config": frame["config_id"],
+                           "stage": stage, "score": signed, "seconds": frame["seconds"].to_numpy(dtype=float)})
+    wide = points.pivot_table(index=["task", "learner", "config"], columns="stage", values=["score", "seconds"],
+                              aggfunc="last", dropna=False)
+    stages = list(range(len(grid)))
+    score = wide["score"].reindex(columns=stages)
+    seconds = wide["seconds"].reindex(columns=stages)
+    usable = (score.notna().sum(axis=1) >= 2) & score[stages[-1]].notna()  # staged, and scored in full
+    score, seconds = score[usable], seconds[usable]
+    for (task, learner), rows in score.groupby(level=[0, 1], sort=False):
+        if len(rows) >= 2:
+            out[(str(task), str(learner))] = _Curves(grid, rows.to_numpy(), seconds.loc[rows.index].to_numpy())
     return out
 
 
@@ -118,45 +118,58 @@ def replay(curves: _Curves, schedules: Iterable[FidelitySchedule], *, seed: int 
     spread = best - median
     n = len(full)
     budget = BUDGET_FITS * float(np.nanmean(curves.seconds[:, -1]))
-    streams = [rng.integers(0, n, size=int(4 * BUDGET_FITS * n) + 8) for _ in range(STREAMS)]
+    streams = [rng.integers(0, n, size=int(4 * BUDGET_FITS * n) + 8).tolist() for _ in range(STREAMS)]
+    scores, seconds = curves.scores.tolist(), curves.seconds.tolist()  # plain floats: the loop is hot
     out = {}
     for schedule in schedules:
         cols = _rung_columns(curves, schedule)
-        found = [_search(curves, cols, schedule.keep, stream, budget) for stream in streams]
+        found = [_search(scores, seconds, cols, schedule.keep, stream, budget) for stream in streams]
         values = [(-1.0 if f is None else float(np.clip((f - median) / spread, -1, 1)) if spread > 0 else 1.0)
                   for f in found]
         out[schedule.name] = float(np.mean(values))
     return out
 
 
-def _search(curves: _Curves, cols: Sequence[int], keep: float, stream: np.ndarray, budget: float) -> float | None:
+def _search(scores: list[list[float]], seconds: list[list[float]], cols: Sequence[int], keep: float,
+            stream: list[int], budget: float) -> float | None:
+    """The best full score one replayed search finds before ``budget`` seconds are spent."""
     spent, best = 0.0, None
-    peers: dict[int, list[float]] = {c: [] for c in cols[:-1]}
+    rungs = list(cols[:-1])
+    peers: dict[int, list[float]] = {c: [] for c in rungs}  # kept sorted
+    prunes = keep < 1.0
     for i in stream:
         elapsed = 0.0
         pruned = False
-        for c in cols[:-1]:
-            value = curves.scores[i, c]
-            elapsed = float(curves.seconds[i, c])
+        for c in rungs:
+            value = scores[i][c]
+            elapsed = seconds[i][c]
             if spent + elapsed > budget:
                 return best
-            if not np.isfinite(value):
+            if value != value:  # NaN: not recorded at this stage
                 continue
             seen = peers[c]
-            if len(seen) >= N_STARTUP and keep < 1.0 and value < float(np.quantile(seen, 1.0 - keep)):
+            if prunes and len(seen) >= N_STARTUP and value < _quantile(seen, 1.0 - keep):
                 pruned = True
-            seen.append(float(value))
+            bisect.insort(seen, value)
             if pruned:
                 break
         if pruned:
             spent += elapsed
             continue
-        spent += float(curves.seconds[i, -1])
+        spent += seconds[i][-1]
         if spent > budget:
             return best
-        value = float(curves.scores[i, -1])
-        best = value if best is None else max(best, value)
+        value = scores[i][-1]
+        best = value if best is None or value > best else best
     return best
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """``numpy.quantile`` (linear interpolation) of an ascending list."""
+    pos = q * (len(ordered) - 1)
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 def advise_fidelity(curves: Mapping[tuple[str, str], _Curves], neighbours: Sequence[str], learners: Iterable[str],
