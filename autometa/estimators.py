@@ -46,6 +46,7 @@ class _AutoMetaBase(BaseEstimator):
         record: bool = True,
         use_meta: bool = True,
         n_jobs: int = -1,
+        fidelity: str = "median",
     ) -> None:
         self.n_trials = n_trials
         self.time_budget = time_budget
@@ -62,6 +63,7 @@ class _AutoMetaBase(BaseEstimator):
         self.record = record
         self.use_meta = use_meta
         self.n_jobs = n_jobs
+        self.fidelity = fidelity
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -101,7 +103,8 @@ class _AutoMetaBase(BaseEstimator):
                           time_budget=None if budget is None else float(budget), cv=self.cv,
                           seed=int(seed), ensemble=bool(self.ensemble), stack=bool(self.stack), final=self.final,
                           n_jobs=self.n_jobs,
-                          experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record))
+                          experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record),
+                          fidelity=self.fidelity)
 
     def _frame(self, X: Any, *, reset: bool) -> Any:
         import pandas as pd
@@ -200,6 +203,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         use_meta: Start the search with the configurations recommended from past runs
             (False: a cold search).
         n_jobs: Threads per model (-1: one below 5,000 rows, else all cores).
+        fidelity: The learners' fidelity schedules (``autometa.schedules``): ``"median"``,
+            ``"none"``, ``"hyperband"``, ``"MIN:ETA"`` such as ``"1/9:3"``, one per learner, or
+            ``"auto"`` (chosen from the learning curves of the nearest past tasks).
 
     Attributes:
         model_: The fitted pipeline (or ensemble), taking raw columns.
