@@ -351,6 +351,19 @@ def _started(spaces: dict[str, Any], task: Task, init: str, db: MetaDB | None) -
     return {**spaces, "mlp": dataclasses.replace(space, params=fixed, start=start)}
 
 
+def _continued_fidelity(options: FitOptions, study_name: str) -> FitOptions:
+    """A continued study keeps the fidelity schedules its trials ran with (``auto`` could choose
+    others now, and a pruner must compare trials that report at the same fractions)."""
+    from autometa.search import study_attrs
+
+    try:
+        attrs = study_attrs(str(options.storage), study_name)
+    except OptionError:  # a new study
+        return options
+    saved = (attrs.get("autometa.options") or {}).get("fidelity")
+    return dataclasses.replace(options, fidelity=str(saved)) if saved else options
+
+
 def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequence[str],
                      options: FitOptions) -> str:
     """``fidelity="auto"`` made concrete: each learner's schedule from the learning curves of the
@@ -455,6 +468,8 @@ def fit_task(
     metric, spaces, plan = prepare(task, options, db)
     names = list(spaces)
     study_name = options.study_name or new_study_name(task.name)
+    if options.storage is not None and options.study_name is not None:
+        options = _continued_fidelity(options, study_name)
     if workers is not None and options.storage is None:
         raise OptionError(message("worker processes need a study storage they can share",
                                   "pass --storage (a .journal file or a PostgreSQL URL)"))

@@ -84,7 +84,7 @@ def run(meta_db: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     df.to_csv(RESULTS / "curricula.csv", index=False)
     summary = df.groupby("method", sort=False).agg(
-        tasks=("task", "size"), gain=("gain", "mean"), better=("gain", lambda g: int((g > 1e-9).sum())),
+        tasks=("gain", "count"), gain=("gain", "mean"), better=("gain", lambda g: int((g > 1e-9).sum())),
         worse=("gain", lambda g: int((g < -1e-9).sum())), norm=("norm", "mean"), epochs=("epochs", "median"))
     chosen = df[df["method"] == "recommended"]["variant"].value_counts()
     overall = gains.groupby("variant").agg(
@@ -106,6 +106,8 @@ def _outcome(part: pd.DataFrame, variant: str, norm: pd.Series, task: str) -> di
     if variant == "plain":
         first = part.iloc[0]
         return {"gain": 0.0, "norm": float(norm[(task, first["plain_key"])]), "epochs": float(first["plain_epochs"])}
+    if variant not in part.index:  # the variant failed or timed out on this task
+        return {"gain": float("nan"), "norm": float("nan"), "epochs": float("nan")}
     row = part.loc[variant]
     return {"gain": float(row["gain"]), "norm": float(norm[(task, row["key"])]), "epochs": float(row["epochs"])}
 

@@ -34,7 +34,7 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,7 @@ def run_one(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
 
     sub = _subtask(task, X_tr, y_tr)
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, fidelity=method)
-    began = datetime.now(UTC)
+    began = datetime.now()  # naive local time, as Optuna's trial datetimes
     start = time.perf_counter()
     result = fit_task(sub, options, db=MetaDB(db_path))
     seconds = time.perf_counter() - start
@@ -76,7 +76,7 @@ def run_one(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
     for t in sorted(done, key=lambda t: t.datetime_complete):
         if sign * t.value > best:
             best = sign * t.value
-            curve.append([round((t.datetime_complete.replace(tzinfo=UTC) - began).total_seconds(), 2), best])
+            curve.append([round((t.datetime_complete - began).total_seconds(), 2), best])
     return predict_scores(result.model, X_te, task), {
         "seconds": seconds, "trials": result.n_trials, "fidelity": result.fidelity,
         "pruned": sum(r.state == "pruned" for r in result.records), "curve": json.dumps(curve)}

@@ -111,3 +111,23 @@ def test_bad_urls(tmp_path: Path) -> None:
         MetaDB("nosuchdriver://host/db")
     with pytest.raises(DataError, match="cannot be used"):
         MetaDB(f"sqlite:///{tmp_path}")  # a directory, not a database file
+
+
+def test_an_older_database_gets_the_curves_table_and_a_read_only_one_goes_on_without(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    MetaDB(path).add_runs([run()], task=task_row())
+    with sqlite3.connect(path) as con:  # as a database made before the curves table existed
+        con.execute("DROP TABLE curves")
+    path.chmod(0o444)
+    try:
+        ro = MetaDB(f"sqlite:///file:{path}?mode=ro&uri=true")
+        assert not ro.has_curves and ro.curves_frame().empty and ro.curve_pairs() == set()
+        assert ro.stats()["runs"] == 1 and ro.fingerprint()
+        with pytest.raises(DataError, match="no curves table"):
+            ro.add_curves([])
+    finally:
+        path.chmod(0o644)
+    db = MetaDB(path)
+    assert db.has_curves and db.curves_frame().empty and db.stats()["runs"] == 1
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT name FROM sqlite_master WHERE name = 'curves'").fetchone()

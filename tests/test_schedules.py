@@ -220,3 +220,16 @@ def test_the_command_line_shows_and_uses_the_advice(world: MetaDB, tmp_path: Pat
     assert code == 0 and isinstance(chosen, dict) and chosen["linear"] == MEDIAN
     code, _, err = run_cli([*fit, "--fidelity", "1/9:1"], capsys, monkeypatch)
     assert code == 2 and "fidelity schedule '1/9:1' needs" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_continued_study_keeps_the_schedules_its_trials_ran_with(tmp_path: Path) -> None:
+    from autometa.data import make_task
+    from autometa.flow import FitOptions, fit_task
+    from tests.conftest import mixed_frame
+
+    task = make_task(mixed_frame(n=200), "target")
+    common = {"learners": ("random_forest",), "use_meta": False, "record": False,
+              "storage": str(tmp_path / "s.journal"), "study_name": "kept"}
+    first = fit_task(task, FitOptions(n_trials=2, fidelity="1/16:4", **common))
+    again = fit_task(task, FitOptions(n_trials=4, **common))  # the default would be median
+    assert first.fidelity == again.fidelity == "1/16:4" and again.n_trials == 4

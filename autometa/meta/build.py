@@ -83,11 +83,9 @@ def curve_chunk(spec: CorpusTask, slots: Sequence[Slot], timeout: float,
     """Learning curves of slots on one corpus task (runs in a worker process); slots of learners
     without a fidelity are left out. A fit that fails or passes ``timeout`` keeps the stages it
     reached, and the next stage is recorded with no score."""
-    import numpy as np
+    from threadpoolctl import threadpool_limits
 
-    from autometa.evaluate import encode_target, plan_cv, predict_scores
-    from autometa.learners import get_learner
-    from autometa.learners.base import stage_values
+    from autometa.evaluate import encode_target, plan_cv
     from autometa.metrics import get_metric
 
     warnings.simplefilter("ignore")
@@ -98,38 +96,48 @@ def curve_chunk(spec: CorpusTask, slots: Sequence[Slot], timeout: float,
     y_val = encode_target(task)[val]
     X_val = task.X.iloc[val]
     out: list[CurveRow] = []
-    for slot in slots:
-        learner = get_learner(slot.learner)
-        config = slot.config(learner.space, task.kind)
-        full = learner.fidelity(config)
-        if full is None:
-            continue
-        values = stage_values(full, CURVE_FRACTIONS)
-        pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=1)
-        start = time.perf_counter()
-        base: dict[str, Any] = {"task_digest": task.digest, "learner": slot.learner, "slot": slot.name,
-                                "space_version": slot.space_version, "params": config.params,
-                                "metric": metric.name, "direction": metric.direction, "seed": seed}
-        done: list[CurveRow] = []
-
-        def on_stage(value: int, *, _pipe: Any = pipe, _base: dict[str, Any] = base, _done: list[CurveRow] = done,
-                     _full: int = full, _start: float = start) -> None:
-            score = float(metric(y_val, predict_scores(_pipe, X_val, task)))
-            _done.append(CurveRow(**_base, fidelity=value, fraction=value / _full,
-                                  score=score if np.isfinite(score) else None,
-                                  seconds=time.perf_counter() - _start))
-
-        try:
-            learner.fit(pipe, task.X.iloc[train], task.y[train], on_stage=on_stage,
-                        deadline=time.monotonic() + timeout, fractions=CURVE_FRACTIONS)
-        except Exception:  # a timeout or a failure: the curve ends where the fit stopped
-            reached = {c.fidelity for c in done}
-            missing = [v for v in values if v not in reached]
-            if missing:
-                done.append(CurveRow(**base, fidelity=missing[0], fraction=missing[0] / full, score=None,
-                                     seconds=time.perf_counter() - start))
-        out += done
+    with threadpool_limits(limits=1):  # as cross_validate with n_jobs=1: the seconds are one thread's
+        for slot in slots:
+            out += _curve(task, slot, metric, train, X_val, y_val, timeout, seed)
     return row, out
+
+
+def _curve(task: Any, slot: Slot, metric: Any, train: Any, X_val: Any, y_val: Any, timeout: float,
+           seed: int) -> list[CurveRow]:
+    """One slot's learning curve on the first fold (none for a learner without a fidelity)."""
+    import numpy as np
+
+    from autometa.evaluate import predict_scores
+    from autometa.learners import get_learner
+    from autometa.learners.base import stage_values
+
+    learner = get_learner(slot.learner)
+    config = slot.config(learner.space, task.kind)
+    full = learner.fidelity(config)
+    if full is None:
+        return []
+    pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=1)
+    base: dict[str, Any] = {"task_digest": task.digest, "learner": slot.learner, "slot": slot.name,
+                            "space_version": slot.space_version, "params": config.params,
+                            "metric": metric.name, "direction": metric.direction, "seed": seed}
+    done: list[CurveRow] = []
+    start = time.perf_counter()
+
+    def on_stage(value: int) -> None:
+        score = float(metric(y_val, predict_scores(pipe, X_val, task)))
+        done.append(CurveRow(**base, fidelity=value, fraction=value / full, score=score if np.isfinite(score) else None,
+                             seconds=time.perf_counter() - start))
+
+    try:
+        learner.fit(pipe, task.X.iloc[train], task.y[train], on_stage=on_stage, deadline=time.monotonic() + timeout,
+                    fractions=CURVE_FRACTIONS)
+    except Exception:  # a timeout or a failure: the curve ends where the fit stopped, with no score
+        reached = {c.fidelity for c in done}
+        missing = [v for v in stage_values(full, CURVE_FRACTIONS) if v not in reached]
+        if missing:
+            done.append(CurveRow(**base, fidelity=missing[0], fraction=missing[0] / full, score=None,
+                                 seconds=time.perf_counter() - start))
+    return done
 
 
 def build(

@@ -262,6 +262,7 @@ class MetaDB:
 
     def __init__(self, location: str | Path) -> None:
         self.url = _url_of(location)
+        self.has_curves = True  # False: an older database this process cannot add the table to
         try:
             engine_args: dict[str, Any] = {}
             if self.url.startswith("sqlite"):
@@ -319,8 +320,8 @@ class MetaDB:
                 return
             row = conn.execute(sa.select(meta_info.c.value).where(meta_info.c.key == "schema_version")).first()
             found = int(row[0]) if row else 0
-            if found == SCHEMA_VERSION:
-                metadata.create_all(conn)  # tables added since (curves); existing ones are kept
+        if found == SCHEMA_VERSION and "curves" not in names:
+            self._add_curves_table()
         if found < SCHEMA_VERSION:
             raise DataError(message(
                 f"meta_db '{self._safe_url()}' has schema version {found}, older than this autometa's {SCHEMA_VERSION}",
@@ -329,6 +330,16 @@ class MetaDB:
             raise DataError(message(
                 f"meta_db '{self._safe_url()}' has schema version {found}, newer than this autometa's {SCHEMA_VERSION}",
                 "upgrade autometa, or pass another --meta-db"))
+
+    def _add_curves_table(self) -> None:
+        """Create the ``curves`` table, added after schema version 1, in an older database. A
+        database this process may not write to (a read-only file or role) goes on without it."""
+        try:
+            with self.engine.begin() as conn:
+                curves.create(conn, checkfirst=True)
+        except (OperationalError, DatabaseError, sqlite3.DatabaseError):
+            with self._tx() as conn:  # another process may have created it meanwhile
+                self.has_curves = "curves" in sa.inspect(conn).get_table_names(schema=self.schema)
 
     # ------------------------------------------------------------------ writing
 
@@ -385,6 +396,9 @@ class MetaDB:
 
     def add_curves(self, rows: Sequence[CurveRow], task: TaskRow | None = None) -> int:
         """Insert learning-curve points in one transaction (with their task, if given)."""
+        if not self.has_curves:
+            raise DataError(message(f"meta_db '{self._safe_url()}' has no curves table and cannot be given one",
+                                    "open it with write access once, or use another --meta-db"))
         with self._tx() as conn:
             task_ids: dict[str, int] = {}
             if task is not None:
@@ -407,6 +421,8 @@ class MetaDB:
 
     def curve_pairs(self, origin: str = "corpus") -> set[tuple[str, str | None]]:
         """(task digest, configuration slot) pairs that already have a learning curve."""
+        if not self.has_curves:
+            return set()
         q = (sa.select(tasks.c.digest, configurations.c.slot).distinct()
              .select_from(curves.join(tasks).join(configurations)).where(curves.c.origin == origin))
         with self._tx() as conn:
@@ -416,6 +432,9 @@ class MetaDB:
         """Learning-curve points joined with their task and configuration."""
         import pandas as pd
 
+        if not self.has_curves:
+            return pd.DataFrame(columns=[*curves.columns.keys(), "task_digest", "kind", "group_key", "learner",
+                                         "params", "slot"])
         q = (sa.select(curves, tasks.c.digest.label("task_digest"), tasks.c.kind, tasks.c.group_key,
                        configurations.c.learner, configurations.c.params, configurations.c.slot)
              .select_from(curves.join(tasks).join(configurations)))
@@ -484,7 +503,7 @@ class MetaDB:
         with self._tx() as conn:
             n_tasks, top_task = conn.execute(sa.select(sa.func.count(), sa.func.max(tasks.c.id))).one()
             n_runs, top_run = conn.execute(sa.select(sa.func.count(), sa.func.max(runs.c.id))).one()
-            n_curves = conn.execute(sa.select(sa.func.max(curves.c.id))).scalar_one()
+            n_curves = conn.execute(sa.select(sa.func.max(curves.c.id))).scalar_one() if self.has_curves else None
         return f"{self._safe_url()}|{n_tasks}:{top_task}|{n_runs}:{top_run}|{n_curves}"
 
     def task_digests(self, origin: str | None = None) -> set[str]:
@@ -505,6 +524,8 @@ class MetaDB:
         """A table as a pandas DataFrame (``tasks``, ``configurations``, ``runs``, ``curves``)."""
         import pandas as pd
 
+        if table == "curves" and not self.has_curves:
+            return pd.DataFrame(columns=list(curves.columns.keys()))
         with self._tx() as conn:
             return pd.read_sql(sa.select(metadata.tables[table]), conn)
 

@@ -11,9 +11,13 @@ in turn, each reporting at the schedule's rungs and pruned there as ``SameLearne
 full fits of an average configuration is spent. The outcome is the best full-fidelity score
 found, normalized on the task (1 = the family's best configuration there, 0 = its median). A
 schedule that prunes well finishes more configurations in the time; one that prunes wrongly
-loses the best. The advice is the schedule with the highest mean outcome over the
-``N_NEIGHBOURS`` nearest past tasks with curves of the family, if it beats ``none`` by more than
-the standard error of the paired difference (and there are two tasks or more); else ``none``.
+loses the best. Curves are first-fold only, so a finished configuration is charged one fold's fit:
+the later folds, and the median pruning between them, are the same under every schedule. That
+understates what early rungs save, and so leans towards ``none``.
+
+The advice is the schedule with the highest mean outcome over the ``N_NEIGHBOURS`` nearest past
+tasks with curves of the family, if it beats ``none`` by more than the standard error of the
+paired difference (and there are two tasks or more); else ``none``.
 """
 
 from __future__ import annotations
