@@ -214,7 +214,8 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
             reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
         _check_pace(start, fold + 1, plan.n_splits, deadline)
     ends = [learner.reached(m) for m in models]
-    reached = int(np.median(ends)) if ends and None not in ends else None
+    known = [e for e in ends if e is not None]
+    reached = int(np.median(known)) if known and len(known) == len(ends) else None
     return Evaluation(score=float(np.mean(scores)), fold_scores=tuple(scores), oof=oof,
                       fit_seconds=time.perf_counter() - start, fidelity=full, models=tuple(models),
                       reached=reached)

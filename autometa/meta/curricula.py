@@ -87,18 +87,19 @@ def variant_gains(exp: Experience) -> pd.DataFrame:
     s = exp.scores
     spread = s.groupby("task")["score"].agg(lambda x: x.max() - x.median())
     mine = s[s["key"].isin(variants.keys())].assign(variant=lambda d: d["key"].map(variants))
-    plain = mine[mine["variant"] == PLAIN].set_index("task")
+    records = list(zip(mine["task"], mine["key"], mine["score"], mine["fidelity"], mine["variant"], strict=True))
+    plain = {str(t): (str(k), float(sc), f) for t, k, sc, f, v in records if v == PLAIN}
     rows = []
-    for rec in mine[mine["variant"] != PLAIN].itertuples(index=False):
-        if rec.task not in plain.index or not spread.get(rec.task, 0) > 0:
+    for task, key, score, fidelity, variant in records:
+        task = str(task)
+        if variant == PLAIN or task not in plain or not float(spread.get(task, 0.0)) > 0:
             continue
-        base = plain.loc[rec.task]
-        if not (np.isfinite(rec.score) and np.isfinite(base["score"])):
+        plain_key, plain_score, plain_fidelity = plain[task]
+        if not (np.isfinite(score) and np.isfinite(plain_score)):
             continue
-        gain = float(np.clip((rec.score - base["score"]) / spread[rec.task], -1.0, 1.0))
-        rows.append({"task": rec.task, "key": rec.key, "plain_key": base["key"], "curriculum": rec.variant[0],
-                     "lr_schedule": rec.variant[1], "gain": gain, "epochs": rec.fidelity,
-                     "plain_epochs": base["fidelity"]})
+        gain = float(np.clip((float(score) - plain_score) / float(spread[task]), -1.0, 1.0))
+        rows.append({"task": task, "key": key, "plain_key": plain_key, "curriculum": variant[0],
+                     "lr_schedule": variant[1], "gain": gain, "epochs": fidelity, "plain_epochs": plain_fidelity})
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -115,7 +116,8 @@ def advise_curriculum(gains: pd.DataFrame, neighbours: Sequence[str], names: dic
              .agg(gain=("gain", "mean"), wins=("gain", lambda g: int((g > 0).sum())), n=("gain", "size"),
                   epochs=("epochs", "median"), plain_epochs=("plain_epochs", "median"))
              .sort_values("gain", ascending=False))
-    (curriculum, schedule), best = next(iter(table.iterrows()))
+    curriculum, schedule = (str(v) for v in table.index[0])
+    best = table.iloc[0]
     plain_epochs = _num(part["plain_epochs"].median())
     label = _label(str(curriculum), str(schedule))
     where = f"on the {len(near)} nearest past tasks"

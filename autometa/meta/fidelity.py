@@ -86,8 +86,8 @@ def task_curves(frame: pd.DataFrame) -> dict[tuple[str, str], _Curves]:
     wide = points.pivot_table(index=["task", "learner", "config"], columns="stage", values=["score", "seconds"],
                               aggfunc="last", dropna=False)
     stages = list(range(len(grid)))
-    score = wide["score"].reindex(columns=stages)
-    seconds = wide["seconds"].reindex(columns=stages)
+    score = pd.DataFrame(wide["score"]).reindex(columns=stages)
+    seconds = pd.DataFrame(wide["seconds"]).reindex(columns=stages)
     usable = (score.notna().sum(axis=1) >= 2) & score[stages[-1]].notna()  # staged, and scored in full
     score, seconds = score[usable], seconds[usable]
     for (task, learner), rows in score.groupby(level=[0, 1], sort=False):
