@@ -262,9 +262,13 @@ def _transient(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
         names = {c.__name__ for c in type(seen).__mro__}
-        # PendingRollbackError: a session whose connection the restart cut mid-transaction
+        if names & {"IntegrityError", "DataError", "ProgrammingError"}:  # real errors: never retried
+            return False
+        # PendingRollbackError: a session whose connection the restart cut mid-transaction;
+        # DBAPIError: any other driver error, such as a commit cut by the restart that the driver
+        # did not report as a disconnect (seen as Optuna's StorageInternalError "during the commit")
         if names & {"OperationalError", "InterfaceError", "ConnectionError", "DisconnectionError",
-                    "PendingRollbackError"}:
+                    "PendingRollbackError", "DBAPIError"}:
             return True
         if getattr(seen, "connection_invalidated", False):  # SQLAlchemy saw the server disconnect
             return True

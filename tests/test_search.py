@@ -174,5 +174,9 @@ def test_a_commit_cut_by_a_server_disconnect_is_transient() -> None:
 
     cut = sqlalchemy.exc.DBAPIError("COMMIT", {}, Exception("server closed"), connection_invalidated=True)
     assert _transient(wrapped(cut))
-    bad = sqlalchemy.exc.DBAPIError("INSERT", {}, Exception("value too long"), connection_invalidated=False)
+    internal = sqlalchemy.exc.InternalError("COMMIT", {}, Exception("terminating connection"))
+    assert _transient(wrapped(internal))  # a driver error that is not about the data
+    bad = sqlalchemy.exc.DataError("INSERT", {}, Exception("value too long"), connection_invalidated=False)
     assert not _transient(wrapped(bad))
+    taken = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
+    assert not _transient(wrapped(taken))
