@@ -50,9 +50,6 @@ class CurriculumAdvice:
     def is_plain(self) -> bool:
         return (self.curriculum, self.lr_schedule) == PLAIN
 
-    def params(self) -> dict[str, str]:
-        return {"curriculum": self.curriculum, "lr_schedule": self.lr_schedule}
-
     def to_dict(self) -> dict[str, Any]:
         return {"curriculum": self.curriculum, "lr_schedule": self.lr_schedule, "gain": round(self.gain, 4),
                 "wins": self.wins, "tasks": self.n_tasks, "epochs": self.epochs, "plain_epochs": self.plain_epochs,
@@ -103,7 +100,7 @@ def variant_gains(exp: Experience) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def advise_curriculum(gains: pd.DataFrame, neighbours: Sequence[str], names: dict[str, str] | None = None,
+def advise_curriculum(gains: pd.DataFrame, neighbours: Sequence[str],
                       n_neighbours: int = N_NEIGHBOURS) -> CurriculumAdvice | None:
     """The advice from the variants' gains (``variant_gains``) on the nearest past tasks
     (``neighbours``: task digests, nearest first). None: no neighbour ran the variants."""
@@ -119,10 +116,10 @@ def advise_curriculum(gains: pd.DataFrame, neighbours: Sequence[str], names: dic
     curriculum, schedule = (str(v) for v in table.index[0])
     best = table.iloc[0]
     plain_epochs = _num(part["plain_epochs"].median())
-    label = _label(str(curriculum), str(schedule))
+    label = _label(curriculum, schedule)
     where = f"on the {len(near)} nearest past tasks"
     if best["gain"] > 0 and best["wins"] > best["n"] / 2:
-        return CurriculumAdvice(str(curriculum), str(schedule), float(best["gain"]), int(best["wins"]), int(best["n"]),
+        return CurriculumAdvice(curriculum, schedule, float(best["gain"]), int(best["wins"]), int(best["n"]),
                                 _num(best["epochs"]), plain_epochs,
                                 f"{label} beat plain training on {int(best['wins'])} of the {int(best['n'])} "
                                 f"nearest past tasks (mean gain {best['gain']:+.2f} of the tasks' spread)")
