@@ -162,10 +162,10 @@ def run_peer(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: 
         return pred, float(timing["fit_seconds"]), 0
 
 
-def read_rows() -> list[dict[str, str]]:
+def read_rows(csv: Path = CSV) -> list[dict[str, str]]:
     from bench_cold import read_rows as read
 
-    return read(CSV)
+    return read(csv)
 
 
 def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
@@ -222,7 +222,8 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
                   + (f" FAILED {error}" if error else ""), flush=True)
 
 
-def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str) -> None:
+def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
+        csv: Path = CSV) -> None:
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
         if method.startswith("autometa"):
@@ -231,7 +232,7 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
             pred, seconds, trials = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
         return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials}
 
-    held_out(meta_db, n_tasks, budgets, methods, CSV, FIELDS, call)
+    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call)
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
@@ -282,10 +283,10 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
     print(text)
 
 
-def report() -> None:
+def report(csv: Path = CSV) -> None:
     from bench_meta import compare, higher_is_better, table, task_summary
 
-    df = pd.DataFrame(read_rows())
+    df = pd.DataFrame(read_rows(csv))
     if df.empty:
         print("no results yet")
         return
@@ -322,7 +323,7 @@ def report() -> None:
     lines.append(task_summary(df))
     text = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "budget.md").write_text(text + "\n")
+    csv.with_suffix(".md").write_text(text + "\n")
     print(text)
 
 
@@ -335,13 +336,15 @@ def main() -> None:
     ap.add_argument("--peer-python", default=os.environ.get("AG_PYTHON", "python"))
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--cli", action="store_true", help="time the command line's fits instead (model written)")
+    ap.add_argument("--name", default=CSV.stem, help="results file names: results/NAME.csv and NAME.md")
     a = ap.parse_args()
+    csv = RESULTS / f"{a.name}.csv"
     if a.cli:
         cli(a.meta_db, a.tasks, a.budgets)
         return
     if not a.report:
-        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python)
-    report()
+        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv)
+    report(csv)
 
 
 if __name__ == "__main__":
