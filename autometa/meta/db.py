@@ -369,23 +369,30 @@ class MetaDB:
             digest=digest, learner=learner, space_version=space_version,
             params=json.dumps(config.params, sort_keys=True), slot=slot)))
 
+    def _task_ids(self, conn: sa.Connection, digests: Sequence[str], task: TaskRow | None,
+                  what: str) -> dict[str, int]:
+        """Task ids by digest: ``task`` inserted if given, every other digest must be known already."""
+        task_ids: dict[str, int] = {}
+        if task is not None:
+            task_ids[task.digest] = self._task_id(conn, task)
+        for digest in digests:
+            if digest not in task_ids:
+                found = conn.execute(sa.select(tasks.c.id).where(tasks.c.digest == digest)).first()
+                if not found:
+                    raise DataError(message(f"{what} refers to unknown task {digest}", "add the task first"))
+                task_ids[digest] = int(found[0])
+        return task_ids
+
     def add_runs(self, rows: Sequence[RunRow], task: TaskRow | None = None) -> int:
         """Insert runs in one transaction (with their task, if given); returns how many."""
         versions = json.dumps(package_versions(), sort_keys=True)
+        for r in rows:
+            if r.status not in STATUSES or r.origin not in ORIGINS:
+                raise OptionError(message(f"run status '{r.status}' / origin '{r.origin}' not allowed",
+                                          f"use one of {STATUSES} / {ORIGINS}"))
         with self._tx() as conn:
-            task_ids: dict[str, int] = {}
-            if task is not None:
-                task_ids[task.digest] = self._task_id(conn, task)
+            task_ids = self._task_ids(conn, [r.task_digest for r in rows], task, "run")
             for r in rows:
-                if r.status not in STATUSES or r.origin not in ORIGINS:
-                    raise OptionError(message(f"run status '{r.status}' / origin '{r.origin}' not allowed",
-                                              f"use one of {STATUSES} / {ORIGINS}"))
-                if r.task_digest not in task_ids:
-                    found = conn.execute(sa.select(tasks.c.id).where(tasks.c.digest == r.task_digest)).first()
-                    if not found:
-                        raise DataError(message(f"run refers to unknown task {r.task_digest}",
-                                                "add the task first"))
-                    task_ids[r.task_digest] = int(found[0])
                 config_id = self._config_id(conn, r.learner, r.space_version, r.params, r.slot)
                 conn.execute(runs.insert().values(
                     task_id=task_ids[r.task_digest], config_id=config_id, metric=r.metric, direction=r.direction,
@@ -400,16 +407,9 @@ class MetaDB:
             raise DataError(message(f"meta_db '{self._safe_url()}' has no curves table and cannot be given one",
                                     "open it with write access once, or use another --meta-db"))
         with self._tx() as conn:
-            task_ids: dict[str, int] = {}
-            if task is not None:
-                task_ids[task.digest] = self._task_id(conn, task)
+            task_ids = self._task_ids(conn, [r.task_digest for r in rows], task, "curve")
             batch = []
             for r in rows:
-                if r.task_digest not in task_ids:
-                    found = conn.execute(sa.select(tasks.c.id).where(tasks.c.digest == r.task_digest)).first()
-                    if not found:
-                        raise DataError(message(f"curve refers to unknown task {r.task_digest}", "add the task first"))
-                    task_ids[r.task_digest] = int(found[0])
                 batch.append({"task_id": task_ids[r.task_digest],
                               "config_id": self._config_id(conn, r.learner, r.space_version, r.params, r.slot),
                               "metric": r.metric, "direction": r.direction, "fidelity": r.fidelity,
@@ -613,7 +613,6 @@ class MetaDB:
                                         "pass files written by 'autometa meta-db export' of this schema"))
             frames[table.name] = _checked_types(df[expected], table, path.name)
         allowed = set(origins)
-        added = 0
         with self._tx() as conn:
             task_map: dict[int, int] = {}
             for row in frames["tasks"].to_dict("records"):
@@ -627,43 +626,32 @@ class MetaDB:
                                      .where(configurations.c.digest == row["digest"])).first()
                 config_map[old] = int(found[0]) if found else _new_id(
                     conn.execute(configurations.insert().values(**row)))
-            existing = {tuple(r) for r in conn.execute(sa.select(
-                runs.c.task_id, runs.c.config_id, runs.c.origin, runs.c.seed, runs.c.metric, runs.c.created_at))}
-            batch = []
-            for row in frames["runs"].to_dict("records"):
-                row.pop("id")
-                if row["origin"] not in allowed:
-                    continue
-                row["task_id"], row["config_id"] = task_map[int(row["task_id"])], config_map[int(row["config_id"])]
-                key = (row["task_id"], row["config_id"], row["origin"], row["seed"], row["metric"], row["created_at"])
-                if key in existing:
-                    continue
-                existing.add(key)
-                batch.append({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()})
-            if batch:
-                conn.execute(runs.insert(), batch)
-            added = len(batch)
+            added = _import_rows(conn, runs, frames["runs"], task_map, config_map, allowed,
+                                 ("task_id", "config_id", "origin", "seed", "metric", "created_at"))
             if "curves" in frames:
-                _import_curves(conn, frames["curves"], task_map, config_map, allowed)
+                _import_rows(conn, curves, frames["curves"], task_map, config_map, allowed,
+                             ("task_id", "config_id", "fidelity", "seed", "origin"))
         return added
 
 
-def _import_curves(conn: sa.Connection, frame: Any, task_map: dict[int, int], config_map: dict[int, int],
-                   allowed: set[str]) -> None:
-    existing = {tuple(r) for r in conn.execute(sa.select(
-        curves.c.task_id, curves.c.config_id, curves.c.fidelity, curves.c.seed, curves.c.origin))}
+def _import_rows(conn: sa.Connection, table: sa.Table, frame: Any, task_map: dict[int, int],
+                 config_map: dict[int, int], allowed: set[str], unique: tuple[str, ...]) -> int:
+    """Insert an exported table's rows (runs or curves) with their task and configuration ids
+    remapped, skipping other origins and rows whose ``unique`` columns are present; returns how many."""
+    existing = {tuple(r) for r in conn.execute(sa.select(*(table.c[c] for c in unique)))}
     batch = []
     for row in frame.to_dict("records"):
         row.pop("id")
         if row["origin"] not in allowed:
             continue
         row["task_id"], row["config_id"] = task_map[int(row["task_id"])], config_map[int(row["config_id"])]
-        key = (row["task_id"], row["config_id"], row["fidelity"], row["seed"], row["origin"])
+        key = tuple(row[c] for c in unique)
         if key not in existing:
             existing.add(key)
             batch.append({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()})
     if batch:
-        conn.execute(curves.insert(), batch)
+        conn.execute(table.insert(), batch)
+    return len(batch)
 
 
 def _new_id(result: sa.CursorResult[Any]) -> int:
