@@ -170,6 +170,16 @@ def test_a_task_unlike_the_past_falls_back(experience: Experience) -> None:
     assert raw.strategy == "knn" and len(raw.suggestions) == 10
 
 
+def test_the_blend_keeps_its_guess_on_a_task_unlike_the_past(experience: Experience) -> None:
+    rec = Recommender("knn+static").fit(experience)
+    far = {n: 40.0 for n in NAMES} | {"is_binary": 1.0, "is_regression": 0.0}
+    out = rec.recommend(far, "binary", 10)
+    raw = rec.recommend(far, "binary", 10, fallback=False)
+    assert out.novel and out.strategy == "knn+static" and "nearest tasks' best guess" in out.note
+    assert len(out.suggestions) == 5 and len(raw.suggestions) == 10
+    assert [s.key for s in out.suggestions] == [s.key for s in raw.suggestions][:5]
+
+
 def test_no_experience_gives_the_learners_defaults(tmp_path: Path) -> None:
     rec = Recommender("surrogate").fit(Experience.from_db(MetaDB(tmp_path / "empty.sqlite")))
     out = rec.recommend({n: 0.0 for n in NAMES}, "regression", 3)

@@ -10,8 +10,9 @@ section 5b).
 
 Transfer can hurt. A task whose nearest past task is farther away than almost
 every past task is from its own nearest neighbour (``NOVELTY_QUANTILE``) is
-*novel*: the recommendation says so, falls back to the static portfolio and
-suggests fewer configurations, leaving more of the budget to the cold search.
+*novel*: the recommendation says so, falls back to the static portfolio (the
+``knn+static`` blend keeps its one transferred guess) and suggests fewer
+configurations, leaving more of the budget to the cold search.
 With no experience at all it suggests the learners' defaults. When the same
 data was fitted before (its meta-features equal a past task's), that fit's
 best configurations come first: user fits improve later recommendations.
@@ -225,8 +226,13 @@ class Recommender:
         novel = novelty > 1.0
         neighbours = tuple(Neighbour(str(exp.tasks.loc[d, "name"]), str(exp.tasks.loc[d, "group_key"]), dd)
                            for d, dd in query.neighbours[:5])
-        impl: Any = self._static if (novel and fallback) else self._impl
-        k = max(1, top_k // 2) if (novel and fallback) else top_k
+        # a novel task: strategies that only transfer (kNN, the surrogate) give way to the static
+        # portfolio; the blend keeps its ranking, whose tail is that portfolio (its one transferred
+        # guess measured better than the portfolio's first on the novel corpus tasks, section 5b).
+        # Either way the list is halved, leaving more trials to the cold search.
+        lean = novel and fallback
+        impl: Any = self._static if (lean and not isinstance(self._impl, Blend)) else self._impl
+        k = max(1, top_k // 2) if lean else top_k
         ranked = [r for r in impl.rank(query) if r.key in allowed]
         if not isinstance(impl, Static | Blend):  # a greedy portfolio is diverse by construction
             ranked = diversify(ranked, exp.candidates, k)
@@ -235,8 +241,9 @@ class Recommender:
             Suggestion(exp.candidates[r.key].config(self.spaces[exp.candidates[r.key].learner], kind),
                        r.key, r.predicted, r.uncertainty, r.reason)
             for r in ranked)
+        head = "the nearest tasks' best guess, then " if isinstance(impl, Blend) else ""
         note = (f"unlike every past task (nearest at {novelty:.1f}x the usual distance): "
-                f"a robust portfolio, then the cold search" if novel and fallback else "")
+                f"{head}a robust portfolio, fewer configurations, then the cold search" if lean else "")
         if query.neighbours[0][1] <= TWIN_DISTANCE:
             note = "the same data was fitted before: its best configurations first"
         suggestions = self._timed(_unique(suggestions), values, k, time_budget)
