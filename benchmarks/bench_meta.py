@@ -160,6 +160,48 @@ def offline(meta_db: str) -> None:
     print(text)
 
 
+def architecture(meta_db: str) -> None:
+    """The MLP architectures each strategy recommends (``learners=("mlp",)``) against the MLP's
+    default, on the held-out tasks of the same grouped folds: the ``norm`` of the first 1 and 3
+    MLP configurations (1 = the task's best configuration of any family, 0 = its median)."""
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import simulate
+    from autometa.meta.experience import Experience
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    slots = sorted(k for k, c in exp.candidates.items() if c.learner == "mlp")
+    if len(slots) < 2:
+        raise SystemExit(f"{meta_db} has {len(slots)} MLP configuration(s): nothing to choose from")
+    start = time.perf_counter()
+    df = simulate(exp, ks=(1, 3), learners=("mlp",), progress=lambda f, n: print(f"fold {f}/{n}", flush=True))
+    seconds = time.perf_counter() - start
+    df = df[~df["method"].str.endswith("-no-fallback")]
+    RESULTS.mkdir(exist_ok=True)
+    df.to_csv(RESULTS / "meta_architecture.csv", index=False)
+    norm = exp.matrix("norm")[slots].reindex(df["task"].unique())
+    mean = df.pivot_table(index="method", columns="k", values="norm", aggfunc="mean")
+    mean.loc["best MLP slot (oracle)"] = norm.max(axis=1).mean()
+    mean = mean.rename(columns=lambda k: f"first {k}")
+    first = df[(df["k"] == 1) & (df["method"] != "random")].groupby("method")["first"]
+    mean["first is the default"] = first.apply(lambda s: float((s == "mlp/000").mean()))
+    default = _architecture(exp, "mlp/000")
+    other = {k: _architecture(exp, k) != default for k in slots}
+    mean["first is another architecture"] = first.apply(lambda s: float(s.map(lambda k: other.get(k, False)).mean()))
+    best = norm.idxmax(axis=1)
+    lines = [f"Tasks: {df['task'].nunique()}; MLP slots: {len(slots)} ({len({_architecture(exp, k) for k in slots})} "
+             f"architectures); 5 grouped folds; simulated in {seconds:.0f} s.", "", table(mean), "",
+             f"The best MLP slot is the default architecture on {int((~best.map(other)).sum())} tasks and "
+             f"another on {int(best.map(other).sum())}."]
+    text = "\n".join(lines)
+    (RESULTS / "meta_architecture.md").write_text(text + "\n")
+    print(text)
+
+
+def _architecture(exp: Any, key: str) -> tuple[int, int]:
+    params = exp.candidates[key].params
+    return int(params["depth"]), int(params["width"])
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -421,7 +463,7 @@ def main() -> None:
     global KS
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--meta-db", default="meta_db/build.sqlite")
-    ap.add_argument("--part", choices=["offline", "live", "timing"], default="offline")
+    ap.add_argument("--part", choices=["offline", "live", "timing", "architecture"], default="offline")
     ap.add_argument("--tasks", type=int, default=20, help="live: held-out tasks")
     ap.add_argument("--methods", default=",".join(LIVE_METHODS))
     ap.add_argument("--report", action="store_true", help="live: only the report from the CSV")
@@ -433,6 +475,9 @@ def main() -> None:
         return
     if args.part == "timing":
         timing(args.meta_db)
+        return
+    if args.part == "architecture":
+        architecture(args.meta_db)
         return
     if not args.report:
         live(args.meta_db, args.tasks, args.methods.split(","))

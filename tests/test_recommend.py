@@ -228,6 +228,15 @@ def test_simulation_scores_strategies_against_the_matrix(experience: Experience)
     assert isinstance(df, pd.DataFrame) and df["task"].nunique() == 24
 
 
+def test_simulation_within_one_family(experience: Experience) -> None:
+    df = simulate(experience, strategies=("knn", "static"), ks=(1, 3), n_folds=4, n_random=20, learners=("linear",))
+    first = df[df["method"] != "random"]["first"]
+    assert first.str.startswith("linear/").all() and set(df["method"]) >= {"linear-default", "knn"}
+    # within the family every configuration of cluster A's winner is near the top: knn finds one
+    a = df[df["name"].str.endswith("A") & (df["method"] == "knn") & (df["k"] == 1)]
+    assert (a["norm"] > 0.5).all()
+
+
 # ---------------------------------------------------------------------------- in the product
 
 

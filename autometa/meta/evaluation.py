@@ -55,18 +55,27 @@ def check_unseen(recommender: Recommender, held_out: Iterable[str]) -> None:
 
 
 def simulate(exp: Experience, *, strategies: Sequence[str] = STRATEGIES, ks: Sequence[int] = KS,
-             n_folds: int = 5, seed: int = 0, n_random: int = 200,
+             n_folds: int = 5, seed: int = 0, n_random: int = 200, learners: Sequence[str] | None = None,
              progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Score every strategy (with and without the novelty fall-back) and the baselines on
     held-out tasks.
 
+    ``learners`` restricts the recommendations, the random baseline and the default baseline
+    (``LEARNER-default``: the first family's default; else LightGBM's) to those families, as
+    ``autometa fit --learners`` does: with ``("mlp",)`` it measures the MLP architectures the
+    recommender picks against the MLP's default one.
+
     Returns:
         One row per (task, method, k): ``task``, ``name``, ``group``, ``kind``, ``fold``,
-        ``method``, ``k``, ``norm``, ``regret`` (1 - norm) and ``novelty`` (the held-out
-        task's distance to the past tasks, relative to the usual).
+        ``method``, ``k``, ``norm``, ``regret`` (1 - norm), ``first`` (the method's first
+        configuration) and ``novelty`` (the held-out task's distance to the past tasks,
+        relative to the usual).
     """
     folds = grouped_folds(exp.tasks, n_folds, seed=seed)
     norm = exp.matrix("norm")
+    if learners is not None:
+        norm = norm[[k for k in norm.columns if exp.candidates[k].learner in set(learners)]]
+    default = sorted(learners)[0] if learners else "lightgbm"
     rows: list[dict[str, Any]] = []
     rng = np.random.default_rng(seed)
     top = max(ks)
@@ -84,7 +93,7 @@ def simulate(exp: Experience, *, strategies: Sequence[str] = STRATEGIES, ks: Seq
             novelty = 0.0
             for s, rec in fitted.items():
                 for fallback in (True, False):
-                    r = rec.recommend(mf, task["kind"], top, fallback=fallback)
+                    r = rec.recommend(mf, task["kind"], top, fallback=fallback, learners=learners)
                     novelty = r.novelty
                     keys = [x.key for x in r.suggestions]
                     method = s if fallback else f"{s}-no-fallback"
@@ -93,7 +102,7 @@ def simulate(exp: Experience, *, strategies: Sequence[str] = STRATEGIES, ks: Seq
                 draws = [row.sample(min(k, len(row)), random_state=int(rng.integers(1 << 31))).max()
                          for _ in range(n_random)]
                 rows.append({**base, "method": "random", "k": k, "norm": float(np.mean(draws))})
-            rows += _curve(base, "lightgbm-default", ["lightgbm/000"], row, ks, None)
+            rows += _curve(base, f"{default}-default", [f"{default}/000"], row, ks, None)
             for r_ in rows[-len(ks) * (2 * len(strategies) + 2):]:
                 r_["novelty"] = novelty
         if progress is not None:
@@ -119,5 +128,5 @@ def _curve(base: dict[str, Any], method: str, keys: list[str], row: pd.Series, k
         if extra and rng is not None:
             draws = rng.choice(row.to_numpy(), size=(n_random, min(extra, len(row))))
             first = float(np.mean(np.maximum(first, draws.max(axis=1))))
-        out.append({**base, "method": method, "k": k, "norm": first})
+        out.append({**base, "method": method, "k": k, "norm": first, "first": keys[0] if keys else ""})
     return out
