@@ -21,25 +21,17 @@ Usage::
 
 from __future__ import annotations
 
+from _setup import RESULTS
+
 import argparse
 import os
-import sys
 import time
 import traceback
 import warnings
 from datetime import UTC, datetime
-from pathlib import Path
 
-os.environ.pop("MLFLOW_TRACKING_URI", None)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import pandas as pd  # noqa: E402
-
-RESULTS = HERE / "results"
 CSV = RESULTS / "bagging.csv"
 FIELDS = ["task", "kind", "rows", "metric", "variant", "score", "fit_seconds", "predict_seconds", "members",
           "error", "finished", "load1"]

@@ -37,6 +37,8 @@ Usage::
 
 from __future__ import annotations
 
+from _setup import HERE, RESULTS
+
 import argparse
 import json
 import os
@@ -52,17 +54,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-os.environ.pop("MLFLOW_TRACKING_URI", None)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-RESULTS = HERE / "results"
 CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
           "overrun", "trials", "error", "finished", "load1"]

@@ -35,8 +35,6 @@ from __future__ import annotations
 import argparse
 import csv
 import os
-import sys
-import tempfile
 import time
 import traceback
 import warnings
@@ -44,20 +42,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-os.environ.pop("MLFLOW_TRACKING_URI", None)  # autometa must not log anywhere
-# nor record into (or read from) the user's meta-database: a throw-away one, if the version records at all
-os.environ["AUTOMETA_META_DB"] = os.path.join(tempfile.mkdtemp(prefix="bench-cold-"), "meta_db.sqlite")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+from _setup import HERE, RESULTS, isolate_meta_db
+
+isolate_meta_db("bench-cold-")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tasks import TASKS, load_task  # noqa: E402
 
-RESULTS = HERE / "results"
 CSV_PATH = RESULTS / "cold_baseline.csv"
 MD_PATH = RESULTS / "cold_baseline.md"
 FIELDS = ["task", "kind", "metric", "method", "score", "seconds", "trials", "n_train", "n_test",

@@ -27,17 +27,11 @@ Results: ``benchmarks/results/curricula.{csv,md}``.
 
 from __future__ import annotations
 
+from _setup import RESULTS
+
 import argparse
-import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import pandas as pd  # noqa: E402
-
-RESULTS = HERE / "results"
+import pandas as pd
 
 
 def run(meta_db: str) -> None:

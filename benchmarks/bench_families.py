@@ -25,9 +25,10 @@ Usage::
 
 from __future__ import annotations
 
+from _setup import HERE, RESULTS
+
 import argparse
 import os
-import sys
 import tempfile
 import time
 import traceback
@@ -35,16 +36,8 @@ import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 
-os.environ.pop("MLFLOW_TRACKING_URI", None)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import pandas as pd  # noqa: E402
-
-RESULTS = HERE / "results"
 CSV = RESULTS / "families.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "trials", "variant", "score", "seconds",
           "catboost_trials", "xgboost_trials", "catboost_weight", "xgboost_weight", "members", "error",

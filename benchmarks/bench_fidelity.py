@@ -29,26 +29,17 @@ Usage::
 
 from __future__ import annotations
 
+from _setup import RESULTS
+
 import argparse
 import json
-import os
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
-os.environ.pop("MLFLOW_TRACKING_URI", None)
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+import numpy as np
+import pandas as pd
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-RESULTS = HERE / "results"
 CSV = RESULTS / "fidelity.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "fidelity", "score", "seconds",
           "trials", "pruned", "curve", "error", "finished", "load1"]

@@ -43,29 +43,21 @@ Usage::
 
 from __future__ import annotations
 
+from _setup import HERE, RESULTS, isolate_meta_db
+
 import argparse
 import os
-import sys
-import tempfile
 import time
 import traceback
 import warnings
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-os.environ.pop("MLFLOW_TRACKING_URI", None)
-os.environ["AUTOMETA_META_DB"] = os.path.join(tempfile.mkdtemp(prefix="bench-meta-"), "meta_db.sqlite")
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent))
+isolate_meta_db("bench-meta-")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-RESULTS = HERE / "results"
 KS = (1, 3, 10, 30)
 SEED = 0
 LIVE_FIELDS = ["task", "group", "kind", "fold", "metric", "method", "k", "score", "oracle", "spread",
