@@ -93,6 +93,7 @@ def fit(
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,
     stack: Annotated[bool, typer.Option("--stack", help="Combine the 10 best trials with a linear stacker on their out-of-fold predictions instead of ensemble selection.")] = False,
     final: Annotated[str, typer.Option(help="bag: average each chosen trial's fold models (no refit); refit: train the chosen configurations again on all rows.")] = "bag",
+    repeats: Annotated[int, typer.Option(help="After the search, cross-validate the 10 leading trials again on up to this many new splits, within a quarter of the search's time (0: never).")] = 4,
     output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the data file's name).")] = None,
@@ -137,7 +138,8 @@ def fit(
     check_shared_storage(storage, n_workers)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
-                         seed=seed, ensemble=ensemble, stack=stack, final=final, n_jobs=n_jobs, experiment=experiment,
+                         seed=seed, ensemble=ensemble, stack=stack, final=final, repeats=repeats, n_jobs=n_jobs,
+                         experiment=experiment,
                          output_dir=folder, storage=storage, use_meta=meta,
                          meta_top_k=meta_top_k, recommender=recommender, record=record, init=init,
                          fidelity=fidelity)
@@ -258,6 +260,9 @@ def _print_result(result: FitResult) -> None:
                   + (f"; nearest past tasks: {near}" if near else "") + ")" + (f"; {rec.note}" if rec.note else ""))
     if result.init is not None:
         out.print(f"the mlp learner started from the meta-learned initialization '{result.init}'")
+    if result.repeats:
+        out.print(f"the leading trials were cross-validated {result.repeats} more times on new splits; "
+                  "their scores and models below average every round")
     best = f"best {result.metric} {result.best_score:.4f}: {result.best_config.learner}"
     if result.ensemble_weights:
         best += (f"; final model: ensemble of {len(result.ensemble_weights)} trials, "

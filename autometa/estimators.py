@@ -39,6 +39,7 @@ class _AutoMetaBase(BaseEstimator):
         ensemble: bool = True,
         stack: bool = False,
         final: str = "bag",
+        repeats: int = 4,
         random_state: int | None = None,
         tracking_uri: str | None = None,
         experiment: str | None = None,
@@ -56,6 +57,7 @@ class _AutoMetaBase(BaseEstimator):
         self.ensemble = ensemble
         self.stack = stack
         self.final = final
+        self.repeats = repeats
         self.random_state = random_state
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -102,6 +104,7 @@ class _AutoMetaBase(BaseEstimator):
                           n_trials=None if n_trials is None else int(n_trials),
                           time_budget=None if budget is None else float(budget), cv=self.cv,
                           seed=int(seed), ensemble=bool(self.ensemble), stack=bool(self.stack), final=self.final,
+                          repeats=self.repeats,
                           n_jobs=self.n_jobs,
                           experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record),
                           fidelity=self.fidelity)
@@ -194,6 +197,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
             instead of ensemble selection.
         final: ``"bag"`` (default): each chosen trial's cross-validation fold models, averaged,
             with no refit; ``"refit"``: the chosen configurations trained again on all rows.
+        repeats: After the search, cross-validate the leading trials again on up to this many
+            new splits, within a quarter of the search's time (0: never).
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.

@@ -29,6 +29,7 @@ from autometa.meta.db import MetaDB
 from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
+from autometa.repeats import REPEAT_ROUNDS, repeat, repeat_until, search_over
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
@@ -106,6 +107,9 @@ class FitOptions:
             ``"1/9:3"``), one per learner (``"lightgbm=1/9:3,mlp=none"``), or ``"auto"``: chosen
             per learner from the learning curves of the nearest past tasks (needs a meta_db with
             curves; else ``"median"``).
+        repeats: After the search, cross-validate the leading trials again on up to this many new
+            partitions of the rows, within a quarter of the search's time (``autometa.repeats``:
+            it keeps a long search on a small table from overfitting one partition); 0: never.
     """
 
     metric: str | None = None
@@ -131,6 +135,7 @@ class FitOptions:
     study_name: str | None = None
     init: str | None = None
     fidelity: str = "median"
+    repeats: int = REPEAT_ROUNDS
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -144,6 +149,9 @@ class FitOptions:
                                             or self.meta_top_k < 0):
             raise OptionError(message(f"meta_top_k must be a non-negative integer; got {self.meta_top_k!r}",
                                       "pass for example meta_top_k=10, or None for the default"))
+        if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 0:
+            raise OptionError(message(f"repeats must be a non-negative integer; got {self.repeats!r}",
+                                      "pass for example repeats=4, or 0 to never repeat"))
         if self.final not in FINALS:
             raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
                                       "use 'bag' (no refit) or 'refit'"))
@@ -221,6 +229,7 @@ class FitResult:
     recommendation: Recommendation | None = None
     init: str | None = None  # the meta-learned initialization the MLP started from
     fidelity: str = "median"  # the fidelity schedules the search used (``auto`` resolved)
+    repeats: int = 0  # the leaders' extra cross-validation rounds (``autometa.repeats``)
 
     @property
     def n_trials(self) -> int:
@@ -246,6 +255,7 @@ class FitResult:
             "recommendation": self.recommendation.to_dict() if self.recommendation else None,
             "mlp_init": self.init,
             "fidelity": self.fidelity,
+            "cv_repeats": self.repeats,
         }
 
 
@@ -258,16 +268,21 @@ class _OofPool:
         self.items: dict[int, tuple[float, Config, Any]] = {}
         self.models: dict[int, tuple[Any, ...]] = {}  # fold models, in memory only
         self.dump_seconds: dict[int, float] = {}  # skops' time to dump a trial's bag, when weighed
+        self.seconds: dict[int, float] = {}  # a trial's cross-validation seconds
+        self.rounds: dict[int, int] = {}  # cross-validation rounds averaged (``autometa.repeats``)
 
     def add(self, number: int, score: float, config: Config, oof: Any, models: Sequence[Any] = (), *,
-            save: bool = True, dump_seconds: float | None = None) -> None:
+            save: bool = True, dump_seconds: float | None = None, seconds: float | None = None) -> None:
         if oof is None:
             return
         self.items[number] = (score, config, oof)
+        self.rounds[number] = 1
         if models:
             self.models[number] = tuple(models)
         if dump_seconds is not None:
             self.dump_seconds[number] = dump_seconds
+        if seconds is not None:
+            self.seconds[number] = seconds
         if self.folder is not None and save:
             import numpy as np
 
@@ -275,11 +290,31 @@ class _OofPool:
             np.save(self.folder / f"{number}.npy", np.asarray(oof), allow_pickle=False)
         if len(self.items) > self.size:
             worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
-            del self.items[worst]
-            self.models.pop(worst, None)
-            self.dump_seconds.pop(worst, None)
+            self._forget(worst)
             if self.folder is not None:
                 (self.folder / f"{worst}.npy").unlink(missing_ok=True)
+
+    def merge(self, number: int, score: float, oof: Any, models: Sequence[Any] = ()) -> None:
+        """Fold in one more cross-validation round of trial ``number`` (on another partition):
+        its score and out-of-fold predictions are averaged over the rounds, its fold models join
+        the bag."""
+        old, config, pred = self.items[number]
+        k = self.rounds[number]
+        self.items[number] = ((old * k + score) / (k + 1), config, (pred * k + oof) / (k + 1))
+        self.rounds[number] = k + 1
+        if models and number in self.models:
+            self.models[number] = (*self.models[number], *models)
+            if number in self.dump_seconds:
+                self.dump_seconds[number] *= (k + 1) / k
+
+    def keep(self, numbers: Sequence[int]) -> None:
+        """Forget every trial but ``numbers`` (in memory; the saved predictions stay)."""
+        for n in [n for n in self.items if n not in numbers]:
+            self._forget(n)
+
+    def _forget(self, number: int) -> None:
+        for store in (self.items, self.models, self.dump_seconds, self.seconds, self.rounds):
+            store.pop(number, None)  # type: ignore[attr-defined]
 
     def write_seconds(self, y: Any = None) -> float:
         """Seconds to write the final model if the search stopped now: ``WRITE_FACTOR`` times the
@@ -302,7 +337,8 @@ class _OofPool:
         for r in records:
             path = self.folder / f"{r.number}.npy"
             if r.state == "complete" and r.value is not None and r.number not in self.items and path.is_file():
-                self.add(r.number, r.value, r.config, np.load(path, allow_pickle=False), save=False)
+                self.add(r.number, r.value, r.config, np.load(path, allow_pickle=False), save=False,
+                         seconds=r.duration)
 
     def _key(self, score: float) -> float:
         return score if self.metric.greater_is_better else -score
@@ -414,7 +450,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                                 n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx,
                                 fractions=fractions[config.learner])
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
-                 dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None)
+                 dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None,
+                 seconds=ev.fit_seconds)
         if cost is not None:
             cost.observe(config, ev.fit_seconds)
         return ev.score, {"fold_scores": list(ev.fold_scores),
@@ -532,10 +569,14 @@ def fit_task(
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
-    search_seconds = None
+    search_seconds, stop_when = None, None
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
         left = deadline - time.monotonic() - options.finish_reserve(writes)
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
+        search_end = time.monotonic() + search_seconds
+        # the search ends early enough to repeat its leaders' cross-validation (``autometa.repeats``)
+        stop_when = lambda: search_over(pool, search_end, search_seconds, options.repeats)  # noqa: E731
+    search_start = time.monotonic()
     # workers search for as long as this process does
     attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,
              "autometa.options": {**options.for_workers(), "time_budget": search_seconds or options.time_budget}}
@@ -544,6 +585,7 @@ def fit_task(
                              options.search_settings(study_name, search_seconds),
                              warm_start=warm_start, callbacks=callbacks, attrs=attrs,
                              warm_labels={c: "meta" for c in recommendation.configs()} if recommendation else None,
+                             stop_when=stop_when,
                              on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)
         if workers is not None:
             workers.join()
@@ -567,16 +609,28 @@ def fit_task(
         raise FitFailed(message(f"no trial completed ({_failure_summary(outcome)})",
                                 "raise --time-budget or --trials, or check the data"))
     pool.reload(outcome.records)
+    until = (deadline - options.finish_reserve(writes) if deadline is not None
+             else repeat_until(time.monotonic() - search_start))
+    try:
+        rounds = repeat(task, pool, spaces, metric, options, rounds=options.repeats, until=until, writes=writes)
+    except BaseException:
+        tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
+        raise
+    best_score: float = best.value
+    if rounds:  # the best trial after the rounds, and its score averaged over them
+        leader = max(pool.items, key=lambda n: pool._key(pool.items[n][0]))
+        best, best_score = next(r for r in outcome.records if r.number == leader), pool.items[leader][0]
     model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces)
     board = leaderboard(outcome, metric)
     model_dir = options.output_dir / "model" if options.output_dir else None
-    result = FitResult(model=model, best_config=best.config, best_score=best.value, metric=metric.name,
+    result = FitResult(model=model, best_config=best.config, best_score=best_score, metric=metric.name,
                        greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
                        ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
                        tracking=tracker.location,
-                       recommendation=recommendation, init=options.init, fidelity=options.fidelity)
-    final_metrics = {f"best_{metric.name}": best.value, "n_trials": len(outcome.records)}
+                       recommendation=recommendation, init=options.init, fidelity=options.fidelity,
+                       repeats=rounds)
+    final_metrics = {f"best_{metric.name}": best_score, "n_trials": len(outcome.records), "cv_repeats": rounds}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score
     with tempfile.TemporaryDirectory(prefix="autometa-") as scratch:

@@ -480,6 +480,7 @@ def run_search(
     callbacks: Sequence[Callable[[TrialRecord], None]] = (),
     attrs: Mapping[str, Any] | None = None,
     on_ready: Callable[[], None] | None = None,
+    stop_when: Callable[[], bool] | None = None,
 ) -> SearchOutcome:
     """Run one study.
 
@@ -496,6 +497,7 @@ def run_search(
         callbacks: Called with each finished trial's record.
         attrs: JSON-able facts stored on a new study (what workers need to join it).
         on_ready: Called once the study exists with its warm start enqueued (start workers here).
+        stop_when: Asked after each trial; the search stops (before its budget) once it says True.
 
     Returns:
         The study and the records of all its trials.
@@ -567,6 +569,8 @@ def run_search(
         completed[0] = completed[0] or record.state == "complete"
         for cb in callbacks:
             cb(record)
+        if stop_when is not None and stop_when():
+            study.stop()
 
     earlier = frozenset(t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished())
     remaining = None

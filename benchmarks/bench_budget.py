@@ -16,7 +16,9 @@ seconds and one thread, one after another on the same machine:
 * ``autometa-by-score`` (an ablation, not in the default run): ``autometa`` with the
   recommendation ordered by predicted score alone, as without a budget (no score per second,
   no affordability filter);
-* ``autometa-no-cb-xgb`` (an ablation): ``autometa`` without the CatBoost and XGBoost families.
+* ``autometa-no-cb-xgb`` (an ablation): ``autometa`` without the CatBoost and XGBoost families;
+* ``autometa-no-repeats`` (an ablation): ``autometa`` without the repeated cross-validation of
+  the leading trials after the search (``repeats=0``).
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -61,7 +63,7 @@ CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
           "overrun", "trials", "error", "finished", "load1"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
-           "autometa-no-cb-xgb"]
+           "autometa-no-cb-xgb", "autometa-no-repeats"]
 NEW_FAMILIES = ("catboost", "xgboost")
 MAX_ROWS = 20_000
 SEED = 0
@@ -107,6 +109,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     from autometa.flow import FitOptions, fit_task
     from autometa.meta.db import MetaDB
     from autometa.meta.recommend import Recommender
+    from autometa.repeats import REPEAT_ROUNDS
     from autometa.spaces import iter_learner_names, load_spaces
 
     sub = _subtask(task, X_tr, y_tr)
@@ -115,7 +118,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     if method == "autometa-no-cb-xgb":
         learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
-                         learners=learners)
+                         learners=learners, repeats=0 if method == "autometa-no-repeats" else REPEAT_ROUNDS)
     recommend = Recommender.recommend
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore

@@ -1,0 +1,94 @@
+"""Repeated cross-validation of the leading trials after the search (``autometa.repeats``)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from autometa import repeats
+from autometa.data import make_task
+from autometa.ensemble import FoldBag
+from autometa.errors import OptionError
+from autometa.evaluate import align_proba, encode_target
+from autometa.flow import FitOptions, _OofPool, fit_task
+from autometa.metrics import get_metric
+from autometa.spaces import Config
+from tests.conftest import mixed_frame
+
+pytestmark = [pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning")]
+
+
+def _pool() -> _OofPool:
+    pool = _OofPool(get_metric("rmse", "regression"), size=3)
+    for n, score in enumerate([3.0, 1.0, 2.0, 4.0]):
+        pool.add(n, score, Config("linear", {"alpha": float(n)}), np.full(4, float(n)), models=(f"m{n}",),
+                 seconds=0.5 * (n + 1), save=False)
+    return pool
+
+
+def test_the_pool_averages_a_repeated_round_and_keeps_only_the_leaders() -> None:
+    pool = _pool()
+    assert sorted(pool.items) == [0, 1, 2]  # the worst RMSE (4.0) left the pool of 3
+    assert repeats.leaders(pool, top=2) == [1, 2]  # lowest RMSE first
+
+    pool.merge(1, 3.0, np.full(4, 5.0), models=("m1b",))
+    score, _, oof = pool.items[1]
+    assert score == pytest.approx(2.0) and np.allclose(oof, 3.0)  # (1 + 3) / 2 and (1 + 5) / 2
+    assert pool.models[1] == ("m1", "m1b") and pool.rounds[1] == 2
+    pool.merge(1, 2.0, np.full(4, 0.0))  # a third round: running means over three
+    assert pool.items[1][0] == pytest.approx(2.0) and np.allclose(pool.items[1][2], 2.0)
+
+    pool.keep([1, 2])
+    assert sorted(pool.items) == [1, 2] and 0 not in pool.models and 0 not in pool.seconds
+
+
+def test_the_reserve_is_whole_rounds_within_a_quarter_of_the_search() -> None:
+    pool = _pool()
+    cost = sum(pool.seconds[n] for n in repeats.leaders(pool))  # 3 leaders: 1.0 + 1.5 + 0.5
+    assert cost == pytest.approx(3.0)
+    assert repeats.reserve(pool, 100.0, rounds=4) == pytest.approx(4 * cost)  # 25 s fit 8 rounds: 4 asked
+    assert repeats.reserve(pool, 30.0, rounds=4) == pytest.approx(2 * cost)  # 7.5 s fit 2
+    assert repeats.reserve(pool, 10.0, rounds=4) == 0.0  # 2.5 s: not one round
+    assert repeats.reserve(pool, 100.0, rounds=0) == 0.0
+
+
+@pytest.mark.slow
+def test_a_long_search_repeats_its_leaders_and_bags_every_round(monkeypatch: pytest.MonkeyPatch) -> None:
+    task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
+    common = {"n_trials": 6, "learners": ("lightgbm", "linear"), "pruning": False, "n_jobs": 1, "cv": 3}
+    once = fit_task(task, FitOptions(**common, repeats=0))
+    assert once.repeats == 0
+    monkeypatch.setattr(repeats, "REPEAT_SHARE", 100.0)  # this short search counts as a long one
+    result = fit_task(task, FitOptions(**common, repeats=2))
+
+    assert result.repeats == 2 and result.summary()["cv_repeats"] == 2
+    assert [r.config for r in result.records] == [r.config for r in once.records]  # the same search
+    members = result.model.members
+    assert members and all(isinstance(m, FoldBag) and len(m.members) == 3 * 3 for m in members)
+    # each round's fold models saw another partition of the rows: the bags differ from one round's
+    first = members[0].members
+    assert not np.allclose(align_proba(first[0], task.X, task.classes), align_proba(first[3], task.X, task.classes))
+    # the ensemble's out-of-fold score was computed on the averaged predictions of the rounds
+    assert result.ensemble_score is not None and np.isfinite(result.ensemble_score)
+    assert get_metric(None, task.kind)(encode_target(task), result.model.predict_proba(task.X)) < 1.0
+
+
+@pytest.mark.slow
+def test_a_budgeted_fit_leaves_time_for_its_rounds_and_ends_on_time() -> None:
+    task = make_task(mixed_frame(n=200, kind="regression"), "target")
+    start = time.perf_counter()
+    result = fit_task(task, FitOptions(n_trials=None, time_budget=12, learners=("linear",), n_jobs=1,
+                                       record=False, pruning=False))
+    took = time.perf_counter() - start
+    assert result.repeats >= 1  # a linear trial takes a fraction of a second: rounds fit the quarter
+    assert took < 12 + 2.0
+    assert all(isinstance(m, FoldBag) and len(m.members) == 5 * (1 + result.repeats)
+               for m in result.model.members)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "4"])
+def test_repeats_must_be_a_non_negative_integer(bad: object) -> None:
+    with pytest.raises(OptionError, match="repeats must be a non-negative integer"):
+        FitOptions(repeats=bad)  # type: ignore[arg-type]
