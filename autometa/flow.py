@@ -307,11 +307,6 @@ class _OofPool:
             if number in self.dump_seconds:
                 self.dump_seconds[number] *= (k + 1) / k
 
-    def keep(self, numbers: Sequence[int]) -> None:
-        """Forget every trial but ``numbers`` (in memory; the saved predictions stay)."""
-        for n in [n for n in self.items if n not in numbers]:
-            self._forget(n)
-
     def _forget(self, number: int) -> None:
         for store in (self.items, self.models, self.dump_seconds, self.seconds, self.rounds):
             store.pop(number, None)  # type: ignore[attr-defined]

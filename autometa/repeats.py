@@ -81,8 +81,10 @@ def repeat(task: Task, pool: _OofPool, spaces: Mapping[str, Any], metric: Metric
            rounds: int, until: float, writes: bool = False) -> int:
     """Cross-validate the pool's leaders again, up to ``rounds`` times, each on a new partition,
     starting no round that would end after ``until`` (a ``time.monotonic()`` value; with
-    ``writes``, the longer write of the grown bags counts too). The pool then holds only the
-    leaders, with their averaged out-of-fold predictions and scores and their added fold models.
+    ``writes``, the longer write of the grown bags counts too). The leaders' out-of-fold
+    predictions and scores in the pool are then averaged over the rounds, and their bags hold the
+    rounds' fold models; the other trials of the pool stay as they were, candidates for ensemble
+    selection beside the leaders (restricting it to the leaders measured worse).
 
     Returns:
         The rounds completed.
@@ -114,6 +116,4 @@ def repeat(task: Task, pool: _OofPool, spaces: Mapping[str, Any], metric: Metric
         for n, ev in found.items():
             pool.merge(n, ev.score, ev.oof, ev.models if options.final == "bag" else ())
         done += 1
-    if done:
-        pool.keep(numbers)
     return done

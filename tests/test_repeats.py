@@ -28,7 +28,7 @@ def _pool() -> _OofPool:
     return pool
 
 
-def test_the_pool_averages_a_repeated_round_and_keeps_only_the_leaders() -> None:
+def test_the_pool_averages_a_repeated_round() -> None:
     pool = _pool()
     assert sorted(pool.items) == [0, 1, 2]  # the worst RMSE (4.0) left the pool of 3
     assert repeats.leaders(pool, top=2) == [1, 2]  # lowest RMSE first
@@ -39,9 +39,7 @@ def test_the_pool_averages_a_repeated_round_and_keeps_only_the_leaders() -> None
     assert pool.models[1] == ("m1", "m1b") and pool.rounds[1] == 2
     pool.merge(1, 2.0, np.full(4, 0.0))  # a third round: running means over three
     assert pool.items[1][0] == pytest.approx(2.0) and np.allclose(pool.items[1][2], 2.0)
-
-    pool.keep([1, 2])
-    assert sorted(pool.items) == [1, 2] and 0 not in pool.models and 0 not in pool.seconds
+    assert pool.items[0][0] == 3.0 and pool.rounds[0] == 1  # the others are untouched
 
 
 def test_the_reserve_is_whole_rounds_within_a_quarter_of_the_search() -> None:
@@ -84,8 +82,8 @@ def test_a_budgeted_fit_leaves_time_for_its_rounds_and_ends_on_time() -> None:
     took = time.perf_counter() - start
     assert result.repeats >= 1  # a linear trial takes a fraction of a second: rounds fit the quarter
     assert took < 12 + 2.0
-    assert all(isinstance(m, FoldBag) and len(m.members) == 5 * (1 + result.repeats)
-               for m in result.model.members)
+    sizes = [len(m.members) for m in result.model.members]
+    assert set(sizes) <= {5, 5 * (1 + result.repeats)}  # a leader's bag holds every round's folds
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "4"])
