@@ -151,7 +151,7 @@ class FitOptions:
                                       "pass for example meta_top_k=10, or None for the default"))
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 0:
             raise OptionError(message(f"repeats must be a non-negative integer; got {self.repeats!r}",
-                                      "pass for example repeats=4, or 0 to never repeat"))
+                                      "pass --repeats 4 (API: repeats=4), or 0 to never repeat"))
         if self.final not in FINALS:
             raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
                                       "use 'bag' (no refit) or 'refit'"))
