@@ -23,14 +23,14 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.evaluate import cross_validate, plan_cv
 
 if TYPE_CHECKING:
     from autometa.data import Task
-    from autometa.flow import FitOptions, _OofPool
     from autometa.metrics import Metric
+    from autometa.spaces import Config
 
 __all__ = ["REPEAT_ROUNDS", "REPEAT_SHARE", "REPEAT_TOP", "leaders", "repeat", "repeat_until", "reserve",
            "search_over"]
@@ -40,16 +40,44 @@ REPEAT_ROUNDS = 4  # the most rounds by default: with 5 folds, a bag of up to 25
 REPEAT_SHARE = 0.25  # the share of the search's seconds that rounds may take
 
 
-def leaders(pool: _OofPool, top: int = REPEAT_TOP) -> list[int]:
+class Pool(Protocol):
+    """The fit's out-of-fold pool (``autometa.flow``), as the rounds use it."""
+
+    items: dict[int, tuple[float, Config, Any]]  # trial number: score, configuration, predictions
+    seconds: dict[int, float]  # trial number: its cross-validation's seconds
+
+    def _key(self, score: float) -> float: ...
+
+    def merge(self, number: int, score: float, oof: Any, models: Any = ()) -> None: ...
+
+    def write_seconds(self, y: Any = None) -> float: ...
+
+
+class Options(Protocol):
+    """The fit's options (``autometa.flow.FitOptions``) that the rounds follow."""
+
+    @property
+    def cv(self) -> int | str: ...
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def final(self) -> str: ...
+
+    def threads(self, n_rows: int) -> int: ...
+
+
+def leaders(pool: Pool, top: int = REPEAT_TOP) -> list[int]:
     """The trial numbers of the pool's ``top`` best scores, best first."""
     return sorted(pool.items, key=lambda n: pool._key(pool.items[n][0]), reverse=True)[:top]
 
 
-def _round_seconds(pool: _OofPool, numbers: list[int]) -> float:
+def _round_seconds(pool: Pool, numbers: list[int]) -> float:
     return sum(pool.seconds.get(n, 0.0) for n in numbers)
 
 
-def reserve(pool: _OofPool, search_seconds: float, rounds: int) -> float:
+def reserve(pool: Pool, search_seconds: float, rounds: int) -> float:
     """Seconds a search of ``search_seconds`` keeps, at its end, for up to ``rounds`` rounds over
     the current leaders: as many rounds as fit ``REPEAT_SHARE`` of it (0 when not one does)."""
     if rounds <= 0 or len(pool.items) == 0:
@@ -61,7 +89,7 @@ def reserve(pool: _OofPool, search_seconds: float, rounds: int) -> float:
     return fitting * cost
 
 
-def search_over(pool: _OofPool, search_end: float, search_seconds: float, rounds: int) -> bool:
+def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> bool:
     """Whether a budgeted search (ending at ``search_end``, a ``time.monotonic()`` value) should
     stop now to leave its rounds their ``reserve``: another trial, at the pool's mean pace, would
     run into it."""
@@ -77,7 +105,7 @@ def repeat_until(search_seconds: float) -> float:
     return time.monotonic() + REPEAT_SHARE * search_seconds
 
 
-def repeat(task: Task, pool: _OofPool, spaces: Mapping[str, Any], metric: Metric, options: FitOptions, *,
+def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, options: Options, *,
            rounds: int, until: float, writes: bool = False) -> int:
     """Cross-validate the pool's leaders again, up to ``rounds`` times, each on a new partition,
     starting no round that would end after ``until`` (a ``time.monotonic()`` value; with
