@@ -29,7 +29,7 @@ from autometa.meta.db import MetaDB
 from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
-from autometa.repeats import REPEAT_ROUNDS, repeat, repeat_until, search_over
+from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, search_over
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
@@ -613,7 +613,7 @@ def fit_task(
         raise
     best_score: float = best.value
     if rounds:  # the best trial after the rounds, and its score averaged over them
-        leader = max(pool.items, key=lambda n: pool._key(pool.items[n][0]))
+        leader = leaders(pool, top=1)[0]
         best, best_score = next(r for r in outcome.records if r.number == leader), pool.items[leader][0]
     model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces)
     board = leaderboard(outcome, metric)
@@ -766,7 +766,7 @@ def _stacked(task: Task, pool: _OofPool, metric: Metric, options: FitOptions,
 
     from autometa.ensemble import StackedEnsemble, fit_stacker
 
-    numbers = sorted(pool.items, key=lambda n: pool._key(pool.items[n][0]), reverse=True)[:STACK_MEMBERS]
+    numbers = leaders(pool, top=STACK_MEMBERS)
     combiner, score = fit_stacker([pool.items[n][2] for n in numbers], encode_target(task), metric, seed=options.seed)
     coef = np.abs(np.atleast_2d(combiner.coef_))
     width = coef.shape[1] // len(numbers)

@@ -122,7 +122,7 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
     if options.cv == "holdout" or rounds <= 0:
         return 0
     numbers = leaders(pool)
-    if not numbers or any(pool.items[n][2] is None for n in numbers):
+    if not numbers:
         return 0
     done = 0
     for r in range(1, rounds + 1):
