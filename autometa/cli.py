@@ -263,6 +263,8 @@ def _print_result(result: FitResult) -> None:
     if result.repeats:
         out.print(f"the leading trials were cross-validated {result.repeats} more times on new splits; "
                   "their scores and models below average every round")
+    if result.repeats_partial:
+        out.print(f"{result.repeats_partial} of them once more, in the time left, for their bagged models only")
     best = f"best {result.metric} {result.best_score:.4f}: {result.best_config.learner}"
     if result.ensemble_weights:
         best += (f"; final model: ensemble of {len(result.ensemble_weights)} trials, "

@@ -230,6 +230,7 @@ class FitResult:
     init: str | None = None  # the meta-learned initialization the MLP started from
     fidelity: str = "median"  # the fidelity schedules the search used (``auto`` resolved)
     repeats: int = 0  # the leaders' extra cross-validation rounds (``autometa.repeats``)
+    repeats_partial: int = 0  # leaders bagged over one more, partial round
 
     @property
     def n_trials(self) -> int:
@@ -256,6 +257,7 @@ class FitResult:
             "mlp_init": self.init,
             "fidelity": self.fidelity,
             "cv_repeats": self.repeats,
+            "cv_repeats_partial": self.repeats_partial,
         }
 
 
@@ -306,6 +308,24 @@ class _OofPool:
             self.models[number] = (*self.models[number], *models)
             if number in self.dump_seconds:
                 self.dump_seconds[number] *= (k + 1) / k
+
+    def extend(self, number: int, models: Sequence[Any]) -> None:
+        """Add fold models of one more cross-validation round to trial ``number``'s bag, leaving
+        its score and out-of-fold predictions as they were (a partial round: see
+        ``autometa.repeats``)."""
+        if not models or number not in self.models:
+            return
+        old = len(self.models[number])
+        self.models[number] = (*self.models[number], *models)
+        if number in self.dump_seconds:
+            self.dump_seconds[number] *= (old + len(models)) / old
+
+    def bag_growth(self, number: int) -> float:
+        """Seconds that one more round's fold models in trial ``number``'s bag add to the final
+        write, at most (0 when its dump was never weighed)."""
+        if number not in self.dump_seconds or not self.models.get(number):
+            return 0.0
+        return WRITE_FACTOR * self.dump_seconds[number] / self.rounds[number]
 
     def _forget(self, number: int) -> None:
         for store in (self.items, self.models, self.dump_seconds, self.seconds, self.rounds):
@@ -607,7 +627,8 @@ def fit_task(
     until = (deadline - options.finish_reserve(writes) if deadline is not None
              else repeat_until(time.monotonic() - search_start))
     try:
-        rounds = repeat(task, pool, spaces, metric, options, rounds=options.repeats, until=until, writes=writes)
+        rounds, partial = repeat(task, pool, spaces, metric, options, rounds=options.repeats, until=until,
+                                 writes=writes)
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
         raise
@@ -624,8 +645,9 @@ def fit_task(
                        ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
                        tracking=tracker.location,
                        recommendation=recommendation, init=options.init, fidelity=options.fidelity,
-                       repeats=rounds)
-    final_metrics = {f"best_{metric.name}": best_score, "n_trials": len(outcome.records), "cv_repeats": rounds}
+                       repeats=rounds, repeats_partial=partial)
+    final_metrics = {f"best_{metric.name}": best_score, "n_trials": len(outcome.records), "cv_repeats": rounds,
+                     "cv_repeats_partial": partial}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score
     with tempfile.TemporaryDirectory(prefix="autometa-") as scratch:

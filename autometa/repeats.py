@@ -11,11 +11,18 @@ averages their out-of-fold predictions and scores over the rounds, so ensemble s
 choice of the best trial read predictions that depend less on one partition, and each member of
 the final model averages more fold models.
 
-A round is all leaders or none: one that cannot finish in the time left is not started, and one
-cut short is dropped. Rounds take at most ``REPEAT_SHARE`` of the search's seconds; under a time
-budget the search ends early enough to leave them that time (``reserve``). On large tables, where
-one round costs more than that share, there are none. Holdout validation keeps no out-of-fold
-predictions, so there is nothing to repeat.
+A round scored is all leaders or none: one that cannot finish in the time left is not started,
+and one cut short is dropped. Rounds take at most ``REPEAT_SHARE`` of the search's seconds; under a
+time budget the search ends early enough to leave them that time (``reserve``). On large tables,
+where one round costs more than that share, there are none. Holdout validation keeps no
+out-of-fold predictions, so there is nothing to repeat.
+
+The time that whole rounds leave (a reserve over-estimated, or asked rounds that did not all fit)
+goes to a last, partial round: the leaders, best first, each whose cross-validation still fits,
+add that round's fold models to their bags. Their scores and out-of-fold predictions are left
+as they were, so that the choice of the best trial and ensemble selection compare leaders on the
+same rounds (a leader averaged over one more fresh partition would lose its share of the
+search's optimism that the others keep).
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from autometa.evaluate import cross_validate, plan_cv
 
@@ -32,8 +39,8 @@ if TYPE_CHECKING:
     from autometa.metrics import Metric
     from autometa.spaces import Config
 
-__all__ = ["REPEAT_ROUNDS", "REPEAT_SHARE", "REPEAT_TOP", "leaders", "repeat", "repeat_until", "reserve",
-           "search_over"]
+__all__ = ["REPEAT_ROUNDS", "REPEAT_SHARE", "REPEAT_TOP", "Repeated", "leaders", "repeat", "repeat_until",
+           "reserve", "search_over"]
 
 REPEAT_TOP = 10  # the leading trials repeated: ensemble selection rarely picks beyond them
 REPEAT_ROUNDS = 4  # the most rounds by default: with 5 folds, a bag of up to 25 fold models
@@ -49,6 +56,10 @@ class Pool(Protocol):
     def _key(self, score: float) -> float: ...
 
     def merge(self, number: int, score: float, oof: Any, models: Any = ()) -> None: ...
+
+    def extend(self, number: int, models: Any) -> None: ...
+
+    def bag_growth(self, number: int) -> float: ...
 
     def write_seconds(self, y: Any = None) -> float: ...
 
@@ -66,6 +77,13 @@ class Options(Protocol):
     def final(self) -> str: ...
 
     def threads(self, n_rows: int) -> int: ...
+
+
+class Repeated(NamedTuple):
+    """What ``repeat`` did."""
+
+    rounds: int  # whole rounds over the leaders, scored and bagged
+    partial: int  # leaders whose fold models of one more round joined their bags only
 
 
 def leaders(pool: Pool, top: int = REPEAT_TOP) -> list[int]:
@@ -106,42 +124,64 @@ def repeat_until(search_seconds: float) -> float:
 
 
 def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, options: Options, *,
-           rounds: int, until: float, writes: bool = False) -> int:
+           rounds: int, until: float, writes: bool = False) -> Repeated:
     """Cross-validate the pool's leaders again, up to ``rounds`` times, each on a new partition,
     starting no round that would end after ``until`` (a ``time.monotonic()`` value; with
     ``writes``, the longer write of the grown bags counts too). The leaders' out-of-fold
     predictions and scores in the pool are then averaged over the rounds, and their bags hold the
     rounds' fold models; the other trials of the pool stay as they were, candidates for ensemble
-    selection beside the leaders (restricting it to the leaders measured worse).
-
-    Returns:
-        The rounds completed.
+    selection beside the leaders (restricting it to the leaders measured worse). When a whole
+    round no longer fits, the leaders that still do are repeated once more for their bags only.
     """
-    from autometa.learners import get_learner
-
     if options.cv == "holdout" or rounds <= 0:
-        return 0
+        return Repeated(0, 0)
     numbers = leaders(pool)
     if not numbers:
-        return 0
+        return Repeated(0, 0)
+    bags = options.final == "bag"
     done = 0
     for r in range(1, rounds + 1):
-        growth = pool.write_seconds() / r if writes and options.final == "bag" else 0.0  # one more fold set each
+        growth = pool.write_seconds() / r if writes and bags else 0.0  # one more fold set each
         if time.monotonic() + _round_seconds(pool, numbers) + growth > until:
-            break
-        found: dict[int, Any] = {}
+            partial = _partial_round(task, pool, numbers, spaces, metric, options, r, until, writes) if bags else 0
+            return Repeated(done, partial)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the search's plan has said what there is to say
-                plan = plan_cv(task, options.cv, seed=options.seed + 7919 * r)  # another shuffle of the rows
-                for n in numbers:
-                    config = pool.items[n][1]
-                    learner = get_learner(config.learner, spaces[config.learner])
-                    found[n] = cross_validate(task, config, learner, metric, plan, seed=options.seed + r,
-                                              n_jobs=options.threads(task.n_rows), deadline=until)
+            found = {n: _cross_validate(task, pool, n, spaces, metric, options, r, until) for n in numbers}
         except Exception:  # past the time, or a configuration that fails on these folds: drop the round
             break
         for n, ev in found.items():
-            pool.merge(n, ev.score, ev.oof, ev.models if options.final == "bag" else ())
+            pool.merge(n, ev.score, ev.oof, ev.models if bags else ())
         done += 1
-    return done
+    return Repeated(done, 0)
+
+
+def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, Any], metric: Metric,
+                    options: Options, r: int, until: float) -> Any:
+    """Trial ``number``'s configuration cross-validated on round ``r``'s partition."""
+    from autometa.learners import get_learner
+
+    config = pool.items[number][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the search's plan has said what there is to say
+        plan = plan_cv(task, options.cv, seed=options.seed + 7919 * r)  # another shuffle of the rows
+        learner = get_learner(config.learner, spaces[config.learner])
+        return cross_validate(task, config, learner, metric, plan, seed=options.seed + r,
+                              n_jobs=options.threads(task.n_rows), deadline=until)
+
+
+def _partial_round(task: Task, pool: Pool, numbers: list[int], spaces: Mapping[str, Any], metric: Metric,
+                   options: Options, r: int, until: float, writes: bool) -> int:
+    """Round ``r`` over the leaders, best first, that still fit before ``until``: their fold
+    models join their bags. Returns how many did."""
+    extended = 0
+    for n in numbers:
+        growth = pool.bag_growth(n) if writes else 0.0
+        if time.monotonic() + pool.seconds.get(n, 0.0) + growth > until:
+            continue  # a later, cheaper leader may still fit
+        try:
+            ev = _cross_validate(task, pool, n, spaces, metric, options, r, until)
+        except Exception:  # past the time: what is done stays
+            break
+        pool.extend(n, ev.models)
+        extended += 1
+    return extended

@@ -61,7 +61,7 @@ import pandas as pd
 
 CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
-          "overrun", "trials", "error", "finished", "load1"]
+          "overrun", "trials", "error", "finished", "load1", "repeats"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats"]
 NEW_FAMILIES = ("catboost", "xgboost")
@@ -102,7 +102,8 @@ def split(task: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any,
-                 db_path: str) -> tuple[np.ndarray, float, int]:
+                 db_path: str) -> tuple[np.ndarray, float, int, str]:
+    """The test predictions, seconds, trials and repeated rounds (whole + partial) of one fit."""
     from bench_meta import _subtask
 
     from autometa.evaluate import predict_scores
@@ -129,7 +130,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     finally:
         Recommender.recommend = recommend  # type: ignore[method-assign]
     pred = predict_scores(result.model, X_te, task)
-    return pred, seconds, result.n_trials
+    return pred, seconds, result.n_trials, f"{result.repeats}+{result.repeats_partial}"
 
 
 def run_peer(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: str,
@@ -223,11 +224,13 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
         csv: Path = CSV) -> None:
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+        repeats = ""
         if method.startswith("autometa"):
-            pred, seconds, trials = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path)
+            pred, seconds, trials, repeats = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path)
         else:
             pred, seconds, trials = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
-        return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials}
+        return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials,
+                      "repeats": repeats}
 
     held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call)
 

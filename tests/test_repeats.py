@@ -52,6 +52,45 @@ def test_the_reserve_is_whole_rounds_within_a_quarter_of_the_search() -> None:
     assert repeats.reserve(pool, 100.0, rounds=0) == 0.0
 
 
+def test_the_pool_extends_a_bag_without_touching_its_scores() -> None:
+    pool = _pool()
+    pool.dump_seconds[1] = 0.2
+    assert pool.bag_growth(1) == pytest.approx(4.0 * 0.2)  # WRITE_FACTOR times one more round's dump
+    assert pool.bag_growth(0) == 0.0  # never weighed
+    pool.extend(1, ("m1b", "m1c"))
+    assert pool.models[1] == ("m1", "m1b", "m1c") and pool.dump_seconds[1] == pytest.approx(0.6)
+    assert pool.items[1][0] == 1.0 and np.allclose(pool.items[1][2], 1.0) and pool.rounds[1] == 1
+
+
+def test_the_time_left_after_whole_rounds_goes_to_the_leaders_that_fit() -> None:
+    from autometa.evaluate import cross_validate, plan_cv
+    from autometa.learners import get_learner
+    from autometa.spaces import load_spaces
+
+    task = make_task(mixed_frame(n=120, kind="regression"), "target")
+    metric, spaces = get_metric("rmse", task.kind), load_spaces()
+    options = FitOptions(cv=3, n_jobs=1)
+    pool = _OofPool(metric, size=5)
+    plan = plan_cv(task, 3, seed=0)
+    for n, alpha in enumerate([0.1, 10.0]):
+        config = Config("linear", {"alpha": alpha})
+        ev = cross_validate(task, config, get_learner("linear", spaces["linear"]), metric, plan)
+        pool.add(n, ev.score, config, ev.oof, ev.models, seconds=0.01, save=False)
+    slow = repeats.leaders(pool)[0]
+    pool.seconds[slow] = 1e6  # no whole round, and not this leader, fits the minute left
+    fast = next(n for n in pool.items if n != slow)
+    before = {n: (pool.items[n][0], pool.items[n][2].copy()) for n in pool.items}
+
+    done = repeats.repeat(task, pool, spaces, metric, options, rounds=2, until=time.monotonic() + 60)
+
+    assert done == repeats.Repeated(rounds=0, partial=1)
+    assert len(pool.models[fast]) == 3 + 3 and len(pool.models[slow]) == 3  # one more round's folds
+    for n, (score, oof) in before.items():  # the scores compare the leaders on the same rounds
+        assert pool.items[n][0] == score and np.array_equal(pool.items[n][2], oof)
+    refit = FitOptions(cv=3, n_jobs=1, final="refit")  # no bags to grow: no partial round
+    assert repeats.repeat(task, pool, spaces, metric, refit, rounds=2, until=time.monotonic() + 60) == (0, 0)
+
+
 @pytest.mark.slow
 def test_a_long_search_repeats_its_leaders_and_bags_every_round(monkeypatch: pytest.MonkeyPatch) -> None:
     task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
@@ -86,7 +125,9 @@ def test_a_budgeted_fit_leaves_time_for_its_rounds_and_ends_on_time(monkeypatch:
     assert result.repeats >= 1  # a linear trial takes a fraction of a second: rounds fit the share
     assert took < 12 + 2.0
     sizes = [len(m.members) for m in result.model.members]
-    assert set(sizes) <= {5, 5 * (1 + result.repeats)}  # a leader's bag holds every round's folds
+    rounds = 1 + result.repeats  # a leader's bag holds every round's folds, and a partial round's
+    assert set(sizes) <= {5, 5 * rounds, 5 * (rounds + 1)}
+    assert sizes.count(5 * (rounds + 1)) <= result.repeats_partial
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, True, "4"])
