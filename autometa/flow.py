@@ -29,7 +29,7 @@ from autometa.meta.db import MetaDB
 from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
-from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, search_over
+from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, search_over, trials_end
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
@@ -434,11 +434,13 @@ def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequ
 
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
                     pool: _OofPool, cost: Calibrated | None = None, weigh: bool = False,
+                    ends: Callable[[], float] | None = None,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
     kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped.
     With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
-    trials end early enough to leave the time that writing the expected final model takes."""
+    trials end early enough to leave the time that writing the expected final model takes. With
+    ``ends``, a budgeted trial's deadline is no later than ``ends()`` (the repeats' reserve)."""
 
     weigher = _Weigher() if weigh and options.final == "bag" else None
     encoded_y = encode_target(task) if weigher is not None and options.ensemble else None
@@ -446,7 +448,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
     fractions = {n: schedules[n].fractions if isinstance(schedules, dict) else MEDIAN.fractions for n in spaces}
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
-        deadline = ctx.deadline
+        deadline = ctx.deadline if ends is None or ctx.deadline is None else min(ctx.deadline, ends())
         predicted = cost.predict(config) if cost is not None else None
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
@@ -572,9 +574,6 @@ def fit_task(
                 record_fit(db, stored_task, finished, metric, plan.describe(), options.seed,
                            {n: s.version for n, s in spaces.items()})
 
-    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
-                               weigh=options.time_budget is not None and writes)
-
     tags_of = trial_tags(recommendation)
 
     def log(record: TrialRecord) -> None:
@@ -584,13 +583,17 @@ def fit_task(
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
-    search_seconds, stop_when = None, None
+    search_seconds, stop_when, ends = None, None, None
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
         left = deadline - time.monotonic() - options.finish_reserve(writes)
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
         search_end = time.monotonic() + search_seconds
-        # the search ends early enough to repeat its leaders' cross-validation (``autometa.repeats``)
+        # the search, and each trial, ends early enough to repeat its leaders' cross-validation
+        # (``autometa.repeats``)
         stop_when = lambda: search_over(pool, search_end, search_seconds, options.repeats)  # noqa: E731
+        ends = lambda: trials_end(pool, search_end, search_seconds, options.repeats)  # noqa: E731
+    evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
+                               weigh=options.time_budget is not None and writes, ends=ends)
     search_start = time.monotonic()
     # workers search for as long as this process does
     attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from autometa.spaces import Config
 
 __all__ = ["REPEAT_ROUNDS", "REPEAT_SHARE", "REPEAT_TOP", "Repeated", "leaders", "repeat", "repeat_until",
-           "reserve", "search_over"]
+           "reserve", "search_over", "trials_end"]
 
 REPEAT_TOP = 10  # the leading trials repeated: ensemble selection rarely picks beyond them
 REPEAT_ROUNDS = 4  # the most rounds by default: with 5 folds, a bag of up to 25 fold models
@@ -107,15 +107,22 @@ def reserve(pool: Pool, search_seconds: float, rounds: int) -> float:
     return fitting * cost
 
 
+def trials_end(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> float:
+    """When a budgeted search's trials must end (a ``time.monotonic()`` value) to leave its rounds
+    their ``reserve``: a trial that would run into it is not started, or is cut there, so that one
+    slow trial at the end of the search cannot take the rounds' time."""
+    return search_end - reserve(pool, search_seconds, rounds)
+
+
 def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> bool:
     """Whether a budgeted search (ending at ``search_end``, a ``time.monotonic()`` value) should
     stop now to leave its rounds their ``reserve``: another trial, at the pool's mean pace, would
     run into it."""
-    keep = reserve(pool, search_seconds, rounds)
-    if keep <= 0:
+    end = trials_end(pool, search_end, search_seconds, rounds)
+    if end >= search_end:
         return False
     pace = sum(pool.seconds.values()) / max(len(pool.seconds), 1)
-    return time.monotonic() + pace >= search_end - keep
+    return time.monotonic() + pace >= end
 
 
 def repeat_until(search_seconds: float) -> float:

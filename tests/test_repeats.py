@@ -91,6 +91,35 @@ def test_the_time_left_after_whole_rounds_goes_to_the_leaders_that_fit() -> None
     assert repeats.repeat(task, pool, spaces, metric, refit, rounds=2, until=time.monotonic() + 60) == (0, 0)
 
 
+def test_the_trials_of_a_budgeted_search_end_where_the_rounds_reserve_begins() -> None:
+    from autometa.errors import TrialTimeout
+    from autometa.evaluate import plan_cv
+    from autometa.flow import trial_evaluator
+    from autometa.spaces import load_spaces
+
+    pool = _pool()
+    cost = sum(pool.seconds[n] for n in repeats.leaders(pool))
+    assert repeats.trials_end(pool, 500.0, 100.0, rounds=4) == pytest.approx(500.0 - 4 * cost)
+    assert repeats.trials_end(pool, 500.0, 100.0, rounds=0) == 500.0
+
+    task = make_task(mixed_frame(n=120, kind="regression"), "target")
+    metric, spaces = get_metric("rmse", task.kind), load_spaces()
+    options, plan = FitOptions(cv=3, n_jobs=1), plan_cv(task, 3, seed=0)
+
+    class Trial:  # the search's context of a trial with plenty of time before the search's end
+        number, deadline = 0, time.monotonic() + 600
+
+        def report(self, step: int, value: float) -> None:
+            pass
+
+    config = Config("linear", {"alpha": 1.0})
+    score, _ = trial_evaluator(task, options, metric, spaces, plan, _OofPool(metric))(config, Trial())  # type: ignore[arg-type]
+    assert np.isfinite(score)
+    reserved = trial_evaluator(task, options, metric, spaces, plan, _OofPool(metric), ends=time.monotonic)
+    with pytest.raises(TrialTimeout):  # the rounds' reserve has begun: no time is left to this trial
+        reserved(config, Trial())  # type: ignore[arg-type]
+
+
 @pytest.mark.slow
 def test_a_long_search_repeats_its_leaders_and_bags_every_round(monkeypatch: pytest.MonkeyPatch) -> None:
     task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
