@@ -12,17 +12,17 @@ choice of the best trial read predictions that depend less on one partition, and
 the final model averages more fold models.
 
 A round scored is all leaders or none: one that cannot finish in the time left is not started,
-and one cut short is dropped. Rounds take at most ``REPEAT_SHARE`` of the search's seconds; under a
+and one cut short is only partial (below). Rounds take at most ``REPEAT_SHARE`` of the search's seconds; under a
 time budget the search ends early enough to leave them that time (``reserve``). On large tables,
 where one round costs more than that share, there are none. Holdout validation keeps no
 out-of-fold predictions, so there is nothing to repeat.
 
 The time that whole rounds leave (a reserve over-estimated, or asked rounds that did not all fit)
 goes to a last, partial round: the leaders, best first, each whose cross-validation still fits,
-add that round's fold models to their bags. Their scores and out-of-fold predictions are left
-as they were, so that the choice of the best trial and ensemble selection compare leaders on the
-same rounds (a leader averaged over one more fresh partition would lose its share of the
-search's optimism that the others keep).
+add that round's fold models to their bags; so do the leaders done in a round cut short. Their
+scores and out-of-fold predictions are left as they were, so that the choice of the best trial
+and ensemble selection compare leaders on the same rounds (a leader averaged over one more fresh
+partition would lose its share of the search's optimism that the others keep).
 """
 
 from __future__ import annotations
@@ -138,7 +138,9 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
     predictions and scores in the pool are then averaged over the rounds, and their bags hold the
     rounds' fold models; the other trials of the pool stay as they were, candidates for ensemble
     selection beside the leaders (restricting it to the leaders measured worse). When a whole
-    round no longer fits, the leaders that still do are repeated once more for their bags only.
+    round no longer fits, the leaders that still do are repeated once more for their bags only;
+    a round cut short (past ``until``, or a leader that fails on its folds) leaves the same to the
+    leaders it finished.
     """
     if options.cv == "holdout" or rounds <= 0:
         return Repeated(0, 0)
@@ -152,10 +154,15 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
         if time.monotonic() + _round_seconds(pool, numbers) + growth > until:
             partial = _partial_round(task, pool, numbers, spaces, metric, options, r, until, writes) if bags else 0
             return Repeated(done, partial)
+        found: dict[int, Any] = {}
         try:
-            found = {n: _cross_validate(task, pool, n, spaces, metric, options, r, until) for n in numbers}
-        except Exception:  # past the time, or a configuration that fails on these folds: drop the round
-            break
+            for n in numbers:
+                found[n] = _cross_validate(task, pool, n, spaces, metric, options, r, until)
+        except Exception:  # past the time, or a configuration that fails on these folds: a partial round
+            if bags:
+                for n, ev in found.items():
+                    pool.extend(n, ev.models)
+            return Repeated(done, len(found) if bags else 0)
         for n, ev in found.items():
             pool.merge(n, ev.score, ev.oof, ev.models if bags else ())
         done += 1

@@ -91,6 +91,28 @@ def test_the_time_left_after_whole_rounds_goes_to_the_leaders_that_fit() -> None
     assert repeats.repeat(task, pool, spaces, metric, refit, rounds=2, until=time.monotonic() + 60) == (0, 0)
 
 
+def test_a_round_cut_short_leaves_its_finished_leaders_their_fold_models() -> None:
+    from autometa.evaluate import cross_validate, plan_cv
+    from autometa.learners import get_learner
+    from autometa.spaces import load_spaces
+
+    task = make_task(mixed_frame(n=120, kind="regression"), "target")
+    metric, spaces = get_metric("rmse", task.kind), load_spaces()
+    pool = _OofPool(metric, size=5)
+    good = Config("linear", {"alpha": 1.0})
+    ev = cross_validate(task, good, get_learner("linear", spaces["linear"]), metric, plan_cv(task, 3, seed=0))
+    pool.add(0, ev.score, good, ev.oof, ev.models, seconds=0.01, save=False)
+    pool.add(1, ev.score + 1.0, Config("linear", {"alpha": -5.0}), ev.oof, ev.models, seconds=0.01, save=False)
+    before = pool.items[0][0]
+
+    done = repeats.repeat(task, pool, spaces, metric, FitOptions(cv=3, n_jobs=1), rounds=2,
+                          until=time.monotonic() + 60)
+
+    assert done == repeats.Repeated(rounds=0, partial=1)  # the second leader fails on its new folds
+    assert len(pool.models[0]) == 6 and len(pool.models[1]) == 3
+    assert pool.items[0][0] == before and pool.rounds[0] == 1
+
+
 def test_the_trials_of_a_budgeted_search_end_where_the_rounds_reserve_begins() -> None:
     from autometa.errors import TrialTimeout
     from autometa.evaluate import plan_cv
