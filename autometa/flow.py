@@ -309,16 +309,17 @@ class _OofPool:
             if number in self.dump_seconds:
                 self.dump_seconds[number] *= (k + 1) / k
 
-    def extend(self, number: int, models: Sequence[Any]) -> None:
+    def extend(self, number: int, models: Sequence[Any]) -> bool:
         """Add fold models of one more cross-validation round to trial ``number``'s bag, leaving
         its score and out-of-fold predictions as they were (a partial round: see
-        ``autometa.repeats``)."""
+        ``autometa.repeats``). Returns whether there was a bag to grow."""
         if not models or number not in self.models:
-            return
+            return False
         old = len(self.models[number])
         self.models[number] = (*self.models[number], *models)
         if number in self.dump_seconds:
             self.dump_seconds[number] *= (old + len(models)) / old
+        return True
 
     def bag_growth(self, number: int) -> float:
         """Seconds that one more round's fold models in trial ``number``'s bag add to the final
@@ -434,7 +435,7 @@ def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequ
 
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
                     pool: _OofPool, cost: Calibrated | None = None, weigh: bool = False,
-                    ends: Callable[[], float] | None = None,
+                    ends: Callable[[], float | None] | None = None,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
     kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped.
@@ -448,7 +449,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
     fractions = {n: schedules[n].fractions if isinstance(schedules, dict) else MEDIAN.fractions for n in spaces}
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
-        deadline = ctx.deadline if ends is None or ctx.deadline is None else min(ctx.deadline, ends())
+        deadline = ctx.deadline
+        end = ends() if ends is not None and deadline is not None else None
+        if deadline is not None and end is not None:
+            deadline = min(deadline, end)
         predicted = cost.predict(config) if cost is not None else None
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
@@ -629,6 +633,8 @@ def fit_task(
     pool.reload(outcome.records)
     until = (deadline - options.finish_reserve(writes) if deadline is not None
              else repeat_until(time.monotonic() - search_start))
+    if deadline is not None and writes and options.final == "bag":  # the write the trials left time for
+        until -= pool.write_seconds(encode_target(task) if options.ensemble else None)
     try:
         rounds, partial = repeat(task, pool, spaces, metric, options, rounds=options.repeats, until=until,
                                  writes=writes)

@@ -51,13 +51,14 @@ class Pool(Protocol):
     """The fit's out-of-fold pool (``autometa.flow``), as the rounds use it."""
 
     items: dict[int, tuple[float, Config, Any]]  # trial number: score, configuration, predictions
+    models: dict[int, Any]  # trial number: its bag of fold models
     seconds: dict[int, float]  # trial number: its cross-validation's seconds
 
     def _key(self, score: float) -> float: ...
 
     def merge(self, number: int, score: float, oof: Any, models: Any = ()) -> None: ...
 
-    def extend(self, number: int, models: Any) -> None: ...
+    def extend(self, number: int, models: Any) -> bool: ...
 
     def bag_growth(self, number: int) -> float: ...
 
@@ -107,11 +108,13 @@ def reserve(pool: Pool, search_seconds: float, rounds: int) -> float:
     return fitting * cost
 
 
-def trials_end(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> float:
+def trials_end(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> float | None:
     """When a budgeted search's trials must end (a ``time.monotonic()`` value) to leave its rounds
     their ``reserve``: a trial that would run into it is not started, or is cut there, so that one
-    slow trial at the end of the search cannot take the rounds' time."""
-    return search_end - reserve(pool, search_seconds, rounds)
+    slow trial at the end of the search cannot take the rounds' time. None while nothing is
+    reserved (the search's own deadline rules, and a first trial is never cut for the rounds)."""
+    keep = reserve(pool, search_seconds, rounds)
+    return search_end - keep if keep > 0 else None
 
 
 def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> bool:
@@ -119,7 +122,7 @@ def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: in
     stop now to leave its rounds their ``reserve``: another trial, at the pool's mean pace, would
     run into it."""
     end = trials_end(pool, search_end, search_seconds, rounds)
-    if end >= search_end:
+    if end is None:
         return False
     pace = sum(pool.seconds.values()) / max(len(pool.seconds), 1)
     return time.monotonic() + pace >= end
@@ -152,26 +155,25 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
     for r in range(1, rounds + 1):
         growth = pool.write_seconds() / r if writes and bags else 0.0  # one more fold set each
         if time.monotonic() + _round_seconds(pool, numbers) + growth > until:
-            partial = _partial_round(task, pool, numbers, spaces, metric, options, r, until, writes) if bags else 0
-            return Repeated(done, partial)
+            break
         found: dict[int, Any] = {}
         try:
             for n in numbers:
-                found[n] = _cross_validate(task, pool, n, spaces, metric, options, r, until)
-        except Exception:  # past the time, or a configuration that fails on these folds: a partial round
-            if bags:
-                for n, ev in found.items():
-                    pool.extend(n, ev.models)
-            return Repeated(done, len(found) if bags else 0)
+                found[n] = _cross_validate(task, pool, n, spaces, metric, options, r, until - growth)
+        except Exception:  # past the time, or a leader that fails on these folds: a partial round
+            return Repeated(done, sum(pool.extend(n, ev.models) for n, ev in found.items()) if bags else 0)
         for n, ev in found.items():
             pool.merge(n, ev.score, ev.oof, ev.models if bags else ())
         done += 1
-    return Repeated(done, 0)
+    else:
+        return Repeated(done, 0)  # every round asked for
+    return Repeated(done, _partial_round(task, pool, numbers, spaces, metric, options, r, until, writes)
+                    if bags else 0)
 
 
 def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, Any], metric: Metric,
-                    options: Options, r: int, until: float) -> Any:
-    """Trial ``number``'s configuration cross-validated on round ``r``'s partition."""
+                    options: Options, r: int, deadline: float) -> Any:
+    """Trial ``number``'s configuration cross-validated on round ``r``'s partition, by ``deadline``."""
     from autometa.learners import get_learner
 
     config = pool.items[number][1]
@@ -180,22 +182,31 @@ def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, An
         plan = plan_cv(task, options.cv, seed=options.seed + 7919 * r)  # another shuffle of the rows
         learner = get_learner(config.learner, spaces[config.learner])
         return cross_validate(task, config, learner, metric, plan, seed=options.seed + r,
-                              n_jobs=options.threads(task.n_rows), deadline=until)
+                              n_jobs=options.threads(task.n_rows), deadline=deadline)
 
 
 def _partial_round(task: Task, pool: Pool, numbers: list[int], spaces: Mapping[str, Any], metric: Metric,
                    options: Options, r: int, until: float, writes: bool) -> int:
-    """Round ``r`` over the leaders, best first, that still fit before ``until``: their fold
-    models join their bags. Returns how many did."""
-    extended = 0
+    """Round ``r`` over the leaders with a bag, best first, that still fit before ``until`` (with
+    ``writes``, their bags' longer write too): their fold models join their bags. Returns how
+    many did."""
+    from autometa.errors import TrialTimeout
+
+    extended, written = 0, 0.0
     for n in numbers:
+        if n not in pool.models:
+            continue  # no bag to grow: an earlier run's trial, or a worker's
         growth = pool.bag_growth(n) if writes else 0.0
-        if time.monotonic() + pool.seconds.get(n, 0.0) + growth > until:
+        end = until - written - growth
+        if time.monotonic() + pool.seconds.get(n, 0.0) > end:
             continue  # a later, cheaper leader may still fit
         try:
-            ev = _cross_validate(task, pool, n, spaces, metric, options, r, until)
-        except Exception:  # past the time: what is done stays
+            ev = _cross_validate(task, pool, n, spaces, metric, options, r, end)
+        except TrialTimeout:  # past the time: what is done stays
             break
-        pool.extend(n, ev.models)
-        extended += 1
+        except Exception:  # this leader fails on these folds; the next may not
+            continue
+        if pool.extend(n, ev.models):
+            extended += 1
+            written += growth
     return extended

@@ -91,6 +91,31 @@ def test_the_time_left_after_whole_rounds_goes_to_the_leaders_that_fit() -> None
     assert repeats.repeat(task, pool, spaces, metric, refit, rounds=2, until=time.monotonic() + 60) == (0, 0)
 
 
+def test_a_partial_round_leaves_time_to_write_every_bag_it_grows() -> None:
+    from autometa.evaluate import cross_validate, plan_cv
+    from autometa.learners import get_learner
+    from autometa.spaces import load_spaces
+
+    task = make_task(mixed_frame(n=120, kind="regression"), "target")
+    metric, spaces = get_metric("rmse", task.kind), load_spaces()
+    pool = _OofPool(metric, size=5)
+    ev = cross_validate(task, Config("linear", {"alpha": 1.0}), get_learner("linear", spaces["linear"]), metric,
+                        plan_cv(task, 3, seed=0))
+    pool.add(0, ev.score - 1.0, Config("linear", {"alpha": 0.5}), ev.oof, seconds=0.01, save=False)  # no bag
+    for n, alpha in ((1, 1.0), (2, 2.0)):  # each bag's write grows by 4 x 4 s with one more round
+        pool.add(n, ev.score + n, Config("linear", {"alpha": alpha}), ev.oof, ev.models, seconds=0.01,
+                 dump_seconds=4.0, save=False)
+    assert repeats.leaders(pool) == [0, 1, 2] and pool.write_seconds() == pytest.approx(32.0)
+
+    done = repeats.repeat(task, pool, spaces, metric, FitOptions(cv=3, n_jobs=1), rounds=1,
+                          until=time.monotonic() + 30, writes=True)
+
+    # no whole round (32 s of writing), and the second bag's 16 s no longer fit after the first's
+    assert done == repeats.Repeated(rounds=0, partial=1)
+    assert len(pool.models[1]) == 6 and len(pool.models[2]) == 3 and 0 not in pool.models
+    assert pool.write_seconds() == pytest.approx(16.0 * 2 + 16.0)
+
+
 def test_a_round_cut_short_leaves_its_finished_leaders_their_fold_models() -> None:
     from autometa.evaluate import cross_validate, plan_cv
     from autometa.learners import get_learner
@@ -122,7 +147,7 @@ def test_the_trials_of_a_budgeted_search_end_where_the_rounds_reserve_begins() -
     pool = _pool()
     cost = sum(pool.seconds[n] for n in repeats.leaders(pool))
     assert repeats.trials_end(pool, 500.0, 100.0, rounds=4) == pytest.approx(500.0 - 4 * cost)
-    assert repeats.trials_end(pool, 500.0, 100.0, rounds=0) == 500.0
+    assert repeats.trials_end(pool, 500.0, 100.0, rounds=0) is None  # nothing reserved: the search's end rules
 
     task = make_task(mixed_frame(n=120, kind="regression"), "target")
     metric, spaces = get_metric("rmse", task.kind), load_spaces()
