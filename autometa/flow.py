@@ -637,7 +637,7 @@ def fit_task(
         until -= pool.write_seconds(encode_target(task) if options.ensemble else None)
     try:
         rounds, partial = repeat(task, pool, spaces, metric, options, rounds=options.repeats, until=until,
-                                 writes=writes)
+                                 writes=writes, fill=deadline is not None)
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
         raise

@@ -17,8 +17,8 @@ time budget the search ends early enough to leave them that time (``reserve``). 
 where one round costs more than that share, there are none. Holdout validation keeps no
 out-of-fold predictions, so there is nothing to repeat.
 
-The time that whole rounds leave (a reserve over-estimated, or asked rounds that did not all fit)
-goes to a last, partial round: the leaders, best first, each whose cross-validation still fits,
+Under a time budget, the time that whole rounds leave (a reserve over-estimated, or asked rounds
+that did not all fit) goes to a last, partial round: the leaders, best first, each whose cross-validation still fits,
 add that round's fold models to their bags; so do the leaders done in a round cut short. Their
 scores and out-of-fold predictions are left as they were, so that the choice of the best trial
 and ensemble selection compare leaders on the same rounds (a leader averaged over one more fresh
@@ -134,16 +134,18 @@ def repeat_until(search_seconds: float) -> float:
 
 
 def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, options: Options, *,
-           rounds: int, until: float, writes: bool = False) -> Repeated:
+           rounds: int, until: float, writes: bool = False, fill: bool = False) -> Repeated:
     """Cross-validate the pool's leaders again, up to ``rounds`` times, each on a new partition,
     starting no round that would end after ``until`` (a ``time.monotonic()`` value; with
     ``writes``, the longer write of the grown bags counts too). The leaders' out-of-fold
     predictions and scores in the pool are then averaged over the rounds, and their bags hold the
     rounds' fold models; the other trials of the pool stay as they were, candidates for ensemble
-    selection beside the leaders (restricting it to the leaders measured worse). When a whole
-    round no longer fits, the leaders that still do are repeated once more for their bags only;
-    a round cut short (past ``until``, or a leader that fails on its folds) leaves the same to the
-    leaders it finished.
+    selection beside the leaders (restricting it to the leaders measured worse). With ``fill``
+    (a budgeted fit, whose time left is otherwise lost), when a whole round no longer fits, the
+    leaders that still do are repeated once more for their bags only; a round cut short (past
+    ``until``, or a leader that fails on its folds) leaves the same to the leaders it finished.
+    Without it, a fit of so many trials makes the same model whatever the machine's speed, as
+    long as its whole rounds do.
     """
     if options.cv == "holdout" or rounds <= 0:
         return Repeated(0, 0)
@@ -161,14 +163,14 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
             for n in numbers:
                 found[n] = _cross_validate(task, pool, n, spaces, metric, options, r, until - growth)
         except Exception:  # past the time, or a leader that fails on these folds: a partial round
-            return Repeated(done, sum(pool.extend(n, ev.models) for n, ev in found.items()) if bags else 0)
+            return Repeated(done, sum(pool.extend(n, ev.models) for n, ev in found.items()) if bags and fill else 0)
         for n, ev in found.items():
             pool.merge(n, ev.score, ev.oof, ev.models if bags else ())
         done += 1
     else:
         return Repeated(done, 0)  # every round asked for
     return Repeated(done, _partial_round(task, pool, numbers, spaces, metric, options, r, until, writes)
-                    if bags else 0)
+                    if bags and fill else 0)
 
 
 def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, Any], metric: Metric,

@@ -81,14 +81,16 @@ def test_the_time_left_after_whole_rounds_goes_to_the_leaders_that_fit() -> None
     fast = next(n for n in pool.items if n != slow)
     before = {n: (pool.items[n][0], pool.items[n][2].copy()) for n in pool.items}
 
-    done = repeats.repeat(task, pool, spaces, metric, options, rounds=2, until=time.monotonic() + 60)
+    unbudgeted = repeats.repeat(task, pool, spaces, metric, options, rounds=2, until=time.monotonic() + 60)
+    assert unbudgeted == (0, 0) and len(pool.models[fast]) == 3  # no partial round: the same model on any machine
+    done = repeats.repeat(task, pool, spaces, metric, options, rounds=2, until=time.monotonic() + 60, fill=True)
 
     assert done == repeats.Repeated(rounds=0, partial=1)
     assert len(pool.models[fast]) == 3 + 3 and len(pool.models[slow]) == 3  # one more round's folds
     for n, (score, oof) in before.items():  # the scores compare the leaders on the same rounds
         assert pool.items[n][0] == score and np.array_equal(pool.items[n][2], oof)
     refit = FitOptions(cv=3, n_jobs=1, final="refit")  # no bags to grow: no partial round
-    assert repeats.repeat(task, pool, spaces, metric, refit, rounds=2, until=time.monotonic() + 60) == (0, 0)
+    assert repeats.repeat(task, pool, spaces, metric, refit, rounds=2, until=time.monotonic() + 60, fill=True) == (0, 0)
 
 
 def test_a_partial_round_leaves_time_to_write_every_bag_it_grows() -> None:
@@ -108,7 +110,7 @@ def test_a_partial_round_leaves_time_to_write_every_bag_it_grows() -> None:
     assert repeats.leaders(pool) == [0, 1, 2] and pool.write_seconds() == pytest.approx(32.0)
 
     done = repeats.repeat(task, pool, spaces, metric, FitOptions(cv=3, n_jobs=1), rounds=1,
-                          until=time.monotonic() + 30, writes=True)
+                          until=time.monotonic() + 30, writes=True, fill=True)
 
     # no whole round (32 s of writing), and the second bag's 16 s no longer fit after the first's
     assert done == repeats.Repeated(rounds=0, partial=1)
@@ -131,7 +133,7 @@ def test_a_round_cut_short_leaves_its_finished_leaders_their_fold_models() -> No
     before = pool.items[0][0]
 
     done = repeats.repeat(task, pool, spaces, metric, FitOptions(cv=3, n_jobs=1), rounds=2,
-                          until=time.monotonic() + 60)
+                          until=time.monotonic() + 60, fill=True)
 
     assert done == repeats.Repeated(rounds=0, partial=1)  # the second leader fails on its new folds
     assert len(pool.models[0]) == 6 and len(pool.models[1]) == 3

@@ -84,10 +84,15 @@ def test_time_budget_ends_the_search_and_cuts_the_trial_in_flight() -> None:
 
     start = time.monotonic()
     out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=1.0))
-    assert time.monotonic() - start < 2.5
+    end = time.monotonic()
+    assert end - start < 2.5
     assert 2 <= len(out.records) <= 5
     assert deadlines[0] is None  # the first trial runs to its end: a fit always has a model
-    assert all(d is not None and d <= start + 1.05 for d in deadlines[1:])
+    # the later trials share the search's deadline: a second after it started (creating the study
+    # comes first, and can take a moment on a busy machine), and the search ended there
+    later = set(deadlines[1:])
+    assert len(later) == 1 and None not in later
+    assert start + 1.0 <= later.pop() <= end  # type: ignore[operator]
 
 
 def test_a_budget_shorter_than_the_first_trial_still_gives_one_completed_trial() -> None:
