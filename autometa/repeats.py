@@ -18,11 +18,13 @@ where one round costs more than that share, there are none. Holdout validation k
 out-of-fold predictions, so there is nothing to repeat.
 
 Under a time budget, the time that whole rounds leave (a reserve over-estimated, or asked rounds
-that did not all fit) goes to a last, partial round: the leaders, best first, each whose cross-validation still fits,
-add that round's fold models to their bags; so do the leaders done in a round cut short. Their
-scores and out-of-fold predictions are left as they were, so that the choice of the best trial
-and ensemble selection compare leaders on the same rounds (a leader averaged over one more fresh
-partition would lose its share of the search's optimism that the others keep).
+that did not all fit) goes to a last, partial round: the leaders, best first, each whose
+cross-validation still fits, add that round's fold models to their bags; so do the leaders done
+in a round cut short. Their scores and out-of-fold predictions are left as they were, so that the
+choice of the best trial and ensemble selection compare leaders on the same rounds (a leader
+averaged over one more fresh partition would lose its share of the search's optimism that the
+others keep). Without a budget there is no partial round: a fit of so many trials makes the same
+model on any machine, as long as its whole rounds do.
 """
 
 from __future__ import annotations
