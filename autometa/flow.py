@@ -450,8 +450,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict[str, Any]]:
         deadline = ctx.deadline
-        end = ends() if ends is not None and deadline is not None else None
-        if deadline is not None and end is not None:
+        if deadline is not None and ends is not None and (end := ends()) is not None:
             deadline = min(deadline, end)
         predicted = cost.predict(config) if cost is not None else None
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes

@@ -12,10 +12,10 @@ choice of the best trial read predictions that depend less on one partition, and
 the final model averages more fold models.
 
 A round scored is all leaders or none: one that cannot finish in the time left is not started,
-and one cut short is only partial (below). Rounds take at most ``REPEAT_SHARE`` of the search's seconds; under a
-time budget the search ends early enough to leave them that time (``reserve``). On large tables,
-where one round costs more than that share, there are none. Holdout validation keeps no
-out-of-fold predictions, so there is nothing to repeat.
+and one cut short is at most partial (below). Rounds take at most ``REPEAT_SHARE`` of the
+search's seconds; under a time budget the search ends early enough to leave them that time
+(``reserve``). On large tables, where one round costs more than that share, there are none.
+Holdout validation keeps no out-of-fold predictions, so there is nothing to repeat.
 
 Under a time budget, the time that whole rounds leave (a reserve over-estimated, or asked rounds
 that did not all fit) goes to a last, partial round: the leaders, best first, each whose
@@ -161,9 +161,10 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
         if time.monotonic() + _round_seconds(pool, numbers) + growth > until:
             break
         found: dict[int, Any] = {}
+        plan = _round_plan(task, options, r)
         try:
             for n in numbers:
-                found[n] = _cross_validate(task, pool, n, spaces, metric, options, r, until - growth)
+                found[n] = _cross_validate(task, pool, n, spaces, metric, options, plan, r, until - growth)
         except Exception:  # past the time, or a leader that fails on these folds: a partial round
             return Repeated(done, sum(pool.extend(n, ev.models) for n, ev in found.items()) if bags and fill else 0)
         for n, ev in found.items():
@@ -175,15 +176,21 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
                     if bags and fill else 0)
 
 
+def _round_plan(task: Task, options: Options, r: int) -> Any:
+    """Round ``r``'s partition of the rows: another shuffle than the search's."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the search's plan has said what there is to say
+        return plan_cv(task, options.cv, seed=options.seed + 7919 * r)
+
+
 def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, Any], metric: Metric,
-                    options: Options, r: int, deadline: float) -> Any:
-    """Trial ``number``'s configuration cross-validated on round ``r``'s partition, by ``deadline``."""
+                    options: Options, plan: Any, r: int, deadline: float) -> Any:
+    """Trial ``number``'s configuration cross-validated on round ``r``'s ``plan``, by ``deadline``."""
     from autometa.learners import get_learner
 
     config = pool.items[number][1]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the search's plan has said what there is to say
-        plan = plan_cv(task, options.cv, seed=options.seed + 7919 * r)  # another shuffle of the rows
+        warnings.simplefilter("ignore")  # library noise inside the fits, as in the search's trials
         learner = get_learner(config.learner, spaces[config.learner])
         return cross_validate(task, config, learner, metric, plan, seed=options.seed + r,
                               n_jobs=options.threads(task.n_rows), deadline=deadline)
@@ -197,6 +204,7 @@ def _partial_round(task: Task, pool: Pool, numbers: list[int], spaces: Mapping[s
     from autometa.errors import TrialTimeout
 
     extended, written = 0, 0.0
+    plan = _round_plan(task, options, r)
     for n in numbers:
         if n not in pool.models:
             continue  # no bag to grow: an earlier run's trial, or a worker's
@@ -205,7 +213,7 @@ def _partial_round(task: Task, pool: Pool, numbers: list[int], spaces: Mapping[s
         if time.monotonic() + pool.seconds.get(n, 0.0) > end:
             continue  # a later, cheaper leader may still fit
         try:
-            ev = _cross_validate(task, pool, n, spaces, metric, options, r, end)
+            ev = _cross_validate(task, pool, n, spaces, metric, options, plan, r, end)
         except TrialTimeout:  # past the time: what is done stays
             break
         except Exception:  # this leader fails on these folds; the next may not
