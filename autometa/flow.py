@@ -29,7 +29,7 @@ from autometa.meta.db import MetaDB
 from autometa.meta.history import record_fit, task_row
 from autometa.metrics import Metric, get_metric
 from autometa.records import TrialRecord
-from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, search_over, trials_end
+from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, reserved
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
@@ -175,7 +175,7 @@ class FitOptions:
                 "n_trials": self.n_trials, "time_budget": self.time_budget, "trial_timeout": self.trial_timeout,
                 "cv": self.cv, "seed": self.seed, "n_jobs": self.n_jobs, "pruning": self.pruning,
                 "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None,
-                "init": self.init, "fidelity": self.fidelity}
+                "init": self.init, "fidelity": self.fidelity, "repeats": self.repeats}
 
     def top_k(self) -> int:
         """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
@@ -590,11 +590,9 @@ def fit_task(
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
         left = deadline - time.monotonic() - options.finish_reserve(writes)
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
-        search_end = time.monotonic() + search_seconds
         # the search, and each trial, ends early enough to repeat its leaders' cross-validation
         # (``autometa.repeats``)
-        stop_when = lambda: search_over(pool, search_end, search_seconds, options.repeats)  # noqa: E731
-        ends = lambda: trials_end(pool, search_end, search_seconds, options.repeats)  # noqa: E731
+        stop_when, ends = reserved(pool, search_seconds, options.repeats)
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
                                weigh=options.time_budget is not None and writes, ends=ends)
     search_start = time.monotonic()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from autometa.evaluate import cross_validate, plan_cv
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
     from autometa.metrics import Metric
     from autometa.spaces import Config
 
-__all__ = ["REPEAT_ROUNDS", "REPEAT_SHARE", "REPEAT_TOP", "Repeated", "leaders", "repeat", "repeat_until",
-           "reserve", "search_over", "trials_end"]
+__all__ = ["REPEAT_ROUNDS", "REPEAT_SHARE", "REPEAT_TOP", "Repeated", "Reserved", "leaders", "repeat",
+           "repeat_until", "reserve", "reserved", "search_over", "trials_end"]
 
 REPEAT_TOP = 10  # the leading trials repeated: ensemble selection rarely picks beyond them
 REPEAT_ROUNDS = 4  # the most rounds by default: with 5 folds, a bag of up to 25 fold models
@@ -128,6 +128,21 @@ def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: in
         return False
     pace = sum(pool.seconds.values()) / max(len(pool.seconds), 1)
     return time.monotonic() + pace >= end
+
+
+class Reserved(NamedTuple):
+    """A budgeted search's hooks that leave its rounds their ``reserve`` (``reserved``)."""
+
+    stop_when: Callable[[], bool]  # whether the search should stop now (``search_over``)
+    ends: Callable[[], float | None]  # when its trials must end (``trials_end``)
+
+
+def reserved(pool: Pool, search_seconds: float, rounds: int) -> Reserved:
+    """The hooks of a budgeted search of ``search_seconds`` from now, whether the rounds run in
+    this process or (for a worker's share of the search) in the fit's."""
+    search_end = time.monotonic() + search_seconds
+    return Reserved(lambda: search_over(pool, search_end, search_seconds, rounds),
+                    lambda: trials_end(pool, search_end, search_seconds, rounds))
 
 
 def repeat_until(search_seconds: float) -> float:

@@ -25,6 +25,7 @@ from pathlib import Path
 from autometa.errors import DataError, OptionError, message
 from autometa.flow import FitOptions, _OofPool, prepare, trial_evaluator
 from autometa.records import TrialRecord
+from autometa.repeats import reserved
 
 __all__ = ["LocalWorkers", "check_shared_storage", "work"]
 
@@ -120,6 +121,10 @@ def work(storage: str, study: str, *, on_trial: Callable[[TrialRecord], None] | 
     callbacks: list[Callable[[TrialRecord], None]] = [ran.append]
     if on_trial is not None:
         callbacks.append(on_trial)
-    run_search(spaces, task.kind, metric.direction, trial_evaluator(task, options, metric, spaces, plan, pool),
-               options.search_settings(study), callbacks=callbacks)
+    # a budgeted fit's worker, too, leaves the fit's repeated cross-validation its reserve: the fit
+    # waits for its workers before the rounds
+    hooks = reserved(pool, options.time_budget, options.repeats) if options.time_budget is not None else None
+    run_search(spaces, task.kind, metric.direction,
+               trial_evaluator(task, options, metric, spaces, plan, pool, ends=hooks.ends if hooks else None),
+               options.search_settings(study), callbacks=callbacks, stop_when=hooks.stop_when if hooks else None)
     return len(ran)

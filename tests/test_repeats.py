@@ -169,6 +169,22 @@ def test_the_trials_of_a_budgeted_search_end_where_the_rounds_reserve_begins() -
         reserved(config, Trial())  # type: ignore[arg-type]
 
 
+def test_a_budgeted_search_and_its_workers_share_the_hooks_that_leave_the_rounds_their_reserve() -> None:
+    pool = _pool()
+    cost = sum(pool.seconds[n] for n in repeats.leaders(pool))
+    start = time.monotonic()
+    long = repeats.reserved(pool, 100.0, rounds=4)
+    assert start + 100.0 - 4 * cost <= long.ends() <= time.monotonic() + 100.0 - 4 * cost  # type: ignore[operator]
+    assert not long.stop_when()  # 88 s left before the reserve: another trial fits
+    short = repeats.reserved(pool, 3.5, rounds=4)  # a quarter of 3.5 s holds no round of 3 s
+    assert short.ends() is None and not short.stop_when()
+    tight = repeats.reserved(pool, 13.0, rounds=4)  # one round reserved (a quarter of 13 s is 3.25 s)
+    assert tight.ends() == pytest.approx(start + 13.0 - cost, abs=0.5)
+    assert not repeats.reserved(pool, 10.0, rounds=0).stop_when()
+    # a worker reads the fit's options from its study: the rounds it leaves time for are the fit's
+    assert FitOptions(repeats=2).for_workers()["repeats"] == 2
+
+
 @pytest.mark.slow
 def test_a_long_search_repeats_its_leaders_and_bags_every_round(monkeypatch: pytest.MonkeyPatch) -> None:
     task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
