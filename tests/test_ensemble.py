@@ -37,6 +37,38 @@ def test_metrics_directions_and_defaults() -> None:
         get_metric("auc", "binary")
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_fast_roc_auc_and_log_loss_are_scikit_learns(n_classes: int, dtype: str) -> None:
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    rng = np.random.default_rng(n_classes)
+    y = rng.integers(0, n_classes, size=300)
+    proba = rng.dirichlet(np.ones(n_classes), size=300).astype(dtype)
+    proba[:40] = np.round(proba[:40], 1)  # ties in the scores
+    proba[:40] /= proba[:40].sum(axis=1, keepdims=True)
+    proba[0] = np.eye(n_classes)[(y[0] + 1) % n_classes]  # a true class of probability 0: clipped
+    labels = list(range(n_classes))
+    auc = roc_auc_score(y, proba[:, 1]) if n_classes == 2 else roc_auc_score(y, proba, multi_class="ovr",
+                                                                             labels=labels)
+    assert METRICS["roc_auc"](y, proba) == pytest.approx(auc, abs=1e-12)
+    assert METRICS["log_loss"](y, proba) == pytest.approx(log_loss(y, proba, labels=labels), rel=1e-6)
+    assert METRICS["log_loss"](y.astype(float), proba) == METRICS["log_loss"](y, proba)  # indices as floats
+
+
+def test_invalid_input_gets_scikit_learns_answer_or_error_not_a_fast_one() -> None:
+    y, proba = np.zeros(4, dtype=int), np.tile([0.7, 0.3], (4, 1))
+    with pytest.warns(UserWarning, match="Only one class"):  # scikit-learn's answer: undefined
+        assert np.isnan(METRICS["roc_auc"](y, proba))
+    proba_nan = np.array([[0.5, 0.5], [0.5, np.nan], [0.2, 0.8], [0.9, 0.1]])
+    with pytest.raises(ValueError, match="NaN"):
+        METRICS["roc_auc"](np.array([0, 1, 1, 0]), proba_nan)
+    with pytest.raises(ValueError, match="NaN"):
+        METRICS["log_loss"](np.array([0, 1, 1, 0]), proba_nan)
+    with pytest.raises(ValueError, match="probabilities"):  # one-vs-rest needs rows that sum to 1
+        METRICS["roc_auc"](np.array([0, 1, 2, 0]), np.full((4, 3), 0.5))
+
+
 def test_stacker_learns_a_non_negative_combination_for_regression() -> None:
     from autometa.ensemble import fit_stacker
 
