@@ -93,7 +93,7 @@ def fit(
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,
     stack: Annotated[bool, typer.Option("--stack", help="Combine the 10 best trials with a linear stacker on their out-of-fold predictions instead of ensemble selection.")] = False,
     final: Annotated[str, typer.Option(help="bag: average each chosen trial's fold models (no refit); refit: train the chosen configurations again on all rows.")] = "bag",
-    repeats: Annotated[int, typer.Option(help="After the search, cross-validate the 10 leading trials again on up to this many new splits, within a quarter of the search's time (0: never).")] = 4,
+    repeats: Annotated[int, typer.Option(help="After the search, cross-validate the 10 leading trials again on up to this many new splits, within a quarter of the search's time (0, the default: never; it measured even, see benchmarks/README.md).")] = 0,
     output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
     experiment: Annotated[str | None, typer.Option(help="MLflow experiment (default: the data file's name).")] = None,

@@ -39,7 +39,7 @@ class _AutoMetaBase(BaseEstimator):
         ensemble: bool = True,
         stack: bool = False,
         final: str = "bag",
-        repeats: int = 4,
+        repeats: int = 0,
         random_state: int | None = None,
         tracking_uri: str | None = None,
         experiment: str | None = None,
@@ -198,7 +198,7 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         final: ``"bag"`` (default): each chosen trial's cross-validation fold models, averaged,
             with no refit; ``"refit"``: the chosen configurations trained again on all rows.
         repeats: After the search, cross-validate the leading trials again on up to this many
-            new splits, within a quarter of the search's time (0: never).
+            new splits, within a quarter of the search's time (0, the default: never).
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.

@@ -109,7 +109,8 @@ class FitOptions:
             curves; else ``"median"``).
         repeats: After the search, cross-validate the leading trials again on up to this many new
             partitions of the rows, within a quarter of the search's time (``autometa.repeats``:
-            it keeps a long search on a small table from overfitting one partition); 0: never.
+            meant to keep a long search on a small table from overfitting one partition). 0, the
+            default: never (measured even, at a higher prediction cost).
     """
 
     metric: str | None = None
@@ -151,7 +152,7 @@ class FitOptions:
                                       "pass for example meta_top_k=10, or None for the default"))
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 0:
             raise OptionError(message(f"repeats must be a non-negative integer; got {self.repeats!r}",
-                                      "pass --repeats 4 (API: repeats=4), or 0 to never repeat"))
+                                      "pass --repeats 4 (API: repeats=4), or 0 (the default) to never repeat"))
         if self.final not in FINALS:
             raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
                                       "use 'bag' (no refit) or 'refit'"))

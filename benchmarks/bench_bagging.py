@@ -5,14 +5,16 @@ For each task of ``tasks.py`` (a 75/25 split, seed 0), one search of ``--trials`
 (cold, one thread, 5-fold CV) is run once per variant with the same seed, so the trials are the
 same; only what follows the search differs:
 
-* ``ensemble+bag`` (the default): ensemble selection, each member its trial's fold models,
-  after the default repeated cross-validation of the leaders (``autometa.repeats``: up to 4
-  rounds within a quarter of the search's time);
+* ``ensemble+bag`` (the default): ensemble selection, each member its trial's fold models;
 * ``ensemble+refit``: ensemble selection, each member refitted on all training rows;
 * ``best+bag`` and ``best+refit``: the best trial alone, bagged or refitted;
 * ``stack+bag``: the optional linear stacker over the 10 best trials (``--stack``), bagged;
-* ``ensemble+bag-no-repeats`` and ``best+bag-no-repeats``: the first and third without the
-  repeated cross-validation (``repeats=0``).
+* ``ensemble+bag-repeats`` and ``best+bag-repeats``: the first and third after the repeated
+  cross-validation of the leaders (``autometa.repeats``: up to 4 rounds within a quarter of the
+  search's time, ``repeats=4``);
+* ``ensemble+bag-no-repeats`` and ``best+bag-no-repeats``: the first and third with
+  ``repeats=0``. Until session 10 the default was 4 rounds, and ``results/repeats*`` compare
+  these with the plain variants; they are the plain variants now.
 
 A 20-trial search is too short for a round of repeats to fit its quarter, so at the default
 ``--trials 20`` the variants with and without repeats are the same model; ``--trials 100``
@@ -25,7 +27,7 @@ Usage::
 
     python benchmarks/bench_bagging.py --trials 20
     python benchmarks/bench_bagging.py --trials 100 --name repeats \
-        --variants ensemble+bag ensemble+bag-no-repeats best+bag best+bag-no-repeats
+        --variants ensemble+bag-repeats ensemble+bag best+bag-repeats best+bag
     python benchmarks/bench_bagging.py --report [--name repeats]
 """
 
@@ -49,6 +51,7 @@ VARIANTS: dict[str, dict[str, object]] = {
     "best+bag": {"ensemble": False}, "best+refit": {"ensemble": False, "final": "refit"},
     "stack+bag": {"stack": True},
     "ensemble+bag-no-repeats": {"repeats": 0}, "best+bag-no-repeats": {"ensemble": False, "repeats": 0},
+    "ensemble+bag-repeats": {"repeats": 4}, "best+bag-repeats": {"ensemble": False, "repeats": 4},
 }
 DEFAULT_VARIANTS = ["ensemble+bag", "ensemble+refit", "best+bag", "best+refit", "stack+bag"]
 
@@ -128,7 +131,8 @@ def report(name: str) -> None:
     pairs = []
     for what in ("ensemble", "best"):
         for a, b, label in ((f"{what}+bag", f"{what}+refit", "bag/refit"),
-                            (f"{what}+bag", f"{what}+bag-no-repeats", "repeats/no repeats")):
+                            (f"{what}+bag-repeats", f"{what}+bag", "repeats/no repeats"),
+                            (f"{what}+bag", f"{what}+bag-no-repeats", "repeats/no repeats")):  # files before session 10
             if a in signed and b in signed:
                 diff = signed[a] - signed[b]
                 first, second = label.split("/")

@@ -189,7 +189,7 @@ def test_a_budgeted_search_and_its_workers_share_the_hooks_that_leave_the_rounds
 def test_a_long_search_repeats_its_leaders_and_bags_every_round(monkeypatch: pytest.MonkeyPatch) -> None:
     task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
     common = {"n_trials": 6, "learners": ("lightgbm", "linear"), "pruning": False, "n_jobs": 1, "cv": 3}
-    once = fit_task(task, FitOptions(**common, repeats=0))
+    once = fit_task(task, FitOptions(**common))  # the default: no rounds
     assert once.repeats == 0
     monkeypatch.setattr(repeats, "REPEAT_SHARE", 100.0)  # this short search counts as a long one
     result = fit_task(task, FitOptions(**common, repeats=2))
@@ -214,7 +214,7 @@ def test_a_budgeted_fit_leaves_time_for_its_rounds_and_ends_on_time(monkeypatch:
     task = make_task(mixed_frame(n=200, kind="regression"), "target")
     start = time.perf_counter()
     result = fit_task(task, FitOptions(n_trials=None, time_budget=12, learners=("linear",), n_jobs=1,
-                                       record=False, pruning=False))
+                                       record=False, pruning=False, repeats=4))
     took = time.perf_counter() - start
     assert result.repeats >= 1  # a linear trial takes a fraction of a second: rounds fit the share
     assert took < 12 + 2.0
