@@ -53,6 +53,8 @@ def _class_indices(y: np.ndarray, n_classes: int) -> np.ndarray | None:
     y = np.asarray(y)
     if y.ndim != 1 or y.dtype.kind not in "biuf" or y.size == 0:
         return None
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        return None
     labels = y.astype(np.int64)
     if (labels != y).any() or labels.min() < 0 or labels.max() >= n_classes:
         return None

@@ -65,6 +65,8 @@ def test_invalid_input_gets_scikit_learns_answer_or_error_not_a_fast_one() -> No
         METRICS["roc_auc"](np.array([0, 1, 1, 0]), proba_nan)
     with pytest.raises(ValueError, match="NaN"):
         METRICS["log_loss"](np.array([0, 1, 1, 0]), proba_nan)
+    with pytest.raises(ValueError, match="nan"):  # a missing target is scikit-learn's to refuse
+        METRICS["log_loss"](np.array([0.0, np.nan, 1.0, 0.0]), np.tile([0.5, 0.5], (4, 1)))
     with pytest.raises(ValueError, match="probabilities"):  # one-vs-rest needs rows that sum to 1
         METRICS["roc_auc"](np.array([0, 1, 2, 0]), np.full((4, 3), 0.5))
 
