@@ -15,7 +15,7 @@ from autometa.errors import OptionError, message
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["DEFAULT_METRIC", "METRICS", "Metric", "get_metric"]
+__all__ = ["DEFAULT_METRIC", "METRICS", "Metric", "get_metric", "sklearn_log_loss", "sklearn_roc_auc"]
 
 Direction = Literal["maximize", "minimize"]
 
@@ -74,13 +74,28 @@ def _auc(positive: np.ndarray, score: np.ndarray) -> float | None:
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def sklearn_roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """ROC-AUC by ``sklearn.metrics.roc_auc_score`` (binary, or one-vs-rest macro), with its checks."""
+    from sklearn.metrics import roc_auc_score
+
+    if proba.shape[1] == 2:
+        return roc_auc_score(y, proba[:, 1])
+    return roc_auc_score(y, proba, multi_class="ovr", labels=list(range(proba.shape[1])))
+
+
+def sklearn_log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Log-loss by ``sklearn.metrics.log_loss``, with its checks."""
+    from sklearn.metrics import log_loss
+
+    return log_loss(y, proba, labels=list(range(proba.shape[1])))
+
+
 def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
     """Binary ROC-AUC, or one-vs-rest macro ROC-AUC. Ensemble selection scores thousands of
     blends: a rank statistic costs a tenth of ``roc_auc_score``'s validation on small tables, so
     valid input takes that path and anything else (a class missing, non-finite scores) gets
-    scikit-learn's own answer or error."""
+    scikit-learn's own answer or error (``sklearn_roc_auc``)."""
     import numpy as np
-    from sklearn.metrics import roc_auc_score
 
     proba = np.asarray(proba)
     labels = _class_indices(y, proba.shape[1]) if proba.ndim == 2 else None
@@ -93,25 +108,24 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
             aucs = [_auc(labels == k, proba[:, k]) for k in range(proba.shape[1])]
             if None not in aucs:
                 return float(np.mean([a for a in aucs if a is not None]))
-    if proba.shape[1] == 2:
-        return roc_auc_score(y, proba[:, 1])
-    return roc_auc_score(y, proba, multi_class="ovr", labels=list(range(proba.shape[1])))
+    return sklearn_roc_auc(y, proba)
 
 
 def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
     """Mean negative log-probability of the true class, each probability clipped to
     ``[eps, 1 - eps]`` (``eps`` of its float type), as ``sklearn.metrics.log_loss`` computes it
-    without its validation (a fast path for ensemble selection; other input goes to it)."""
+    without its validation (a fast path for ensemble selection; other input goes to it,
+    ``sklearn_log_loss``)."""
     import numpy as np
-    from sklearn.metrics import log_loss
 
     proba = np.asarray(proba)
-    labels = _class_indices(y, proba.shape[1]) if proba.ndim == 2 and proba.dtype.kind == "f" else None
-    if labels is not None and np.isfinite(proba).all() and proba.dtype in (np.float32, np.float64):
+    fast = proba.ndim == 2 and proba.dtype in (np.float32, np.float64)
+    labels = _class_indices(y, proba.shape[1]) if fast else None
+    if labels is not None and np.isfinite(proba).all():
         eps = np.finfo(proba.dtype).eps
         true = np.clip(proba[np.arange(labels.size), labels], eps, 1 - eps)
         return float(-np.mean(np.log(true)))
-    return log_loss(y, proba, labels=list(range(proba.shape[1])))
+    return sklearn_log_loss(y, proba)
 
 
 def _accuracy(y: np.ndarray, proba: np.ndarray) -> float:

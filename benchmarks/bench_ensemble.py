@@ -26,17 +26,6 @@ from dataclasses import replace
 import numpy as np
 
 
-def _sklearn_metrics() -> dict[str, object]:
-    from sklearn.metrics import log_loss, roc_auc_score
-
-    def auc(y: np.ndarray, proba: np.ndarray) -> float:
-        if proba.shape[1] == 2:
-            return roc_auc_score(y, proba[:, 1])
-        return roc_auc_score(y, proba, multi_class="ovr", labels=list(range(proba.shape[1])))
-
-    return {"roc_auc": auc, "log_loss": lambda y, p: log_loss(y, p, labels=list(range(p.shape[1])))}
-
-
 def _pool(kind: str, n: int, k: int, size: int, seed: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Targets and ``size`` candidates' predictions that are informative to different degrees."""
     rng = np.random.default_rng(seed)
@@ -56,9 +45,9 @@ def main() -> None:
     a = ap.parse_args()
 
     from autometa.ensemble import ensemble_selection
-    from autometa.metrics import METRICS
+    from autometa.metrics import METRICS, sklearn_log_loss, sklearn_roc_auc
 
-    reference = _sklearn_metrics()
+    reference = {"roc_auc": sklearn_roc_auc, "log_loss": sklearn_log_loss}
     cases = [("binary", "roc_auc", 2), ("multiclass", "roc_auc", 4), ("binary", "log_loss", 2),
              ("multiclass", "log_loss", 4)]
     rows = []
