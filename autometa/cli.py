@@ -601,6 +601,7 @@ def meta_train_cmd(
     inner_lr: Annotated[float, typer.Option(help="Inner learning rate.")] = 0.01,
     hidden: Annotated[str, typer.Option(help="Hidden layer widths of the MLP, comma-separated.")] = "64,64",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="Where to train: auto (the GPU when PyTorch sees one), cpu or cuda.")] = "auto",
     replace: Annotated[bool, typer.Option(help="Overwrite a stored initialization of the same name.")] = False,
     meta_db: MetaDbOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -634,11 +635,14 @@ def meta_train_cmd(
     else:
         family = TableFamily.from_files([(f, read_table(f)) for f in data], target)
     family.check(method, shots)  # a bad --shots or target fails before the progress bar
+    from autometa.meta.maml import resolve_device
+
+    where = resolve_device(device).type  # a bad --device too
     name = name or f"{data[0].stem}-{group_by or 'files'}-{method}"
     db.check_initialization_name(name, replace=replace)
     if not as_json:
         err.print(f"[bold]{len(family.names)} tasks[/] ({f'groups of {group_by!r}' if group_by else 'files'}), {family.n_features} encoded features, "
-                  f"{family.kind} target '{family.target}'; {method}, {shots} shots", markup=True)
+                  f"{family.kind} target '{family.target}'; {method}, {shots} shots, on {where}", markup=True)
     with _Progress(enabled=not as_json, trials=iterations, seconds=None, label="meta-train") as progress:
         what = f"held-out query {held_out_metric(method)}"
 
@@ -649,7 +653,7 @@ def meta_train_cmd(
             init, row, losses = meta_train_family(
                 family, name=name, method=method, shots=shots, hidden=widths, iterations=iterations,
                 meta_batch=meta_batch, inner_steps=inner_steps, inner_lr=inner_lr, seed=seed,
-                source=", ".join(str(d.resolve()) for d in data), on_log=show)
+                source=", ".join(str(d.resolve()) for d in data), on_log=show, device=where)
         except KeyboardInterrupt:
             err.print("interrupted: nothing was stored")
             raise typer.Exit(130) from None
@@ -658,7 +662,7 @@ def meta_train_cmd(
                "validation_groups": len(row.source_tasks["validation_groups"]),
                "held_out_metric": held_out_metric(method),
                "held_out_meta": losses["meta"], "held_out_random_init": losses["random"],
-               "seconds": init.settings["seconds"], "meta_db": db.stats()["url"]}
+               "seconds": init.settings["seconds"], "device": where, "meta_db": db.stats()["url"]}
     if as_json:
         out.print(json.dumps(summary), markup=False)
         return

@@ -8,13 +8,16 @@ import torch
 
 from autometa.errors import OptionError
 from autometa.meta.maml import (
+    ConvSpec,
     MetaInit,
     MLPSpec,
+    TaskBatch,
     adapt,
     evaluate,
     meta_gradient,
     meta_train,
     predict,
+    resolve_device,
     sinusoid_sampler,
 )
 
@@ -109,6 +112,72 @@ def test_meta_training_is_seeded_and_adaptation_mutates_nothing() -> None:
     adapted = adapt(a, torch.zeros(5, 1), torch.ones(5), steps=3)
     assert all(torch.equal(a.params[k], before[k]) for k in a.params)
     assert any(not torch.equal(adapted[k], before[k]) for k in a.params)
+
+
+def image_tasks(ways: int = 3, shots: int = 1, queries: int = 4, size: int = 8):  # type: ignore[no-untyped-def]
+    """Few-shot image tasks: each task draws ``ways`` random class templates, and its examples
+    are the templates plus noise (support labels ``0..ways-1``)."""
+
+    def sample(gen: torch.Generator, n: int) -> TaskBatch:
+        templates = torch.randn(n, ways, 1, size, size, generator=gen)
+        ys = torch.arange(ways).repeat(shots + queries)
+        x = templates[:, ys] + 0.5 * torch.randn(n, len(ys), 1, size, size, generator=gen)
+        y = ys.expand(n, -1)
+        k = ways * shots
+        return TaskBatch(x[:, :k], y[:, :k], x[:, k:], y[:, k:])
+
+    return sample
+
+
+CONV = ConvSpec(in_channels=1, size=8, ways=3, channels=6, blocks=2)
+
+
+@pytest.mark.parametrize("method", ["maml", "fomaml"])
+def test_the_conv_net_meta_gradient_matches_an_explicit_loop_with_per_task_batch_norm(method: str) -> None:
+    b = image_tasks()(torch.Generator().manual_seed(0), 3)
+    params = CONV.init_params(seed=1)
+    g, _ = meta_gradient(method, CONV, params, None, b, 2, 0.1)
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    total = torch.zeros(())
+    for t in range(len(b)):  # batch normalization sees one task's examples at a time, as under vmap
+        p = dict(leaves)
+        for _ in range(2):
+            loss = torch.nn.functional.cross_entropy(predict(CONV, p, b.x_support[t]), b.y_support[t])
+            grads = torch.autograd.grad(loss, list(p.values()), create_graph=method == "maml")
+            p = {k: p[k] - 0.1 * gi for k, gi in zip(p, grads, strict=True)}
+        total = total + torch.nn.functional.cross_entropy(predict(CONV, p, b.x_query[t]), b.y_query[t])
+    ref = torch.autograd.grad(total / len(b), list(leaves.values()))
+    for k, r in zip(params, ref, strict=True):
+        torch.testing.assert_close(g[k], r, rtol=1e-4, atol=1e-5)
+    assert CONV.module()(b.x_support[0]).shape == (3, 3)  # 8x8 -> 4x4 -> 2x2, then 3 classes
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.cuda)])
+def test_meta_training_runs_on_the_device_asked_for_and_returns_cpu_weights(device: str) -> None:
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA device here (the device tool's GPU machine runs this)")
+    sampler = sinusoid_sampler(5)
+    validation = sinusoid_sampler(5)(torch.Generator().manual_seed(7), 6)
+    cpu = meta_train(sampler, SPEC, method="metasgd", iterations=20, meta_batch=4, seed=3, validation=validation)
+    there = meta_train(sampler, SPEC, method="metasgd", iterations=20, meta_batch=4, seed=3, validation=validation,
+                       device=device)
+    assert there.settings["device"] == device and cpu.settings["device"] == "cpu"
+    assert all(v.device.type == "cpu" for v in [*there.params.values(), *(there.lrs or {}).values()])
+    for k in cpu.params:  # the same tasks drawn, the same steps taken: equal up to the device's arithmetic
+        torch.testing.assert_close(there.params[k], cpu.params[k], rtol=1e-3, atol=1e-4)
+    assert len(there.validation_curve) == 10
+    conv = meta_train(image_tasks(), CONV, method="maml", iterations=3, meta_batch=2, inner_lr=0.1, device=device)
+    assert conv.params["0.weight"].device.type == "cpu" and len(conv.curve) == 3
+
+
+def test_a_bad_device_is_a_one_line_error() -> None:
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+    bad = ["tpu0", "meta"] + ([] if torch.cuda.is_available() else ["cuda"])
+    for name in bad:
+        with pytest.raises(OptionError) as info:
+            meta_train(sinusoid_sampler(5), SPEC, iterations=1, device=name)
+        assert "\n" not in str(info.value) and "device" in str(info.value)
 
 
 @pytest.mark.parametrize(("kwargs", "text"), [

@@ -166,8 +166,8 @@ class TableFamily:
 def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", shots: int = 5,
                       hidden: tuple[int, ...] = (64, 64), iterations: int = 2000, meta_batch: int = 16,
                       inner_steps: int = 1, inner_lr: float = 0.01, outer_lr: float = 1e-3, seed: int = 0,
-                      holdout: float = 0.2, source: str = "",
-                      on_log: Callable[[int, float], None] | None = None) -> tuple[MetaInit, InitRow, dict[str, float]]:
+                      holdout: float = 0.2, source: str = "", on_log: Callable[[int, float], None] | None = None,
+                      device: str | None = "auto") -> tuple[MetaInit, InitRow, dict[str, float]]:
     """Meta-train an initialization over a family's groups, validated on held-out groups.
 
     Args:
@@ -180,6 +180,7 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
         holdout: Share of the groups held out for the validation curve (at least one group).
         source: Where the table came from (a path), stored with the initialization.
         on_log: Progress: ``(iteration, validation loss)``.
+        device: Where to train: ``"auto"`` (CUDA when there is a GPU), ``"cpu"`` or ``"cuda"``.
 
     Returns:
         The initialization, the row to store, and the held-out groups' query loss after
@@ -203,14 +204,14 @@ def meta_train_family(family: TableFamily, *, name: str, method: str = "maml", s
 
         ways = len(family.classes)
         init = train_protonet(sampler, spec, ways=ways, iterations=iterations, meta_batch=meta_batch, lr=outer_lr,
-                              seed=seed, on_log=on_log, validation=validation)
+                              seed=seed, on_log=on_log, validation=validation, device=device)
         untrained = MetaInit(spec, "random", spec.init_params(seed), 0.0, 0)
         losses = {"meta": float(accuracy(init, validation, ways).mean()),
                   "random": float(accuracy(untrained, validation, ways).mean())}
     else:
         init = meta_train(sampler, spec, method=method, iterations=iterations, meta_batch=meta_batch,
                           inner_steps=inner_steps, inner_lr=inner_lr, outer_lr=outer_lr, seed=seed, on_log=on_log,
-                          validation=validation)
+                          validation=validation, device=device)
         scratch = MetaInit(spec, "random", spec.init_params(seed), inner_lr, inner_steps)
         losses = {"meta": float(evaluate(init, validation, (inner_steps,))[inner_steps].mean()),
                   "random": float(evaluate(scratch, validation, (inner_steps,))[inner_steps].mean())}

@@ -26,12 +26,12 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
-from autometa.meta.maml import MetaInit, MLPSpec, Params, Sampler, TaskBatch, template
+from autometa.meta.maml import MetaInit, NetSpec, Params, Sampler, TaskBatch, resolve_device, template
 
 __all__ = ["accuracy", "episode_logits", "train_protonet"]
 
 
-def episode_logits(spec: MLPSpec, params: Params, xs: Tensor, ys: Tensor, xq: Tensor, ways: int) -> Tensor:
+def episode_logits(spec: NetSpec, params: Params, xs: Tensor, ys: Tensor, xq: Tensor, ways: int) -> Tensor:
     """Query logits of one episode: minus the squared distance to each class's prototype."""
     module = template(spec)
     support = functional_call(module, params, (xs,))
@@ -45,9 +45,9 @@ def episode_logits(spec: MLPSpec, params: Params, xs: Tensor, ys: Tensor, xq: Te
     return torch.where(counts > 0, logits, floor)
 
 
-def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: int = 1000, meta_batch: int = 16,
+def train_protonet(sampler: Sampler, spec: NetSpec, *, ways: int, iterations: int = 1000, meta_batch: int = 16,
                    lr: float = 1e-3, seed: int = 0, on_log: Callable[[int, float], None] | None = None,
-                   validation: TaskBatch | None = None) -> MetaInit:
+                   validation: TaskBatch | None = None, device: str | None = "cpu") -> MetaInit:
     """Train the embedding episodically; returns it as a ``MetaInit`` (method ``protonet``).
 
     Args:
@@ -61,10 +61,13 @@ def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: in
         on_log: Called with ``(iteration, query accuracy)`` ten times over the run (held-out
             episodes when ``validation`` is given, else the current meta-batch).
         validation: Held-out episodes for the validation curve.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``, as in ``meta_train``; the result is on the CPU.
     """
     template(spec)  # built and cached outside vmap: building a module draws random numbers
+    where = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
-    params = spec.init_params(seed)
+    params = {k: v.to(where) for k, v in spec.init_params(seed).items()}
+    validation = validation.to(where) if validation is not None else None
     opt = torch.optim.Adam(list(params.values()), lr=lr)
 
     def loss(p: Params, xs: Tensor, ys: Tensor, xq: Tensor, yq: Tensor) -> Tensor:
@@ -78,7 +81,7 @@ def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: in
     curve: list[tuple[int, float]] = []
     held_out: list[tuple[int, float]] = []
     for it in range(1, iterations + 1):
-        batch = sampler(gen, meta_batch)
+        batch = sampler(gen, meta_batch).to(where)
         g = grad(meta_loss)(params, batch)
         for k, v in params.items():
             v.grad = g[k]
@@ -93,8 +96,9 @@ def train_protonet(sampler: Sampler, spec: MLPSpec, *, ways: int, iterations: in
             if on_log is not None:
                 on_log(it, value)
     settings: dict[str, Any] = {"iterations": iterations, "meta_batch": meta_batch, "lr": lr, "seed": seed,
-                                "ways": ways, "seconds": round(time.perf_counter() - started, 2)}
-    return MetaInit(spec=spec, method="protonet", params={k: v.detach().clone() for k, v in params.items()},
+                                "ways": ways, "device": where.type, "seconds": round(time.perf_counter() - started, 2)}
+    on_cpu = {k: v.detach().to("cpu", copy=True) for k, v in params.items()}
+    return MetaInit(spec=spec, method="protonet", params=on_cpu,
                     inner_lr=0.0, inner_steps=0, curve=tuple(curve), validation_curve=tuple(held_out),
                     settings=settings)
 
