@@ -20,11 +20,15 @@ torch.func implementation side by side with the public implementations that inst
     (resident set growth of a fresh process) at meta-batch 25, 100 and 400 with 1 and 5 inner steps,
     autometa (vmap over the tasks) against higher and TorchOpt (a Python loop over the tasks, as
     their MAML examples do), one thread, each configuration in its own process.
+    ``--device cuda`` runs the same on the GPU (one process per implementation, timed between
+    CUDA synchronizations; peak memory is the GPU's peak allocation), and ``--model conv``
+    replaces the MLP by Finn et al.'s 4-block convolutional network on Omniglot-shaped synthetic
+    batches (5-way 1-shot, 15 queries per class, 1x28x28 images, meta-batch 32).
 
 Usage::
 
     python benchmarks/bench_maml.py --part sinusoid [--iterations 70000] [--shots 5,10]
-    python benchmarks/bench_maml.py --part speed [--seconds 5]
+    python benchmarks/bench_maml.py --part speed [--seconds 5] [--device cuda] [--model conv]
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,8 +56,10 @@ import torch  # noqa: E402
 from bench_cold import append_row  # noqa: E402
 
 from autometa.meta.maml import (  # noqa: E402
+    ConvSpec,
     MetaInit,
     MLPSpec,
+    NetSpec,
     TaskBatch,
     evaluate,
     meta_gradient,
@@ -69,7 +76,14 @@ METHODS = ("random", "pretrained", "maml", "fomaml", "reptile", "metasgd", "maml
 # ------------------------------------------------------------------ the peers' MAML, as their examples write it
 
 
-def higher_step(model: torch.nn.Module, opt: torch.optim.Optimizer, b: TaskBatch, steps: int) -> None:
+def peer_loss(spec: NetSpec, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if spec.loss == "mse":
+        return ((out.squeeze(-1) - y) ** 2).mean()
+    return torch.nn.functional.cross_entropy(out, y)
+
+
+def higher_step(model: torch.nn.Module, opt: torch.optim.Optimizer, b: TaskBatch, steps: int,
+                spec: NetSpec = SPEC) -> None:
     import higher
 
     inner = torch.optim.SGD(model.parameters(), lr=INNER_LR)
@@ -77,12 +91,13 @@ def higher_step(model: torch.nn.Module, opt: torch.optim.Optimizer, b: TaskBatch
     for t in range(len(b)):
         with higher.innerloop_ctx(model, inner, copy_initial_weights=False) as (fmodel, diffopt):
             for _ in range(steps):
-                diffopt.step(((fmodel(b.x_support[t]).squeeze(-1) - b.y_support[t]) ** 2).mean())
-            (((fmodel(b.x_query[t]).squeeze(-1) - b.y_query[t]) ** 2).mean() / len(b)).backward()
+                diffopt.step(peer_loss(spec, fmodel(b.x_support[t]), b.y_support[t]))
+            (peer_loss(spec, fmodel(b.x_query[t]), b.y_query[t]) / len(b)).backward()
     opt.step()
 
 
-def torchopt_step(model: torch.nn.Module, opt: torch.optim.Optimizer, b: TaskBatch, steps: int) -> None:
+def torchopt_step(model: torch.nn.Module, opt: torch.optim.Optimizer, b: TaskBatch, steps: int,
+                  spec: NetSpec = SPEC) -> None:
     import torchopt
 
     inner = torchopt.MetaSGD(model, lr=INNER_LR)
@@ -90,8 +105,8 @@ def torchopt_step(model: torch.nn.Module, opt: torch.optim.Optimizer, b: TaskBat
     for t in range(len(b)):
         state = torchopt.extract_state_dict(model)
         for _ in range(steps):
-            inner.step(((model(b.x_support[t]).squeeze(-1) - b.y_support[t]) ** 2).mean())
-        (((model(b.x_query[t]).squeeze(-1) - b.y_query[t]) ** 2).mean() / len(b)).backward()
+            inner.step(peer_loss(spec, model(b.x_support[t]), b.y_support[t]))
+        (peer_loss(spec, model(b.x_query[t]), b.y_query[t]) / len(b)).backward()
         torchopt.recover_state_dict(model, state)
     opt.step()
 
@@ -185,65 +200,116 @@ def report_sinusoid(path: Path) -> None:
 # ------------------------------------------------------------------ speed
 
 
-def speed_one(impl: str, meta_batch: int, steps: int, seconds: float) -> dict[str, Any]:
-    """Run in a fresh process: tasks per second and resident-set growth of second-order MAML."""
-    torch.set_num_threads(1)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    sampler = sinusoid_sampler(10)
-    gen = torch.Generator().manual_seed(0)
-    batches = [sampler(gen, meta_batch) for _ in range(4)]
+CONV = ConvSpec(in_channels=1, size=28, ways=5)  # Finn et al.'s Omniglot network: 4 x (conv 64, BN, ReLU, pool)
+CONV_META_BATCH = 32
+
+
+def omniglot_shaped(ways: int = 5, shots: int = 1, queries: int = 15) -> Callable[[torch.Generator, int], TaskBatch]:
+    """Synthetic 5-way 1-shot batches of 1x28x28 images: the shapes of Omniglot, random pixels
+    (this measures speed, not accuracy)."""
+
+    def sample(gen: torch.Generator, n: int) -> TaskBatch:
+        xs = torch.randn(n, ways * shots, 1, 28, 28, generator=gen)
+        xq = torch.randn(n, ways * queries, 1, 28, 28, generator=gen)
+        ys = torch.arange(ways).repeat(shots).expand(n, -1)
+        yq = torch.arange(ways).repeat(queries).expand(n, -1)
+        return TaskBatch(xs, ys, xq, yq)
+
+    return sample
+
+
+def stepper(impl: str, spec: NetSpec, device: str, steps: int) -> Callable[[TaskBatch], None]:
+    """One outer step of second-order MAML with ``impl``, on fresh weights and a fresh Adam."""
     if impl == "autometa":
-        params = SPEC.init_params(0)
-        leaves = list(params.values())
-        opt = torch.optim.Adam(leaves, lr=OUTER_LR)
+        params = {k: v.to(device) for k, v in spec.init_params(0).items()}
+        opt = torch.optim.Adam(list(params.values()), lr=OUTER_LR)
 
         def step(b: TaskBatch) -> None:
-            g, _ = meta_gradient("maml", SPEC, params, None, b, steps, INNER_LR)
+            g, _ = meta_gradient("maml", spec, params, None, b, steps, INNER_LR)
             for k, p in params.items():
                 p.grad = g[k]
             opt.step()
-    else:
-        model = SPEC.module()
-        opt = torch.optim.Adam(model.parameters(), lr=OUTER_LR)
-        peer = higher_step if impl == "higher" else torchopt_step
 
-        def step(b: TaskBatch) -> None:
-            peer(model, opt, b, steps)
+        return step
+    net = spec.module().to(device)
+    peer_opt = torch.optim.Adam(net.parameters(), lr=OUTER_LR)
+    peer = higher_step if impl == "higher" else torchopt_step
+    return lambda b: peer(net, peer_opt, b, steps, spec)
 
-    step(batches[0])  # warm-up
-    n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds or n < 2:
-        step(batches[n % len(batches)])
-        n += 1
-    elapsed = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"impl": impl, "meta_batch": meta_batch, "steps": steps, "tasks_per_s": round(n * meta_batch / elapsed, 1),
-            "ms_per_iteration": round(1000 * elapsed / n, 2), "peak_rss_growth_mb": round((peak - base) / 1024, 1)}
+
+def speed_many(impl: str, configs: list[tuple[int, int]], seconds: float, device: str = "cpu",
+               model: str = "mlp") -> list[dict[str, Any]]:
+    """Tasks per second and peak memory of second-order MAML for each (meta-batch, inner steps):
+    the CPU's resident-set growth (one configuration per fresh process), or the GPU's peak
+    allocation (reset between configurations)."""
+    torch.set_num_threads(1)
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    spec = CONV if model == "conv" else SPEC
+    sampler = omniglot_shaped() if model == "conv" else sinusoid_sampler(10)
+    cuda = device == "cuda"
+    rows = []
+    for meta_batch, steps in configs:
+        gen = torch.Generator().manual_seed(0)
+        batches = [sampler(gen, meta_batch).to(device) for _ in range(4)]
+        step = stepper(impl, spec, device, steps)
+        step(batches[0])  # warm-up
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds or n < 2:
+            step(batches[n % len(batches)])
+            n += 1
+            if cuda and n % 8 == 0:
+                torch.cuda.synchronize()  # the clock reads finished work, not queued launches
+        if cuda:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+        peak = (torch.cuda.max_memory_allocated() / 2**20 if cuda
+                else (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+        rows.append({"impl": impl, "device": device, "model": model, "meta_batch": meta_batch, "steps": steps,
+                     "tasks_per_s": round(n * meta_batch / elapsed, 1),
+                     "ms_per_iteration": round(1000 * elapsed / n, 2), "peak_mb": round(peak, 1)})
+        del batches, step
+    return rows
 
 
 def speed(args: argparse.Namespace) -> None:
+    sizes = [int(m) for m in args.meta_batches.split(",")] if args.meta_batches else (
+        [CONV_META_BATCH] if args.model == "conv" else [25, 100, 400])
+    configs = [(m, s) for m in sizes for s in (int(x) for x in args.steps.split(","))]
+    impls = ("autometa", "higher", "torchopt")
+    # the CPU: each configuration in a fresh process (its resident set); the GPU: one process per
+    # implementation (CUDA's start-up is paid once; the peak allocation is reset per configuration)
+    jobs = ([(impl, [c]) for c in configs for impl in impls] if args.device == "cpu"
+            else [(impl, configs) for impl in impls])
     rows = []
-    for meta_batch in (25, 100, 400):
-        for steps in (1, 5):
-            for impl in ("autometa", "higher", "torchopt"):
-                code = (f"import json,sys; sys.path.insert(0, {str(HERE)!r}); import bench_maml as b; "
-                        f"print(json.dumps(b.speed_one({impl!r}, {meta_batch}, {steps}, {args.seconds})))")
-                out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                                     env={**os.environ, "OMP_NUM_THREADS": "1"})
-                row = json.loads(out.stdout.strip().splitlines()[-1])
-                rows.append(row)
-                print(row, flush=True)
-    lines = ["| meta-batch | inner steps | autometa tasks/s | higher tasks/s | TorchOpt tasks/s | vs higher | "
-             "vs TorchOpt | peak MB autometa / higher / TorchOpt |", "|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for meta_batch in (25, 100, 400):
-        for steps in (1, 5):
-            r = {x["impl"]: x for x in rows if x["meta_batch"] == meta_batch and x["steps"] == steps}
-            a, h, o = (r[k]["tasks_per_s"] for k in ("autometa", "higher", "torchopt"))
-            mem = " / ".join(str(r[k]["peak_rss_growth_mb"]) for k in ("autometa", "higher", "torchopt"))
-            lines.append(f"| {meta_batch} | {steps} | {a} | {h} | {o} | {a / h:.1f}x | {a / o:.1f}x | {mem} |")
-    (RESULTS / "maml_speed.json").write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"),
-                                                         "command": " ".join(sys.argv), "rows": rows}, indent=2) + "\n")
-    (RESULTS / "maml_speed.md").write_text("\n".join(lines) + "\n")
+    for impl, chunk in jobs:
+        code = (f"import json,sys; sys.path.insert(0, {str(HERE)!r}); import bench_maml as b; "
+                f"print(json.dumps(b.speed_many({impl!r}, {chunk!r}, {args.seconds}, {args.device!r}, "
+                f"{args.model!r})))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+        for row in json.loads(out.stdout.strip().splitlines()[-1]):
+            rows.append(row)
+            print(row, flush=True)
+    where = "GPU" if args.device == "cuda" else "CPU"
+    lines = [f"| meta-batch | inner steps | autometa tasks/s | higher tasks/s | TorchOpt tasks/s | vs higher | "
+             f"vs TorchOpt | peak MB ({where}) autometa / higher / TorchOpt |",
+             "|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for meta_batch, steps in configs:
+        r = {x["impl"]: x for x in rows if x["meta_batch"] == meta_batch and x["steps"] == steps}
+        a, h, o = (r[k]["tasks_per_s"] for k in impls)
+        mem = " / ".join(str(r[k]["peak_mb"]) for k in impls)
+        lines.append(f"| {meta_batch} | {steps} | {a} | {h} | {o} | {a / h:.1f}x | {a / o:.1f}x | {mem} |")
+    suffix = "" if (args.device, args.model) == ("cpu", "mlp") else f"_{args.device}_{args.model}"
+    meta: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+                            "torch": torch.__version__, "rows": rows}
+    if args.device == "cuda":
+        meta["gpu"] = torch.cuda.get_device_name(0)
+    out_dir = Path(args.out) if args.out else RESULTS
+    (out_dir / f"maml_speed{suffix}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    (out_dir / f"maml_speed{suffix}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -254,7 +320,15 @@ def main() -> None:
     ap.add_argument("--shots", default="5,10")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seconds", type=float, default=5.0, help="timing window per speed configuration")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where --part speed runs")
+    ap.add_argument("--model", choices=["mlp", "conv"], default="mlp",
+                    help="--part speed: the sinusoid MLP, or the 4-block conv net on Omniglot-shaped batches")
+    ap.add_argument("--meta-batches", default="", help="--part speed: meta-batch sizes (default: 25,100,400; conv: 32)")
+    ap.add_argument("--steps", default="1,5", help="--part speed: inner steps")
+    ap.add_argument("--out", default="", help="folder for --part speed's results (default: benchmarks/results)")
     args = ap.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: PyTorch sees no GPU here")
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)
     sinusoid(args) if args.part == "sinusoid" else speed(args)
