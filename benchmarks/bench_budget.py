@@ -75,12 +75,14 @@ SEED = 0
 
 def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
     """A copy of the meta_db without the tasks (and their runs and curves) of these source groups
-    (cached per state of the source file)."""
+    (cached per state of the source file; built under a temporary name and renamed, so that
+    benchmark processes running side by side never read a half-built copy)."""
     stat = Path(source).stat()
     path = folder / f"fold{fold}-{Path(source).stem}-{stat.st_size}-{int(stat.st_mtime)}.sqlite"
     if not path.exists():
-        shutil.copy(source, path)
-        con = sqlite3.connect(path)
+        building = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+        shutil.copy(source, building)
+        con = sqlite3.connect(building)
         marks = ",".join("?" * len(groups))
         ids = f"SELECT id FROM tasks WHERE group_key IN ({marks})"
         con.execute(f"DELETE FROM curricula WHERE run_id IN (SELECT id FROM runs WHERE task_id IN ({ids}))",
@@ -91,6 +93,7 @@ def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
         con.execute(f"DELETE FROM tasks WHERE group_key IN ({marks})", tuple(groups))
         con.commit()
         con.close()
+        os.replace(building, path)
     left = {r[0] for r in sqlite3.connect(path).execute("SELECT DISTINCT group_key FROM tasks")}
     assert not (left & groups), "a held-out group is still in the fold's meta_db"
     return str(path)
