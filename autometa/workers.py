@@ -20,6 +20,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from autometa.errors import DataError, OptionError, message
@@ -88,7 +89,7 @@ def work(storage: str, study: str, *, on_trial: Callable[[TrialRecord], None] | 
         DataError: The data cannot be read here, or changed since the fit started.
     """
     from autometa.data import make_task, read_table
-    from autometa.search import run_search, study_attrs
+    from autometa.search import WARM_TRIALS, run_search, study_attrs
 
     attrs = study_attrs(storage, study)
     source = attrs.get("autometa.source")
@@ -126,5 +127,6 @@ def work(storage: str, study: str, *, on_trial: Callable[[TrialRecord], None] | 
     hooks = reserved(pool, options.time_budget, options.repeats) if options.time_budget is not None else None
     run_search(spaces, task.kind, metric.direction,
                trial_evaluator(task, options, metric, spaces, plan, pool, ends=hooks.ends if hooks else None),
-               options.search_settings(study), callbacks=callbacks, stop_when=hooks.stop_when if hooks else None)
+               replace(options.search_settings(study), warm_trials=int(attrs.get(WARM_TRIALS, 0))),
+               callbacks=callbacks, stop_when=hooks.stop_when if hooks else None)
     return len(ran)

@@ -10,6 +10,7 @@ import pytest
 
 from autometa.errors import OptionError, TrialTimeout
 from autometa.search import (
+    WARM_TRIALS,
     SearchSettings,
     TrialContext,
     config_from_params,
@@ -51,6 +52,26 @@ def test_warm_start_runs_first_then_sampler() -> None:
     assert seen[:2] == warm
     assert [r.source for r in out.records] == ["warm_start"] * 2 + ["sampler"] * 4
     assert out.best is not None and out.best.number == 5
+
+
+def test_under_a_time_budget_the_random_start_up_comes_after_the_warm_start() -> None:
+    warm = [Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1}),
+            Config("linear", {"C": 0.5, "class_weight": None}),
+            Config("svm", {"C": 1.0})]  # not a searched learner here: left out
+    seen: list[Config] = []
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        seen.append(config)
+        return float(len(seen)), {}
+
+    timed = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=60, seed=1),
+                       warm_start=warm, stop_when=lambda: len(seen) >= 4)
+    assert seen[:2] == warm[:2] and timed.study.user_attrs[WARM_TRIALS] == 2
+    # TPE's 10 random start-up trials follow the 2 warm ones (a private attribute: Optuna has no getter)
+    assert timed.study.sampler._n_startup_trials == 12
+    counted = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=6, seed=1),
+                         warm_start=warm)
+    assert counted.study.sampler._n_startup_trials == 4  # a trial budget: the warm start counts as start-up
 
 
 def test_failures_are_recorded_and_the_search_goes_on() -> None:
