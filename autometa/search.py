@@ -530,7 +530,10 @@ def run_search(
         storage=_make_storage(settings.storage, settings.heartbeat),
         load_if_exists=True,
     )
-    for key, value in {**(attrs or {}), **({WARM_TRIALS: len(warm_start)} if warm_start else {})}.items():
+    facts = dict(attrs or {})
+    if warm_start:
+        facts[WARM_TRIALS] = len(warm_start)
+    for key, value in facts.items():
         if key not in study.user_attrs:
             study.set_user_attr(key, value)
     for config in warm_start:

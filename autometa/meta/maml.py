@@ -37,7 +37,7 @@ from torch.func import functional_call, grad, vmap
 
 from autometa.errors import OptionError, message
 
-__all__ = ["METHODS", "ConvSpec", "MLPSpec", "MetaInit", "NetSpec", "TaskBatch", "adapt", "evaluate",
+__all__ = ["METHODS", "ConvSpec", "MLPSpec", "MetaInit", "NetSpec", "TaskBatch", "adapt", "copy_to", "evaluate",
            "from_safetensors", "meta_train", "predict", "resolve_device", "sinusoid_sampler", "template",
            "to_safetensors"]
 
@@ -329,7 +329,7 @@ def meta_train(sampler: Sampler, spec: NetSpec, *, method: str = "maml", iterati
     _check(method, iterations, meta_batch, inner_steps, inner_lr, outer_lr)
     where = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
-    params = {k: v.detach().to(where, copy=True) for k, v in (init or spec.init_params(seed)).items()}
+    params = copy_to(init or spec.init_params(seed), where)
     validation = validation.to(where) if validation is not None else None
     lrs = {k: torch.full_like(v, inner_lr) for k, v in params.items()} if method == "metasgd" else None
     leaves = list(params.values()) + (list(lrs.values()) if lrs else [])
@@ -356,16 +356,18 @@ def meta_train(sampler: Sampler, spec: NetSpec, *, method: str = "maml", iterati
                 held_out.append((it, value))
             if on_log is not None:
                 on_log(it, value)
-    return MetaInit(spec=spec, method=method, params=_on_cpu(params), inner_lr=inner_lr, inner_steps=inner_steps,
-                    lrs=_on_cpu(lrs) if lrs else None, curve=tuple(curve), validation_curve=tuple(held_out),
+    return MetaInit(spec=spec, method=method, params=copy_to(params, "cpu"), inner_lr=inner_lr,
+                    inner_steps=inner_steps, lrs=copy_to(lrs, "cpu") if lrs else None, curve=tuple(curve),
+                    validation_curve=tuple(held_out),
                     settings={"iterations": iterations, "meta_batch": meta_batch, "outer_lr": outer_lr,
                               "seed": seed, "device": where.type,
                               "seconds": round(time.perf_counter() - started, 2)})
 
 
-def _on_cpu(params: Params) -> Params:
-    """Detached CPU copies (what is stored and returned, wherever training ran)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in params.items()}
+def copy_to(params: Mapping[str, Tensor], device: torch.device | str) -> Params:
+    """Detached copies of the weights on ``device``: the trained leaves at the start, and on the
+    CPU what is returned and stored, wherever training ran."""
+    return {k: v.detach().to(device, copy=True) for k, v in params.items()}
 
 
 def evaluate(init: MetaInit, batch: TaskBatch, steps: tuple[int, ...] = (1, 10), lr: float | None = None,

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, grad, vmap
 
-from autometa.meta.maml import MetaInit, NetSpec, Params, Sampler, TaskBatch, resolve_device, template
+from autometa.meta.maml import MetaInit, NetSpec, Params, Sampler, TaskBatch, copy_to, resolve_device, template
 
 __all__ = ["accuracy", "episode_logits", "train_protonet"]
 
@@ -66,7 +66,7 @@ def train_protonet(sampler: Sampler, spec: NetSpec, *, ways: int, iterations: in
     template(spec)  # built and cached outside vmap: building a module draws random numbers
     where = resolve_device(device)
     gen = torch.Generator().manual_seed(seed)
-    params = {k: v.to(where) for k, v in spec.init_params(seed).items()}
+    params = copy_to(spec.init_params(seed), where)
     validation = validation.to(where) if validation is not None else None
     opt = torch.optim.Adam(list(params.values()), lr=lr)
 
@@ -97,8 +97,7 @@ def train_protonet(sampler: Sampler, spec: NetSpec, *, ways: int, iterations: in
                 on_log(it, value)
     settings: dict[str, Any] = {"iterations": iterations, "meta_batch": meta_batch, "lr": lr, "seed": seed,
                                 "ways": ways, "device": where.type, "seconds": round(time.perf_counter() - started, 2)}
-    on_cpu = {k: v.detach().to("cpu", copy=True) for k, v in params.items()}
-    return MetaInit(spec=spec, method="protonet", params=on_cpu,
+    return MetaInit(spec=spec, method="protonet", params=copy_to(params, "cpu"),
                     inner_lr=0.0, inner_steps=0, curve=tuple(curve), validation_curve=tuple(held_out),
                     settings=settings)
 
