@@ -1,0 +1,237 @@
+"""Post-hoc ensembling on the same trials: which final model, made from one search's trials,
+scores best on held-out rows.
+
+A budgeted search's final score mixes two sources of spread: which trials the search reached
+(it depends on the machine's speed) and how the final model is made from them. This script
+holds the first fixed: each fit (held-out corpus task, split and meta_db fold as in
+``bench_budget.py``, the product's defaults under ``--budget`` seconds, one thread) keeps every
+completed trial's out-of-fold predictions and bag of fold models, and each way of making the
+final model is then scored on the test rows from those same trials:
+
+* ``best``: the best trial's bag;
+* ``es25``: ensemble selection (50 rounds) over the 25 best trials: the product's default
+  (checked against the fit's own model, ``product``);
+* ``es25-r25``: the same with 25 rounds;
+* ``es-families``: ensemble selection over the 25 best plus the 2 best of each learner family;
+* ``es-all``: ensemble selection over every completed trial;
+* ``avg5``: the plain average of the 5 best trials' bags;
+* ``stack10``: the product's ``stack`` option (a linear stacker on the 10 best);
+
+One ``.npz`` per (task, seed) is kept under ``--work`` (resumable), and a row per (task, seed,
+strategy) goes to ``results/NAME.csv``.
+
+Usage::
+
+    python benchmarks/bench_posthoc.py --meta-db /tmp/corpus.sqlite --budget 60 --seeds 0 1 --tasks 16
+    python benchmarks/bench_posthoc.py --report
+"""
+
+from __future__ import annotations
+
+from _setup import HERE, RESULTS
+
+import argparse
+import copy
+import csv
+import itertools
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+STRATEGIES = ["product", "best", "es25", "es25-r25", "es-families", "es-all", "avg5", "stack10"]
+FIELDS = ["task", "metric", "seed", "strategy", "score", "cv_score", "members", "trials", "load1"]
+KEEP = 1000  # trials kept in the capture pool (every completed one, in practice)
+
+
+def capture(meta_db: str, budget: float, name: str, seed: int, work: Path) -> Path:
+    """Fit one task at one seed, keeping every completed trial; write the arrays the strategies need."""
+    import bench_budget as bb
+    from bench_cold import class_index
+    from bench_meta import _subtask
+
+    import autometa.flow as flow
+    from autometa.ensemble import FoldBag
+    from autometa.evaluate import encode_target, predict_scores
+    from autometa.flow import FitOptions, fit_task
+    from autometa.learners import get_learner
+    from autometa.meta.corpus import load_specs, load_task
+    from autometa.meta.db import MetaDB
+    from autometa.meta.evaluation import grouped_folds
+    from autometa.meta.experience import Experience
+
+    path = work / f"{name}-{budget:g}-{seed}.npz"
+    if path.exists():
+        return path
+    exp = Experience.from_db(MetaDB(meta_db))
+    folds = grouped_folds(exp.tasks, 5, seed=bb.SEED)
+    digest = exp.tasks.index[exp.tasks["name"] == name][0]
+    fold = next(i for i, groups in enumerate(folds) if exp.tasks.loc[digest, "group_key"] in groups)
+    db_path = bb.fold_db(meta_db, set(folds[fold]), Path(tempfile.gettempdir()) / "bench-budget", fold)
+    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
+    task = load_task(specs[name], max_rows=bb.MAX_ROWS)
+    X_tr, X_te, y_tr, y_te = bb.split(task)
+    sub = _subtask(task, X_tr, y_tr)
+    seen: dict[str, Any] = {}
+    original = flow._final_model
+
+    def final_model(task_: Any, best: Any, pool: Any, metric: Any, options: Any, spaces: Any) -> Any:
+        numbers = sorted(pool.items, key=lambda n: -pool._key(pool.items[n][0]))
+        tests = []
+        for n in numbers:  # each trial's bag, thinned as the product thins it, on the test rows
+            learner = get_learner(pool.items[n][1].learner, spaces[pool.items[n][1].learner])
+            folds_ = [copy.deepcopy(f) for f in pool.models[n]]
+            for f in folds_:
+                learner.thin(f, 1 / len(folds_))
+            tests.append(predict_scores(FoldBag(folds_, list(task_.classes)), X_te, task))
+        seen.update(numbers=numbers, oof=[pool.items[n][2] for n in numbers], test=tests,
+                    scores=[pool.items[n][0] for n in numbers],
+                    learners=[pool.items[n][1].learner for n in numbers], y=encode_target(task_))
+        top = flow._OofPool(metric)  # the product's pool: the 25 best
+        for n in numbers[:flow.ENSEMBLE_POOL]:
+            top.items[n], top.models[n] = pool.items[n], pool.models[n]
+        return original(task_, best, top, metric, options, spaces)
+
+    pool_class = flow._OofPool
+    flow._final_model = final_model
+    flow._OofPool = lambda metric, folder=None: pool_class(metric, KEEP, folder)  # type: ignore[assignment]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=seed)
+            result = fit_task(sub, options, db=MetaDB(db_path))
+    finally:
+        flow._final_model, flow._OofPool = original, pool_class
+    y_true = class_index(task.classes, y_te) if task.is_classification else np.asarray(y_te, dtype="float64")
+    np.savez(path, oof=np.stack(seen["oof"]), test=np.stack(seen["test"]), scores=np.array(seen["scores"]),
+             learners=np.array(seen["learners"]), numbers=np.array(seen["numbers"]), y=seen["y"], y_test=y_true,
+             product=predict_scores(result.model, X_te, task), trials=result.n_trials, kind=task.kind,
+             load1=os.getloadavg()[0])
+    return path
+
+
+def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int]]:
+    """Each strategy's test predictions, out-of-fold score and member count."""
+    from autometa.ensemble import _stack_features, ensemble_selection, fit_stacker
+
+    oof, test, y, learners = data["oof"], data["test"], data["y"], data["learners"]
+    n = len(oof)
+
+    def es(idx: list[int], rounds: int = 50) -> tuple[np.ndarray, float, int]:
+        if len(idx) < 2:
+            return test[idx[0]], metric(y, oof[idx[0]]), 1
+        w, s = ensemble_selection([oof[i] for i in idx], y, metric, max_rounds=rounds)
+        w = np.asarray(w)
+        return np.tensordot(w, test[idx], axes=1), s, int((w > 0).sum())
+
+    top = list(range(min(25, n)))
+    families = list(top)
+    for fam in dict.fromkeys(learners):
+        families += [i for i in range(n) if learners[i] == fam][:2]
+    families = list(dict.fromkeys(families))
+    out = {"best": (test[0], float(data["scores"][0]), 1), "es25": es(top), "es25-r25": es(top, 25),
+           "es-families": es(families), "es-all": es(list(range(n))),
+           "avg5": (test[:5].mean(axis=0), metric(y, oof[:5].mean(axis=0)), min(5, n))}
+    lead = list(range(min(10, n)))
+    if len(lead) >= 2:
+        combiner, s = fit_stacker([oof[i] for i in lead], y, metric)
+        feats = _stack_features([test[i] for i in lead], oof.ndim == 3)
+        if oof.ndim == 3:
+            proba = combiner.predict_proba(feats)
+            pred = np.zeros((len(feats), oof.shape[2]))
+            pred[:, np.asarray(combiner.classes_, dtype=int)] = proba
+        else:
+            pred = combiner.predict(feats)
+        out["stack10"] = (pred, s, len(lead))
+    return out
+
+
+def score(path: Path, name: str, seed: int, out: Path) -> None:
+    from autometa.metrics import get_metric
+
+    data = dict(np.load(path, allow_pickle=False))
+    metric = get_metric(None, str(data["kind"]))
+    rows = [("product", data["product"], float("nan"), -1)]
+    rows += [(k, *v) for k, v in strategies(data, metric).items()]
+    new = not out.exists()
+    with out.open("a", newline="") as f:
+        writer = csv.DictWriter(f, FIELDS)
+        if new:
+            writer.writeheader()
+        for strategy, pred, cv, members in rows:
+            writer.writerow({"task": name, "metric": metric.name, "seed": seed, "strategy": strategy,
+                             "score": f"{metric(data['y_test'], pred):.6g}", "cv_score": f"{cv:.6g}",
+                             "members": members, "trials": int(data["trials"]),
+                             "load1": f"{float(data['load1']):.2f}"})
+
+
+def run(meta_db: str, budget: float, seeds: list[int], n_tasks: int, out: Path, work: Path, part: int,
+        parts: int) -> None:
+    from bench_meta import live_tasks
+    from bench_warmstart import TRIVIAL
+
+    from autometa.meta.db import MetaDB
+    from autometa.meta.experience import Experience
+
+    exp = Experience.from_db(MetaDB(meta_db))
+    names = [exp.tasks.loc[d, "name"] for d, _ in live_tasks(exp, n_tasks)]
+    names = [n for n in names if n not in TRIVIAL]
+    done = {(r["task"], r["seed"]) for r in csv.DictReader(out.open())} if out.exists() else set()
+    work.mkdir(parents=True, exist_ok=True)
+    for i, (seed, name) in enumerate(itertools.product(seeds, names)):
+        if i % parts != part or (name, str(seed)) in done:
+            continue
+        start = time.perf_counter()
+        path = capture(meta_db, budget, name, seed, work)
+        score(path, name, seed, out)
+        print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def report(out: Path) -> None:
+    df = pd.read_csv(out)
+    df["signed"] = df["score"].where(df["metric"] == "roc_auc", -df["score"])
+    piv = df.pivot_table(index=["task", "seed"], columns="strategy", values="signed")
+    piv = piv[[s for s in STRATEGIES if s in piv.columns]]
+    span = (piv.max(axis=1) - piv.min(axis=1)).replace(0, 1)
+    normed = piv.sub(piv.min(axis=1), axis=0).div(span, axis=0)
+    ranks = piv.rank(axis=1, ascending=False)
+    lines = [f"{len(piv)} task-seed pairs over {piv.index.get_level_values(0).nunique()} tasks.", "",
+             "| strategy | mean normalized | average rank | against es25: better / worse |", "|---|---:|---:|---|"]
+    for s in piv.columns:
+        versus = "-" if s == "es25" else f"{int((piv[s] > piv['es25'] + 1e-12).sum())} / " \
+                                         f"{int((piv[s] < piv['es25'] - 1e-12).sum())}"
+        lines.append(f"| {s} | {normed[s].mean():.3f} | {ranks[s].mean():.2f} | {versus} |")
+    means = df.pivot_table(index="task", columns="strategy", values="score")[list(piv.columns)]
+    lines += ["", "Mean test score over the seeds (ROC-AUC: higher is better; RMSE and log-loss: lower):", "",
+              "| task | " + " | ".join(piv.columns) + " |", "|---|" + "---:|" * len(piv.columns)]
+    lines += [f"| {t} | " + " | ".join(f"{v:.4g}" for v in row) + " |" for t, row in means.iterrows()]
+    text = "\n".join(lines)
+    out.with_suffix(".md").write_text(text + "\n")
+    print(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--meta-db", default="meta_db/build.sqlite")
+    ap.add_argument("--budget", type=float, default=60.0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--tasks", type=int, default=16, help="held-out tasks (the trivial two left out)")
+    ap.add_argument("--part", type=int, default=0)
+    ap.add_argument("--parts", type=int, default=1)
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-posthoc")
+    ap.add_argument("--name", default="posthoc_60")
+    ap.add_argument("--report", action="store_true")
+    a = ap.parse_args()
+    out = RESULTS / f"{a.name}.csv"
+    if not a.report:
+        run(a.meta_db, a.budget, a.seeds, a.tasks, out, a.work, a.part, a.parts)
+    report(out)
+
+
+if __name__ == "__main__":
+    main()
