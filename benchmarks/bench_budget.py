@@ -37,6 +37,7 @@ Usage::
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --tasks 8 --budgets 10 60 \\
         --peer-python /work/agvenv/.venv/bin/python
     python benchmarks/bench_budget.py --report
+    python benchmarks/bench_budget.py ... --part 0 --parts 2 &   # two processes, every other task each
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --tasks 3   # the command line's overrun
 """
 
@@ -174,7 +175,7 @@ def read_rows(csv: Path = CSV) -> list[dict[str, str]]:
 
 
 def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
-             call: Any, work_name: str = "bench-budget") -> None:
+             call: Any, work_name: str = "bench-budget", part: tuple[int, int] = (0, 1)) -> None:
     """For each held-out task x budget x method without a row in ``csv`` yet: ``call(method, budget,
     task, X_tr, X_te, y_tr, metric, db_path)`` returns the test predictions and facts for the row;
     the row (the task, the test score, the facts) is appended at once, so a run resumes."""
@@ -197,6 +198,8 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
     work.mkdir(exist_ok=True)
     print(f"{len(chosen)} held-out tasks x budgets {budgets} x {len(methods)} methods", flush=True)
     for i, (digest, fold) in enumerate(chosen, start=1):
+        if (i - 1) % part[1] != part[0]:  # another process's task
+            continue
         info = exp.tasks.loc[digest]
         todo = [(b, m) for b in budgets for m in methods if (info["name"], b, m) not in done]
         if not todo:
@@ -228,7 +231,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
-        csv: Path = CSV) -> None:
+        csv: Path = CSV, part: tuple[int, int] = (0, 1)) -> None:
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
         repeats = ""
@@ -239,7 +242,7 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
         return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials,
                       "repeats": repeats}
 
-    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call)
+    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part)
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
@@ -344,13 +347,15 @@ def main() -> None:
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--cli", action="store_true", help="time the command line's fits instead (model written)")
     ap.add_argument("--name", default=CSV.stem, help="results file names: results/NAME.csv and NAME.md")
+    ap.add_argument("--part", type=int, default=0, help="run every PARTS-th task from this one")
+    ap.add_argument("--parts", type=int, default=1)
     a = ap.parse_args()
     csv = RESULTS / f"{a.name}.csv"
     if a.cli:
         cli(a.meta_db, a.tasks, a.budgets)
         return
     if not a.report:
-        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv)
+        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts))
     report(csv)
 
 
