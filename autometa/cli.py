@@ -91,7 +91,7 @@ def fit(
     trial_timeout: Annotated[float | None, typer.Option(help="Seconds one trial may run.")] = None,
     cv: Annotated[str, typer.Option(help="Folds (e.g. 5), 'holdout', or 'auto' (5 folds; holdout above 100,000 rows).")] = "auto",
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,
-    stack: Annotated[bool, typer.Option("--stack", help="Combine the 10 best trials with a linear stacker on their out-of-fold predictions instead of ensemble selection.")] = False,
+    stack: Annotated[bool | None, typer.Option("--stack/--no-stack", help="Combine the trials that ensemble selection chose with a linear stacker on their out-of-fold predictions (default: for regression only, where it measured better).", show_default=False)] = None,
     final: Annotated[str, typer.Option(help="bag: average each chosen trial's fold models (no refit); refit: train the chosen configurations again on all rows.")] = "bag",
     repeats: Annotated[int, typer.Option(help="After the search, cross-validate the 10 leading trials again on up to this many new splits, within a quarter of the search's time (0, the default: never; it measured even, see benchmarks/README.md).")] = 0,
     output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,

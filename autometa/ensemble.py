@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
     from autometa.metrics import Metric
 
-__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "ensemble_selection", "fit_stacker"]
+__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "combiner_folds", "ensemble_selection", "fit_stacker",
+           "selection_cv_score"]
 
 
 def ensemble_selection(
@@ -77,6 +78,34 @@ def ensemble_selection(
             best_score, best_counts = scores[pick], counts.copy()
     weights = best_counts / best_counts.sum()
     return [float(w) for w in weights], float(best_score)
+
+
+def combiner_folds(y: np.ndarray, classification: bool, *, seed: int = 0, folds: int = 5) -> Any:
+    """The row folds on which a combiner of out-of-fold predictions is itself cross-validated
+    (stratified for classification): the same for ensemble selection and the stacker, so that
+    their scores compare."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    if classification:
+        return StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return KFold(folds, shuffle=True, random_state=seed)
+
+
+def selection_cv_score(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
+                       folds: int = 5, max_rounds: int = 50) -> float:
+    """Ensemble selection's score on rows it did not choose its weights on: the weights are
+    chosen on the out-of-fold predictions of all but one fold of rows and applied to that fold,
+    for each fold (``ensemble_selection``'s own score is measured on the rows it chose on, so it
+    is optimistic, the more so with many candidates and few rows)."""
+    import numpy as np
+
+    classification = predictions[0].ndim == 2
+    stacked = np.stack(predictions)  # (members, n[, K])
+    held = np.zeros_like(predictions[0], dtype="float64")
+    for train, test in combiner_folds(y, classification, seed=seed, folds=folds).split(stacked[0], y):
+        weights, _ = ensemble_selection([p[train] for p in stacked], y[train], metric, max_rounds=max_rounds)
+        held[test] = np.tensordot(np.asarray(weights), stacked[:, test], axes=1)
+    return float(metric(y, held))
 
 
 class _Combination(BaseEstimator):
@@ -220,20 +249,19 @@ def fit_stacker(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric
     """
     import numpy as np
     from sklearn.linear_model import LinearRegression, LogisticRegression
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.model_selection import cross_val_predict
 
     classification = predictions[0].ndim == 2
     X = _stack_features(predictions, classification)
+    cv = combiner_folds(y, classification, seed=seed, folds=folds)
     if classification:
         combiner: Any = LogisticRegression(C=1.0, max_iter=1000)
-        cv: Any = StratifiedKFold(folds, shuffle=True, random_state=seed)
         oof = cross_val_predict(combiner, X, y, cv=cv, method="predict_proba")
         full = np.zeros((len(y), predictions[0].shape[1]))
         full[:, np.unique(y)] = oof  # a class absent from y never gets probability
         score = metric(y, full)
     else:
         combiner = LinearRegression(positive=True)
-        cv = KFold(folds, shuffle=True, random_state=seed)
         score = metric(y, cross_val_predict(combiner, X, y, cv=cv))
     return combiner.fit(X, y), float(score)
 

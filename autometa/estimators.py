@@ -37,7 +37,7 @@ class _AutoMetaBase(BaseEstimator):
         cv: int | str = "auto",
         learners: Sequence[str] | None = None,
         ensemble: bool = True,
-        stack: bool = False,
+        stack: bool | None = None,
         final: str = "bag",
         repeats: int = 0,
         random_state: int | None = None,
@@ -103,7 +103,7 @@ class _AutoMetaBase(BaseEstimator):
         return FitOptions(metric=self.metric, learners=tuple(self.learners) if self.learners else None,
                           n_trials=None if n_trials is None else int(n_trials),
                           time_budget=None if budget is None else float(budget), cv=self.cv,
-                          seed=int(seed), ensemble=bool(self.ensemble), stack=bool(self.stack), final=self.final,
+                          seed=int(seed), ensemble=bool(self.ensemble), stack=self.stack, final=self.final,
                           repeats=self.repeats,
                           n_jobs=self.n_jobs,
                           experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record),
@@ -193,8 +193,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
         cv: Folds, ``"holdout"``, or ``"auto"``.
         learners: Learner families to search (None: all).
         ensemble: Ensemble selection over the best trials (default); False keeps the single best.
-        stack: Combine the 10 best trials with a linear stacker on their out-of-fold predictions
-            instead of ensemble selection.
+        stack: Combine the trials that ensemble selection chose with a linear stacker on their
+            out-of-fold predictions; None (default): for regression only, where it measured better.
         final: ``"bag"`` (default): each chosen trial's cross-validation fold models, averaged,
             with no refit; ``"refit"``: the chosen configurations trained again on all rows.
         repeats: After the search, cross-validate the leading trials again on up to this many

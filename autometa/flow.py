@@ -46,7 +46,9 @@ __all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "le
            "study_for", "trial_evaluator"]
 
 ENSEMBLE_POOL = 25
-STACK_MEMBERS = 10
+# where the default final model is a linear stacker over ensemble selection's members: on held-out
+# tasks it beat selection's weights for regression, not for classes (benchmarks/README.md, 11)
+STACK_KINDS = ("regression",)
 FINALS = ("bag", "refit")
 META_TOP_K = 10
 SETTLE_SECONDS = 120.0  # how long a fit waits for trials that other workers still run
@@ -81,8 +83,10 @@ class FitOptions:
         seed: Seed for splits, sampler and models.
         ensemble: Ensemble selection over the best trials (the default: it measured better than
             refitting the single best, see benchmarks/README.md); False keeps the best trial alone.
-        stack: Combine the best ``STACK_MEMBERS`` trials with a one-level linear stacker trained
-            on their out-of-fold predictions, instead of ensemble selection (needs ``ensemble``).
+        stack: Combine the trials that ensemble selection chose with a one-level linear stacker
+            trained on their out-of-fold predictions, instead of selection's weights (needs
+            ``ensemble``). None, the default: for regression only (``STACK_KINDS``), where it
+            measured better; True: for every task; False: never.
         final: How the final model's members are made: ``"bag"`` (the default) averages each
             chosen trial's cross-validation fold models, with no further training; ``"refit"``
             trains each chosen configuration again on all rows. Trials without fold models
@@ -121,7 +125,7 @@ class FitOptions:
     cv: int | str = "auto"
     seed: int = 0
     ensemble: bool = True
-    stack: bool = False
+    stack: bool | None = None
     final: str = "bag"
     n_jobs: int = -1
     experiment: str | None = None
@@ -153,6 +157,9 @@ class FitOptions:
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 0:
             raise OptionError(message(f"repeats must be a non-negative integer; got {self.repeats!r}",
                                       "pass --repeats 4 (API: repeats=4), or 0 (the default) to never repeat"))
+        if self.stack is not None and not isinstance(self.stack, bool):
+            raise OptionError(message(f"stack must be True, False or None; got {self.stack!r}",
+                                      "pass stack=None (the default: by task kind), True or False"))
         if self.final not in FINALS:
             raise OptionError(message(f"final must be one of {', '.join(FINALS)}; got {self.final!r}",
                                       "use 'bag' (no refit) or 'refit'"))
@@ -198,6 +205,11 @@ class FitOptions:
         the model and the tracking, when ``writes``)."""
         assert self.time_budget is not None
         return FINISH_SECONDS + FINISH_SHARE * self.time_budget + (WRITE_SECONDS if writes else 0.0)
+
+    def stacks(self, kind: str) -> bool:
+        """Whether the final model is a stacker over ensemble selection's members (else selection's
+        weighted average)."""
+        return self.stack if self.stack is not None else kind in STACK_KINDS
 
     def threads(self, n_rows: int) -> int:
         """Threads per model. ``n_jobs=-1`` is automatic: one thread below
@@ -777,25 +789,24 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
         return member(best.number, best.config), {}, None
     from autometa.ensemble import WeightedEnsemble, ensemble_selection
 
-    if options.stack:
-        return _stacked(task, pool, metric, options, member)
     numbers = sorted(pool.items)
     weights, score = ensemble_selection([pool.items[n][2] for n in numbers], encode_target(task), metric)
     chosen = {n: w for n, w in zip(numbers, weights, strict=True) if w > 0}
+    if options.stacks(task.kind) and len(chosen) > 1:
+        return _stacked(task, pool, metric, options, member, list(chosen))
     members = [member(n, pool.items[n][1]) for n in chosen]
     model = WeightedEnsemble(members, list(chosen.values()), list(task.classes))
     return model, chosen, score
 
 
 def _stacked(task: Task, pool: _OofPool, metric: Metric, options: FitOptions,
-             member: Callable[[int, Config], Any]) -> tuple[Any, dict[int, float], float]:
-    """The best ``STACK_MEMBERS`` trials under a linear stacker; a member's weight is its share of
-    the stacker's absolute coefficients."""
+             member: Callable[[int, Config], Any], numbers: list[int]) -> tuple[Any, dict[int, float], float]:
+    """These trials under a linear stacker; a member's weight is its share of the stacker's
+    absolute coefficients, and the score is the stacker's cross-validated one."""
     import numpy as np
 
     from autometa.ensemble import StackedEnsemble, fit_stacker
 
-    numbers = leaders(pool, top=STACK_MEMBERS)
     combiner, score = fit_stacker([pool.items[n][2] for n in numbers], encode_target(task), metric, seed=options.seed)
     coef = np.abs(np.atleast_2d(combiner.coef_))
     width = coef.shape[1] // len(numbers)

@@ -16,6 +16,14 @@ final model is then scored on the test rows from those same trials:
 * ``es-all``: ensemble selection over every completed trial;
 * ``avg5``: the plain average of the 5 best trials' bags;
 * ``stack10``: the product's ``stack`` option (a linear stacker on the 10 best);
+* ``stack25``: the same stacker on the 25 best;
+* ``stack-es``: the same stacker on the trials that ``es25`` chose (the product's default for
+  regression since session 12, and its ``stack=True``);
+* ``choice``, ``choice25``, ``choice3``, ``choice-es``: whichever of ``es25`` and the named
+  stackers scores better when cross-validated on the out-of-fold predictions
+  (``selection_cv_score`` against the stacker's own, on the same folds);
+* ``stack-guard``: ``stack-es`` unless its cross-validated score is worse than the best trial's;
+* ``stack-kind``: ``es25`` for more than two classes, else ``stack-guard``;
 
 One ``.npz`` per (task, seed) is kept under ``--work`` (resumable), and a row per (task, seed,
 strategy) goes to ``results/NAME.csv``.
@@ -44,7 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-STRATEGIES = ["product", "best", "es25", "es25-r25", "es-families", "es-all", "avg5", "stack10"]
+STRATEGIES = ["product", "best", "es25", "es25-r25", "es-families", "es-all", "avg5", "stack10", "stack25", "stack-es",
+              "choice", "choice25", "choice3", "choice-es", "stack-guard", "stack-kind"]
 FIELDS = ["task", "metric", "seed", "strategy", "score", "cv_score", "members", "trials", "load1"]
 KEEP = 1000  # trials kept in the capture pool (every completed one, in practice)
 
@@ -117,7 +126,7 @@ def capture(meta_db: str, budget: float, name: str, seed: int, work: Path) -> Pa
 
 def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int]]:
     """Each strategy's test predictions, out-of-fold score and member count."""
-    from autometa.ensemble import _stack_features, ensemble_selection, fit_stacker
+    from autometa.ensemble import _stack_features, ensemble_selection, fit_stacker, selection_cv_score
 
     oof, test, y, learners = data["oof"], data["test"], data["y"], data["learners"]
     n = len(oof)
@@ -137,8 +146,11 @@ def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int
     out = {"best": (test[0], float(data["scores"][0]), 1), "es25": es(top), "es25-r25": es(top, 25),
            "es-families": es(families), "es-all": es(list(range(n))),
            "avg5": (test[:5].mean(axis=0), metric(y, oof[:5].mean(axis=0)), min(5, n))}
-    lead = list(range(min(10, n)))
-    if len(lead) >= 2:
+    w25, _ = ensemble_selection([oof[i] for i in top], y, metric) if len(top) > 1 else ([1.0], 0.0)
+    chosen = [i for i, w in zip(top, w25, strict=True) if w > 0]
+    for label, lead in (("stack10", list(range(min(10, n)))), ("stack25", top), ("stack-es", chosen)):
+        if len(lead) < 2:
+            continue
         combiner, s = fit_stacker([oof[i] for i in lead], y, metric)
         feats = _stack_features([test[i] for i in lead], oof.ndim == 3)
         if oof.ndim == 3:
@@ -147,7 +159,27 @@ def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int
             pred[:, np.asarray(combiner.classes_, dtype=int)] = proba
         else:
             pred = combiner.predict(feats)
-        out["stack10"] = (pred, s, len(lead))
+        out[label] = (pred, s, len(lead))
+    if "stack10" in out:
+        held = {"es25": selection_cv_score([oof[i] for i in top], y, metric)}
+        for label in ("stack10", "stack25", "stack-es"):
+            if label in out:
+                held[label] = out[label][1]
+        for label, among in (("choice", ("es25", "stack10")), ("choice25", ("es25", "stack25")),
+                             ("choice3", ("es25", "stack10", "stack25")), ("choice-es", ("es25", "stack-es"))):
+            among = tuple(a for a in among if a in held)
+            pick = among[0]
+            for other in among[1:]:
+                if metric.better(held[other], held[pick]):
+                    pick = other
+            out[label] = out[pick]
+        if "stack-es" in out:  # the stacker unless it cross-validates worse than its best member alone
+            guard = metric.better(out["stack-es"][1], float(data["scores"][0]))
+            out["stack-guard"] = out["stack-es"] if guard else out["es25"]
+            if oof.ndim == 3 and oof.shape[2] > 2:
+                out["stack-kind"] = out["es25"]
+            else:
+                out["stack-kind"] = out["stack-guard"]
     return out
 
 
@@ -192,6 +224,14 @@ def run(meta_db: str, budget: float, seeds: list[int], n_tasks: int, out: Path, 
         print(f"{name} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
 
 
+def rescore(budget: float, work: Path, out: Path) -> None:
+    """Score every kept fit again, replacing ``out``."""
+    out.unlink(missing_ok=True)
+    for path in sorted(work.glob(f"*-{budget:g}-*.npz")):
+        name, _, seed = path.stem.rpartition(f"-{budget:g}-")
+        score(path, name, int(seed), out)
+
+
 def report(out: Path) -> None:
     df = pd.read_csv(out)
     df["signed"] = df["score"].where(df["metric"] == "roc_auc", -df["score"])
@@ -206,6 +246,16 @@ def report(out: Path) -> None:
         versus = "-" if s == "es25" else f"{int((piv[s] > piv['es25'] + 1e-12).sum())} / " \
                                          f"{int((piv[s] < piv['es25'] - 1e-12).sum())}"
         lines.append(f"| {s} | {normed[s].mean():.3f} | {ranks[s].mean():.2f} | {versus} |")
+    kinds = df.drop_duplicates(["task", "seed"]).set_index(["task", "seed"])["metric"].reindex(piv.index)
+    lines += ["", "Against es25 by metric (better / worse / pairs):", "",
+              "| strategy | " + " | ".join(sorted(set(kinds))) + " |", "|---|" + "---|" * kinds.nunique()]
+    for s in piv.columns:
+        cells = []
+        for m in sorted(set(kinds)):
+            part = piv[kinds == m]
+            cells.append(f"{int((part[s] > part['es25'] + 1e-12).sum())} / "
+                         f"{int((part[s] < part['es25'] - 1e-12).sum())} / {len(part)}")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     means = df.pivot_table(index="task", columns="strategy", values="score")[list(piv.columns)]
     lines += ["", "Mean test score over the seeds (ROC-AUC: higher is better; RMSE and log-loss: lower):", "",
               "| task | " + " | ".join(piv.columns) + " |", "|---|" + "---:|" * len(piv.columns)]
@@ -226,9 +276,12 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-posthoc")
     ap.add_argument("--name", default="posthoc_60")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--rescore", action="store_true", help="score the kept fits again (new strategies)")
     a = ap.parse_args()
     out = RESULTS / f"{a.name}.csv"
-    if not a.report:
+    if a.rescore:
+        rescore(a.budget, a.work, out)
+    elif not a.report:
         run(a.meta_db, a.budget, a.seeds, a.tasks, out, a.work, a.part, a.parts)
     report(out)
 

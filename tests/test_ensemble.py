@@ -94,3 +94,17 @@ def test_stacker_for_classes_returns_probabilities_for_every_class() -> None:
     combiner, score = fit_stacker([sharp, flat], y, get_metric("log_loss", "multiclass"))
     assert score < 0.3  # it trusts the sharp member
     assert combiner.predict_proba(np.hstack([np.log(sharp / (1 - sharp)), np.log(flat / (1 - flat))])).shape == (300, 3)
+
+
+def test_selection_cv_score_is_measured_on_rows_the_weights_were_not_chosen_on() -> None:
+    from autometa.ensemble import selection_cv_score
+
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=120)
+    noise = [rng.normal(size=120) for _ in range(30)]  # 30 members that know nothing
+    rmse = get_metric("rmse", "regression")
+    _, in_sample = ensemble_selection(noise, y, rmse)
+    held = selection_cv_score(noise, y, rmse)
+    assert held > in_sample  # chosen on the same rows, selection flatters itself; held-out rows do not
+    good = y + rng.normal(scale=0.1, size=120)
+    assert selection_cv_score([*noise, good], y, rmse) < 0.2  # a member that knows is found on every fold

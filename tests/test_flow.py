@@ -100,18 +100,39 @@ def test_final_bag_reuses_the_fold_models_and_refit_trains_on_all_rows(tmp_path:
     assert isinstance(single.model, FoldBag)
 
 
-def test_stack_combines_the_best_trials_with_a_linear_stacker(tmp_path: Path) -> None:
-    from autometa.ensemble import StackedEnsemble
+def test_stack_combines_selections_members_with_a_linear_stacker(tmp_path: Path) -> None:
+    from autometa.ensemble import StackedEnsemble, WeightedEnsemble
     from autometa.tracking import load_model
 
     task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
-    result = fit_task(task, FitOptions(n_trials=5, learners=("lightgbm", "linear", "knn"), pruning=False, n_jobs=1,
-                                       stack=True, output_dir=tmp_path / "out"))
+    common = {"n_trials": 5, "learners": ("lightgbm", "linear", "knn"), "pruning": False, "n_jobs": 1}
+    selected = fit_task(task, FitOptions(**common))  # the default for classes: selection's weights
+    assert isinstance(selected.model, WeightedEnsemble) and len(selected.ensemble_weights) > 1
+    result = fit_task(task, FitOptions(**common, stack=True, output_dir=tmp_path / "out"))
     assert isinstance(result.model, StackedEnsemble) and len(result.model.members) == len(result.ensemble_weights)
+    assert set(result.ensemble_weights) == set(selected.ensemble_weights)  # the same members, restacked
     assert abs(sum(result.ensemble_weights.values()) - 1) < 1e-9 and result.ensemble_score is not None
     proba = result.model.predict_proba(task.X)
     assert proba.shape == (task.n_rows, 3) and np.allclose(proba.sum(axis=1), 1)
     assert np.allclose(load_model(result.model_dir).predict_proba(task.X.head(9)), proba[:9])
+
+
+def test_regression_stacks_selections_members_by_default() -> None:
+    from autometa.ensemble import StackedEnsemble, WeightedEnsemble
+
+    task = make_task(mixed_frame(n=300, kind="regression"), "target")
+    common = {"n_trials": 6, "learners": ("lightgbm", "linear", "knn"), "pruning": False, "n_jobs": 1}
+    stacked = fit_task(task, FitOptions(**common))
+    selected = fit_task(task, FitOptions(**common, stack=False))
+    assert isinstance(selected.model, WeightedEnsemble) and len(selected.ensemble_weights) > 1
+    assert isinstance(stacked.model, StackedEnsemble)
+    assert set(stacked.ensemble_weights) == set(selected.ensemble_weights)
+    assert (stacked.model.combiner.coef_ >= 0).all()  # a non-negative combination of the members
+    assert not np.allclose(stacked.model.predict(task.X), selected.model.predict(task.X))
+    from autometa.errors import OptionError
+
+    with pytest.raises(OptionError, match="stack must be True, False or None"):
+        FitOptions(stack="yes")  # type: ignore[arg-type]
 
 
 def test_final_must_be_bag_or_refit() -> None:
