@@ -24,6 +24,8 @@ final model is then scored on the test rows from those same trials:
   (``selection_cv_score`` against the stacker's own, on the same folds);
 * ``stack-guard``: ``stack-es`` unless its cross-validated score is worse than the best trial's;
 * ``stack-kind``: ``es25`` for more than two classes, else ``stack-guard``;
+* ``by-kind``: ``stack-es`` for regression, ``es25`` for classes (the product's default since
+  session 12; ``product`` is the fit's own model, made before that change);
 
 One ``.npz`` per (task, seed) is kept under ``--work`` (resumable), and a row per (task, seed,
 strategy) goes to ``results/NAME.csv``.
@@ -53,7 +55,8 @@ import numpy as np
 import pandas as pd
 
 STRATEGIES = ["product", "best", "es25", "es25-r25", "es-families", "es-all", "avg5", "stack10", "stack25", "stack-es",
-              "choice", "choice25", "choice3", "choice-es", "stack-guard", "stack-kind"]
+              "choice", "choice25", "choice3", "choice-es", "stack-guard", "stack-kind",
+              "by-kind"]
 FIELDS = ["task", "metric", "seed", "strategy", "score", "cv_score", "members", "trials", "load1"]
 KEEP = 1000  # trials kept in the capture pool (every completed one, in practice)
 
@@ -176,6 +179,7 @@ def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int
         if "stack-es" in out:  # the stacker unless it cross-validates worse than its best member alone
             guard = metric.better(out["stack-es"][1], float(data["scores"][0]))
             out["stack-guard"] = out["stack-es"] if guard else out["es25"]
+            out["by-kind"] = out["es25"] if oof.ndim == 3 else out["stack-es"]  # the product since session 12
             if oof.ndim == 3 and oof.shape[2] > 2:
                 out["stack-kind"] = out["es25"]
             else:
