@@ -802,12 +802,18 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
 def _stacked(task: Task, pool: _OofPool, metric: Metric, options: FitOptions,
              member: Callable[[int, Config], Any], numbers: list[int]) -> tuple[Any, dict[int, float], float]:
     """These trials under a linear stacker; a member's weight is its share of the stacker's
-    absolute coefficients, and the score is the stacker's cross-validated one."""
+    absolute coefficients, and the score is the stacker's cross-validated one. Members that
+    non-negative least squares gives no weight are left out (the stacker refitted on the others
+    is the same: they were at their bound)."""
     import numpy as np
 
     from autometa.ensemble import StackedEnsemble, fit_stacker
 
-    combiner, score = fit_stacker([pool.items[n][2] for n in numbers], encode_target(task), metric, seed=options.seed)
+    y = encode_target(task)
+    combiner, score = fit_stacker([pool.items[n][2] for n in numbers], y, metric, seed=options.seed)
+    if not len(task.classes) and 0 < int((combiner.coef_ > 0).sum()) < len(numbers):
+        numbers = [n for n, c in zip(numbers, combiner.coef_, strict=True) if c > 0]
+        combiner, _ = fit_stacker([pool.items[n][2] for n in numbers], y, metric, seed=options.seed)
     coef = np.abs(np.atleast_2d(combiner.coef_))
     width = coef.shape[1] // len(numbers)
     share = coef.reshape(coef.shape[0], len(numbers), width).sum(axis=(0, 2))
