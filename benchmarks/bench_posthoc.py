@@ -237,19 +237,11 @@ def rescore(budget: float, work: Path, out: Path) -> None:
 
 
 def report(out: Path) -> None:
+    from bench_warmstart import means, paired
+
     df = pd.read_csv(out)
-    df["signed"] = df["score"].where(df["metric"] == "roc_auc", -df["score"])
-    piv = df.pivot_table(index=["task", "seed"], columns="strategy", values="signed")
-    piv = piv[[s for s in STRATEGIES if s in piv.columns]]
-    span = (piv.max(axis=1) - piv.min(axis=1)).replace(0, 1)
-    normed = piv.sub(piv.min(axis=1), axis=0).div(span, axis=0)
-    ranks = piv.rank(axis=1, ascending=False)
-    lines = [f"{len(piv)} task-seed pairs over {piv.index.get_level_values(0).nunique()} tasks.", "",
-             "| strategy | mean normalized | average rank | against es25: better / worse |", "|---|---:|---:|---|"]
-    for s in piv.columns:
-        versus = "-" if s == "es25" else f"{int((piv[s] > piv['es25'] + 1e-12).sum())} / " \
-                                         f"{int((piv[s] < piv['es25'] - 1e-12).sum())}"
-        lines.append(f"| {s} | {normed[s].mean():.3f} | {ranks[s].mean():.2f} | {versus} |")
+    piv, lines = paired(df, "strategy", STRATEGIES, "es25")
+    lines.insert(0, f"{len(piv)} task-seed pairs over {piv.index.get_level_values(0).nunique()} tasks.\n")
     kinds = df.drop_duplicates(["task", "seed"]).set_index(["task", "seed"])["metric"].reindex(piv.index)
     lines += ["", "Against es25 by metric (better / worse / pairs):", "",
               "| strategy | " + " | ".join(sorted(set(kinds))) + " |", "|---|" + "---|" * kinds.nunique()]
@@ -260,11 +252,7 @@ def report(out: Path) -> None:
             cells.append(f"{int((part[s] > part['es25'] + 1e-12).sum())} / "
                          f"{int((part[s] < part['es25'] - 1e-12).sum())} / {len(part)}")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    means = df.pivot_table(index="task", columns="strategy", values="score")[list(piv.columns)]
-    lines += ["", "Mean test score over the seeds (ROC-AUC: higher is better; RMSE and log-loss: lower):", "",
-              "| task | " + " | ".join(piv.columns) + " |", "|---|" + "---:|" * len(piv.columns)]
-    lines += [f"| {t} | " + " | ".join(f"{v:.4g}" for v in row) + " |" for t, row in means.iterrows()]
-    text = "\n".join(lines)
+    text = "\n".join([*lines, "", *means(df, "strategy", list(piv.columns))])
     out.with_suffix(".md").write_text(text + "\n")
     print(text)
 

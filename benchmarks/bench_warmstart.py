@@ -95,26 +95,37 @@ def run(meta_db: str, budget: float, seeds: list[int], variants: list[str], out:
         print(f"{name} {variant} seed {seed}: {metric.name}={score:.4f}, {result.n_trials} trials", flush=True)
 
 
-def report(out: Path) -> None:
-    df = pd.read_csv(out)
-    df["signed"] = df["score"].where(df["metric"] == "roc_auc", -df["score"])
-    piv = df.pivot_table(index=["task", "seed"], columns="variant", values="signed")
-    piv = piv[[v for v in VARIANTS if v in piv.columns]]
+def paired(df: pd.DataFrame, column: str, order: list[str], reference: str) -> tuple[pd.DataFrame, list[str]]:
+    """Methods (``column``) compared per task and seed on test scores: the table of signed scores
+    (higher is better) and a summary in markdown, each method against ``reference``."""
+    df = df.assign(signed=df["score"].where(df["metric"] == "roc_auc", -df["score"]))
+    piv = df.pivot_table(index=["task", "seed"], columns=column, values="signed")
+    piv = piv[[v for v in order if v in piv.columns]]
     span = (piv.max(axis=1) - piv.min(axis=1)).replace(0, 1)
     normed = piv.sub(piv.min(axis=1), axis=0).div(span, axis=0)
     ranks = piv.rank(axis=1, ascending=False)
-    lines = ["| variant | mean normalized | average rank | against autometa: better / worse |",
+    lines = [f"| {column} | mean normalized | average rank | against {reference}: better / worse |",
              "|---|---:|---:|---|"]
     for v in piv.columns:
-        both = piv[["autometa", v]].dropna() if "autometa" in piv.columns else piv[[v]]
-        versus = "-" if v == "autometa" else f"{int((both[v] > both['autometa']).sum())} / " \
-                                            f"{int((both[v] < both['autometa']).sum())} of {len(both)}"
+        both = piv[[reference, v]].dropna() if reference in piv.columns else piv[[v]]
+        versus = "-" if v == reference else f"{int((both[v] > both[reference] + 1e-12).sum())} / " \
+                                            f"{int((both[v] < both[reference] - 1e-12).sum())} of {len(both)}"
         lines.append(f"| {v} | {normed[v].mean():.3f} | {ranks[v].mean():.2f} | {versus} |")
-    means = df.pivot_table(index="task", columns="variant", values="score")[list(piv.columns)]
-    lines += ["", "Mean score over the seeds (ROC-AUC: higher is better; RMSE: lower):", "",
-              "| task | " + " | ".join(piv.columns) + " |", "|---|" + "---:|" * len(piv.columns)]
-    lines += [f"| {t} | " + " | ".join(f"{v:.4g}" for v in row) + " |" for t, row in means.iterrows()]
-    text = "\n".join(lines)
+    return piv, lines
+
+
+def means(df: pd.DataFrame, column: str, order: list[str]) -> list[str]:
+    """Each task's test score averaged over the seeds, per method, in markdown."""
+    table = df.pivot_table(index="task", columns=column, values="score")[order]
+    lines = ["Mean test score over the seeds (ROC-AUC: higher is better; RMSE and log-loss: lower):", "",
+             "| task | " + " | ".join(order) + " |", "|---|" + "---:|" * len(order)]
+    return lines + [f"| {t} | " + " | ".join(f"{v:.4g}" for v in row) + " |" for t, row in table.iterrows()]
+
+
+def report(out: Path) -> None:
+    df = pd.read_csv(out)
+    piv, lines = paired(df, "variant", VARIANTS, "autometa")
+    text = "\n".join([*lines, "", *means(df, "variant", list(piv.columns))])
     out.with_suffix(".md").write_text(text + "\n")
     print(text)
 
