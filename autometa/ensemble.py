@@ -84,11 +84,13 @@ def combiner_folds(y: np.ndarray, classification: bool, *, seed: int = 0, folds:
     """The row folds on which a combiner of out-of-fold predictions is itself cross-validated
     (stratified for classification): the same for ensemble selection and the stacker, so that
     their scores compare."""
+    import numpy as np
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    if classification:
-        return StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return KFold(folds, shuffle=True, random_state=seed)
+    if classification:  # no more folds than the smallest class has rows (a tiny table: fewer folds)
+        smallest = int(np.unique(y, return_counts=True)[1].min())
+        return StratifiedKFold(max(2, min(folds, smallest)), shuffle=True, random_state=seed)
+    return KFold(max(2, min(folds, len(y))), shuffle=True, random_state=seed)
 
 
 def selection_cv_score(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,

@@ -108,3 +108,12 @@ def test_selection_cv_score_is_measured_on_rows_the_weights_were_not_chosen_on()
     assert held > in_sample  # chosen on the same rows, selection flatters itself; held-out rows do not
     good = y + rng.normal(scale=0.1, size=120)
     assert selection_cv_score([*noise, good], y, rmse) < 0.2  # a member that knows is found on every fold
+
+
+def test_combiners_cross_validate_tiny_tables_with_fewer_folds() -> None:
+    from autometa.ensemble import combiner_folds, fit_stacker
+
+    y = np.array([1.0, 2.0, 3.0])
+    _, score = fit_stacker([y + 0.1, y - 0.2], y, get_metric("rmse", "regression"))  # 3 rows: 3 folds, not 5
+    assert np.isfinite(score)
+    assert combiner_folds(np.array([0, 0, 0, 1, 1, 1, 1]), True).get_n_splits() == 3  # the smallest class's rows
