@@ -267,7 +267,9 @@ def _print_result(result: FitResult) -> None:
         out.print(f"{result.repeats_partial} of them once more, in the time left, for their bagged models only")
     best = f"best {result.metric} {result.best_score:.4f}: {result.best_config.learner}"
     if result.ensemble_weights:
-        best += (f"; final model: ensemble of {len(result.ensemble_weights)} trials, "
+        how = ("linear stack (cross-validated on their out-of-fold predictions)" if result.stacked
+               else "ensemble")
+        best += (f"; final model: {how} of {len(result.ensemble_weights)} trials, "
                  f"out-of-fold {result.metric} {result.ensemble_score:.4f}")
     out.print(best)
     if result.model_dir is not None:

@@ -249,6 +249,14 @@ class FitResult:
     def n_trials(self) -> int:
         return len(self.records)
 
+    @property
+    def stacked(self) -> bool:
+        """Whether the final model is a linear stacker over its members (else their weighted
+        average, or one trial's model)."""
+        from autometa.ensemble import StackedEnsemble
+
+        return isinstance(self.model, StackedEnsemble)
+
     def summary(self) -> dict[str, Any]:
         """The JSON object ``autometa fit --json`` prints."""
         return {
@@ -261,6 +269,7 @@ class FitResult:
             "n_failed": sum(r.state == "failed" for r in self.records),
             "ensemble": {str(k): v for k, v in self.ensemble_weights.items()} or None,
             "ensemble_score": self.ensemble_score,
+            "stacked": self.stacked,
             "cv": self.cv,
             "model_dir": str(self.model_dir) if self.model_dir else None,
             "mlflow_run_id": self.run_id,

@@ -125,7 +125,8 @@ def test_regression_stacks_selections_members_by_default() -> None:
     stacked = fit_task(task, FitOptions(**common))
     selected = fit_task(task, FitOptions(**common, stack=False))
     assert isinstance(selected.model, WeightedEnsemble) and len(selected.ensemble_weights) > 1
-    assert isinstance(stacked.model, StackedEnsemble)
+    assert isinstance(stacked.model, StackedEnsemble) and stacked.summary()["stacked"]
+    assert not selected.summary()["stacked"]
     assert set(stacked.ensemble_weights) <= set(selected.ensemble_weights)  # selection's members, ...
     assert (stacked.model.combiner.coef_ > 0).all()  # ... those with a positive weight
     assert len(stacked.model.members) == len(stacked.ensemble_weights)
