@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
     from autometa.metrics import Metric
 
-__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "combiner_folds", "ensemble_selection", "fit_stacker",
-           "selection_cv_score"]
+__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combiner_folds", "ensemble_selection",
+           "fit_stacker", "selection_cv_score"]
 
 
 def ensemble_selection(
@@ -268,6 +268,21 @@ def fit_stacker(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric
     return combiner.fit(X, y), float(score)
 
 
+def apply_stacker(combiner: Any, predictions: Sequence[np.ndarray], n_classes: int) -> np.ndarray:
+    """A fitted stacker (``fit_stacker``) applied to its members' predictions, in the form it was
+    trained on: probabilities over ``n_classes`` columns (a class the stacker never saw gets 0),
+    or values when ``n_classes`` is 0."""
+    import numpy as np
+
+    X = _stack_features(predictions, n_classes > 0)
+    if not n_classes:
+        return np.asarray(combiner.predict(X), dtype="float64")
+    proba = combiner.predict_proba(X)
+    out = np.zeros((len(proba), n_classes))
+    out[:, np.asarray(combiner.classes_, dtype=int)] = proba
+    return out
+
+
 class StackedEnsemble(_Combination):
     """Members' predictions combined by a fitted linear stacker (``fit_stacker``).
 
@@ -288,24 +303,19 @@ class StackedEnsemble(_Combination):
         """The same stack with each bag of fold models cut to its first fold (the same types)."""
         return StackedEnsemble([_one_fold(m) for m in self.members], self.combiner, self.classes)
 
-    def _features(self, X: Any) -> np.ndarray:
+    def _combined(self, X: Any) -> np.ndarray:
         import numpy as np
 
         from autometa.evaluate import align_proba
 
         if len(self.classes):
-            return _stack_features([align_proba(m, X, self.classes) for m in self.members], True)
-        return _stack_features([np.asarray(m.predict(X), dtype="float64") for m in self.members], False)
+            predictions = [align_proba(m, X, self.classes) for m in self.members]
+        else:
+            predictions = [np.asarray(m.predict(X), dtype="float64") for m in self.members]
+        return apply_stacker(self.combiner, predictions, len(self.classes))
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        import numpy as np
-
-        proba = self.combiner.predict_proba(self._features(X))
-        out = np.zeros((len(proba), len(self.classes)))
-        out[:, np.asarray(self.combiner.classes_, dtype=int)] = proba
-        return out
+        return self._combined(X)
 
     def _values(self, X: Any) -> np.ndarray:
-        import numpy as np
-
-        return np.asarray(self.combiner.predict(self._features(X)), dtype="float64")
+        return self._combined(X)

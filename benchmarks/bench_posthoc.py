@@ -129,40 +129,35 @@ def capture(meta_db: str, budget: float, name: str, seed: int, work: Path) -> Pa
 
 def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int]]:
     """Each strategy's test predictions, out-of-fold score and member count."""
-    from autometa.ensemble import _stack_features, ensemble_selection, fit_stacker, selection_cv_score
+    from autometa.ensemble import apply_stacker, ensemble_selection, fit_stacker, selection_cv_score
 
     oof, test, y, learners = data["oof"], data["test"], data["y"], data["learners"]
     n = len(oof)
 
-    def es(idx: list[int], rounds: int = 50) -> tuple[np.ndarray, float, int]:
+    def es(idx: list[int], rounds: int = 50) -> tuple[np.ndarray, float, int, list[int]]:
+        """Selection's test predictions, score and member count, and the members it chose."""
         if len(idx) < 2:
-            return test[idx[0]], metric(y, oof[idx[0]]), 1
+            return test[idx[0]], metric(y, oof[idx[0]]), 1, idx
         w, s = ensemble_selection([oof[i] for i in idx], y, metric, max_rounds=rounds)
         w = np.asarray(w)
-        return np.tensordot(w, test[idx], axes=1), s, int((w > 0).sum())
+        chosen = [i for i, weight in zip(idx, w, strict=True) if weight > 0]
+        return np.tensordot(w, test[idx], axes=1), s, len(chosen), chosen
 
     top = list(range(min(25, n)))
     families = list(top)
     for fam in dict.fromkeys(learners):
         families += [i for i in range(n) if learners[i] == fam][:2]
     families = list(dict.fromkeys(families))
-    out = {"best": (test[0], float(data["scores"][0]), 1), "es25": es(top), "es25-r25": es(top, 25),
-           "es-families": es(families), "es-all": es(list(range(n))),
+    *es25, chosen = es(top)
+    out = {"best": (test[0], float(data["scores"][0]), 1), "es25": tuple(es25), "es25-r25": es(top, 25)[:3],
+           "es-families": es(families)[:3], "es-all": es(list(range(n)))[:3],
            "avg5": (test[:5].mean(axis=0), metric(y, oof[:5].mean(axis=0)), min(5, n))}
-    w25, _ = ensemble_selection([oof[i] for i in top], y, metric) if len(top) > 1 else ([1.0], 0.0)
-    chosen = [i for i, w in zip(top, w25, strict=True) if w > 0]
+    n_classes = oof.shape[2] if oof.ndim == 3 else 0
     for label, lead in (("stack10", list(range(min(10, n)))), ("stack25", top), ("stack-es", chosen)):
         if len(lead) < 2:
             continue
         combiner, s = fit_stacker([oof[i] for i in lead], y, metric)
-        feats = _stack_features([test[i] for i in lead], oof.ndim == 3)
-        if oof.ndim == 3:
-            proba = combiner.predict_proba(feats)
-            pred = np.zeros((len(feats), oof.shape[2]))
-            pred[:, np.asarray(combiner.classes_, dtype=int)] = proba
-        else:
-            pred = combiner.predict(feats)
-        out[label] = (pred, s, len(lead))
+        out[label] = (apply_stacker(combiner, [test[i] for i in lead], n_classes), s, len(lead))
     if "stack10" in out:
         held = {"es25": selection_cv_score([oof[i] for i in top], y, metric)}
         for label in ("stack10", "stack25", "stack-es"):
