@@ -21,7 +21,9 @@ seconds and one thread, one after another on the same machine:
   the leading trials after the search (``repeats=0``; the default since session 10, so now the
   same fit as ``autometa``, kept for reading the earlier result files);
 * ``autometa-repeats`` (an ablation): ``autometa`` with up to 4 rounds of them (``repeats=4``,
-  the default of sessions 8-9).
+  the default of sessions 8-9);
+* ``autometa-cv8``, ``autometa-cv10`` (ablations): ``autometa`` with 8 or 10 cross-validation
+  folds instead of the default 5 (``cv=8``, ``cv=10``).
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -67,9 +69,10 @@ CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
           "overrun", "trials", "error", "finished", "load1", "repeats"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
-           "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats"]
+           "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
+FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
 MAX_ROWS = 20_000
 SEED = 0
 SOLVED = 1e-3  # a task every method solves to within this of a perfect score is reported apart
@@ -128,7 +131,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     if method == "autometa-no-cb-xgb":
         learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
-                         learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS))
+                         learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"))
     recommend = Recommender.recommend
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore
