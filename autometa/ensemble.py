@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 
     from autometa.metrics import Metric
 
-__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combiner_folds", "ensemble_selection",
-           "fit_stacker", "selection_cv_score"]
+__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combine_seconds", "combiner_folds",
+           "ensemble_selection", "fit_stacker", "selection_cv_score"]
+
+SELECTION_ROUNDS = 50
+STACK_PROBE = 10  # members in the timed probe of the stacker (selection keeps fewer, in practice)
 
 
 def ensemble_selection(
@@ -41,7 +44,7 @@ def ensemble_selection(
     y: np.ndarray,
     metric: Metric,
     *,
-    max_rounds: int = 50,
+    max_rounds: int = SELECTION_ROUNDS,
 ) -> tuple[list[float], float]:
     """Choose weights for members from their out-of-fold predictions.
 
@@ -108,6 +111,43 @@ def selection_cv_score(predictions: Sequence[np.ndarray], y: np.ndarray, metric:
         weights, _ = ensemble_selection([p[train] for p in stacked], y[train], metric, max_rounds=max_rounds)
         held[test] = np.tensordot(np.asarray(weights), stacked[:, test], axes=1)
     return float(metric(y, held))
+
+
+def combine_seconds(y: np.ndarray, metric: Metric, n_classes: int, *, members: int, stack: bool = False,
+                    folds: int = 5, seed: int = 0) -> float:
+    """Predicted seconds of ensemble selection over ``members`` candidates' out-of-fold
+    predictions of the target ``y`` (and, with ``stack``, of the regression stacker over them):
+    the metric, and one non-negative least-squares fit, timed once on random predictions of that
+    shape and multiplied by the calls each makes. What a time budget keeps for the final model
+    (``autometa.flow``); the classification stacker is not predicted (it raises ValueError).
+
+    Example:
+        >>> import numpy as np
+        >>> from autometa.metrics import get_metric
+        >>> y = np.arange(100.0)
+        >>> combine_seconds(y, get_metric("rmse", "regression"), 0, members=25) < 1.0
+        True
+    """
+    import time
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    guess = rng.dirichlet(np.ones(n_classes), n) if n_classes else rng.normal(size=n)
+    start = time.perf_counter()
+    metric(y, guess)
+    seconds = (time.perf_counter() - start) * members * SELECTION_ROUNDS
+    if stack:
+        if n_classes:
+            raise ValueError("the classification stacker's time is not predicted")
+        from sklearn.linear_model import LinearRegression
+
+        X = rng.normal(size=(n, STACK_PROBE))
+        start = time.perf_counter()
+        LinearRegression(positive=True).fit(X, y)
+        seconds += (time.perf_counter() - start) * 2 * (folds + 1)  # cross-validated, and maybe refitted once
+    return seconds
 
 
 class _Combination(BaseEstimator):

@@ -53,8 +53,11 @@ FINALS = ("bag", "refit")
 META_TOP_K = 10
 SETTLE_SECONDS = 120.0  # how long a fit waits for trials that other workers still run
 SMALL_TASK_ROWS = 5_000
-# a time budget covers the whole fit: the search leaves this much for what follows it
+# a time budget covers the whole fit: the search leaves this much for what follows it, the share
+# at most: where the final model's combining is predicted (``ensemble.combine_seconds``), that
+# times FINISH_SAFETY
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
+FINISH_SAFETY = 3.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
 # writing a bagged model takes a multiple of skops' dumps of its folds one by one: MLflow's save
 # dumps it whole (70 MB took 0.48 s/MB against 0.14-0.19 s/MB for its folds alone), the allowlist
@@ -200,11 +203,15 @@ class FitOptions:
                               study_name=study_name, storage=self.storage,
                               fidelity="median" if self.fidelity == "auto" else self.fidelity)
 
-    def finish_reserve(self, writes: bool) -> float:
+    def finish_reserve(self, writes: bool, combine: float | None = None) -> float:
         """Seconds a budgeted fit keeps for ensemble selection and the final model (plus writing
-        the model and the tracking, when ``writes``)."""
+        the model and the tracking, when ``writes``). ``combine``: the predicted seconds of
+        making the final model from the trials (``ensemble.combine_seconds``), when known."""
         assert self.time_budget is not None
-        return FINISH_SECONDS + FINISH_SHARE * self.time_budget + (WRITE_SECONDS if writes else 0.0)
+        share = FINISH_SHARE * self.time_budget
+        if combine is not None:
+            share = min(share, FINISH_SAFETY * combine)
+        return FINISH_SECONDS + share + (WRITE_SECONDS if writes else 0.0)
 
     def stacks(self, kind: str) -> bool:
         """Whether the final model is a stacker over ensemble selection's members (else selection's
@@ -608,9 +615,10 @@ def fit_task(
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
-    search_seconds, stop_when, ends = None, None, None
+    search_seconds, stop_when, ends, reserve = None, None, None, 0.0
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-        left = deadline - time.monotonic() - options.finish_reserve(writes)
+        reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options))
+        left = deadline - time.monotonic() - reserve
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
         # the search, and each trial, ends early enough to repeat its leaders' cross-validation
         # (``autometa.repeats``)
@@ -650,7 +658,7 @@ def fit_task(
         raise FitFailed(message(f"no trial completed ({_failure_summary(outcome)})",
                                 "raise --time-budget or --trials, or check the data"))
     pool.reload(outcome.records)
-    until = (deadline - options.finish_reserve(writes) if deadline is not None
+    until = (deadline - reserve if deadline is not None
              else repeat_until(time.monotonic() - search_start))
     if deadline is not None and writes and options.final == "bag":  # the write the trials left time for
         until -= pool.write_seconds(encode_target(task) if options.ensemble else None)
@@ -758,6 +766,21 @@ def study_for(folder: Path, task: Task, *, resume: bool, name: str | None = None
                                  "created": datetime.now(UTC).isoformat(timespec="seconds")}, indent=2) + "\n",
                      encoding="utf-8")
     return name
+
+
+def _combine_seconds(task: Task, metric: Metric, options: FitOptions) -> float | None:
+    """The predicted seconds of making the final model from the trials' out-of-fold predictions
+    (``ensemble.combine_seconds``); None where they are not predicted: a final model refitted on
+    all rows, or a stacker for classes."""
+    stack = options.stacks(task.kind)
+    if options.final != "bag" or (stack and task.is_classification):
+        return None
+    if not options.ensemble or options.cv == "holdout":
+        return 0.0
+    from autometa.ensemble import combine_seconds
+
+    return combine_seconds(encode_target(task), metric, len(task.classes), members=ENSEMBLE_POOL, stack=stack,
+                           seed=options.seed)
 
 
 def _failure_summary(outcome: SearchOutcome) -> str:

@@ -208,3 +208,32 @@ def test_the_weigher_times_skops_once_per_family_and_scales_pickles() -> None:
         one = len(pickle.dumps(folds[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6 * weigher.pace[name]
         assert bag > 0 and bag == pytest.approx(folds_written * one)  # a bag of forests: one forest
     assert set(weigher.pace) == {"hist_gradient_boosting", "random_forest"}
+
+
+def test_the_final_models_reserve_is_its_predicted_time_capped_by_the_share() -> None:
+    """A budget keeps 5% for the final model at most; where combining the trials is predicted
+    to take less, three times that prediction (a small table's selection takes milliseconds)."""
+    import autometa.flow as flow
+    from autometa.ensemble import combine_seconds
+
+    options = FitOptions(n_trials=None, time_budget=300, record=False)
+    assert options.finish_reserve(False) == flow.FINISH_SECONDS + 15.0
+    assert options.finish_reserve(False, 0.1) == pytest.approx(flow.FINISH_SECONDS + 0.3)
+    assert options.finish_reserve(False, 100.0) == flow.FINISH_SECONDS + 15.0
+    assert options.finish_reserve(True, 0.1) == pytest.approx(flow.FINISH_SECONDS + 0.3 + flow.WRITE_SECONDS)
+
+    regression = make_task(mixed_frame(n=200, kind="regression"), "target")
+    rmse = get_metric("rmse", "regression")
+    assert 0 < flow._combine_seconds(regression, rmse, options) < 5.0  # selection and the stacker
+    assert flow._combine_seconds(regression, rmse, FitOptions(n_trials=5, final="refit", record=False)) is None
+    assert flow._combine_seconds(regression, rmse, FitOptions(n_trials=5, cv="holdout", record=False)) == 0.0
+    binary = make_task(mixed_frame(n=200), "target")
+    auc = get_metric("roc_auc", "binary")
+    assert 0 < flow._combine_seconds(binary, auc, options) < 5.0
+    assert flow._combine_seconds(binary, auc, FitOptions(n_trials=5, stack=True, record=False)) is None
+    y = np.arange(300) % 3
+    log_loss = get_metric("log_loss", "multiclass")
+    assert combine_seconds(y, log_loss, 3, members=25) > 0
+    with pytest.raises(ValueError, match="not predicted"):  # the logistic stacker's time is not predicted
+        combine_seconds(y, log_loss, 3, members=25, stack=True)
+
