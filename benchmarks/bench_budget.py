@@ -104,11 +104,12 @@ def fold_db(source: str, groups: set[str], folder: Path, fold: int) -> str:
     return str(path)
 
 
-def split(task: Any) -> tuple[Any, Any, Any, Any]:
+def split(task: Any, seed: int = SEED) -> tuple[Any, Any, Any, Any]:
+    """The task's 75/25 train/test split (stratified for classes) with this seed."""
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(task.n_rows)
-    tr, te = train_test_split(idx, test_size=0.25, random_state=SEED,
+    tr, te = train_test_split(idx, test_size=0.25, random_state=seed,
                               stratify=task.y if task.is_classification else None)
     return task.X.iloc[tr], task.X.iloc[te], task.y[tr], task.y[te]
 
@@ -179,7 +180,8 @@ def read_rows(csv: Path = CSV) -> list[dict[str, str]]:
 
 
 def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
-             call: Any, work_name: str = "bench-budget", part: tuple[int, int] = (0, 1)) -> None:
+             call: Any, work_name: str = "bench-budget", part: tuple[int, int] = (0, 1),
+             split_seed: int = SEED) -> None:
     """For each held-out task x budget x method without a row in ``csv`` yet: ``call(method, budget,
     task, X_tr, X_te, y_tr, metric, db_path)`` returns the test predictions and facts for the row;
     the row (the task, the test score, the facts) is appended at once, so a run resumes."""
@@ -211,7 +213,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
         db_path = fold_db(meta_db, set(folds[fold]), work, fold)
         task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
         metric = get_metric(None, task.kind)
-        X_tr, X_te, y_tr, y_te = split(task)
+        X_tr, X_te, y_tr, y_te = split(task, split_seed)
         y_true = class_index(task.classes, y_te) if task.is_classification else y_te
         for budget, method in todo:
             print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...",
@@ -235,7 +237,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
-        csv: Path = CSV, part: tuple[int, int] = (0, 1)) -> None:
+        csv: Path = CSV, part: tuple[int, int] = (0, 1), split_seed: int = SEED) -> None:
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
         repeats = ""
@@ -246,7 +248,7 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
         return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials,
                       "repeats": repeats}
 
-    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part)
+    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part, split_seed=split_seed)
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
@@ -307,10 +309,15 @@ def solved_by_all(scores: pd.Series, metric: str) -> bool:
     return bool((scores - perfect[metric]).abs().max() <= SOLVED)
 
 
-def report(csv: Path = CSV) -> None:
+def report(csv: Path = CSV, pooled: tuple[Path, ...] = ()) -> None:
+    """The tables of one results file, or of several pooled (``pooled``: each file's tasks count
+    as tasks of their own, e.g. the same tasks on another train/test split); written beside
+    ``csv``."""
     from bench_meta import compare, higher_is_better, table, task_summary
 
-    df = pd.DataFrame(read_rows(csv))
+    frames = [pd.DataFrame(read_rows(c)).assign(task=lambda d, i=i: d["task"] + f" #{i}" if pooled else d["task"])
+              for i, c in enumerate((csv, *pooled))]
+    df = pd.concat(frames, ignore_index=True)
     if df.empty:
         print("no results yet")
         return
@@ -357,7 +364,7 @@ def report(csv: Path = CSV) -> None:
     lines.append(task_summary(df))
     text = "\n".join(lines)
     RESULTS.mkdir(exist_ok=True)
-    csv.with_suffix(".md").write_text(text + "\n")
+    (csv.with_name(f"{csv.stem}_pooled.md") if pooled else csv.with_suffix(".md")).write_text(text + "\n")
     print(text)
 
 
@@ -371,6 +378,9 @@ def main() -> None:
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--cli", action="store_true", help="time the command line's fits instead (model written)")
     ap.add_argument("--name", default=CSV.stem, help="results file names: results/NAME.csv and NAME.md")
+    ap.add_argument("--split-seed", type=int, default=SEED, help="the seed of each task's train/test split")
+    ap.add_argument("--pool", nargs="+", default=[], metavar="NAME",
+                    help="with --report: pool these results files with NAME's (written to NAME_pooled.md)")
     ap.add_argument("--part", type=int, default=0, help="run every PARTS-th task from this one")
     ap.add_argument("--parts", type=int, default=1)
     a = ap.parse_args()
@@ -379,8 +389,11 @@ def main() -> None:
         cli(a.meta_db, a.tasks, a.budgets)
         return
     if not a.report:
-        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts))
-    report(csv)
+        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed)
+    if a.pool:
+        report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
+    else:
+        report(csv)
 
 
 if __name__ == "__main__":
