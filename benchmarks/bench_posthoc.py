@@ -26,6 +26,10 @@ final model is then scored on the test rows from those same trials:
 * ``stack-kind``: ``es25`` for more than two classes, else ``stack-guard``;
 * ``by-kind``: ``stack-es`` for regression, ``es25`` for classes (the product's default since
   session 12; ``product`` is the fit's own model, made before that change);
+* ``pool-es`` (classes only): a logarithmic opinion pool over the trials that ``es25`` chose: the
+  softmax of a non-negative weighted sum of their log-probabilities plus a bias per class, fitted
+  by log-loss on the out-of-fold predictions (one weight per member, so far fewer parameters than
+  the logistic stacker's); ``pool25``: the same over the 25 best;
 
 One ``.npz`` per (task, seed) is kept under ``--work`` (resumable), and a row per (task, seed,
 strategy) goes to ``results/NAME.csv``.
@@ -56,7 +60,7 @@ import pandas as pd
 
 STRATEGIES = ["product", "best", "es25", "es25-r25", "es-families", "es-all", "avg5", "stack10", "stack25", "stack-es",
               "choice", "choice25", "choice3", "choice-es", "stack-guard", "stack-kind",
-              "by-kind"]
+              "by-kind", "pool-es", "pool25"]
 FIELDS = ["task", "metric", "seed", "strategy", "score", "cv_score", "members", "trials", "load1"]
 KEEP = 1000  # trials kept in the capture pool (every completed one, in practice)
 
@@ -179,7 +183,40 @@ def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int
                 out["stack-kind"] = out["es25"]
             else:
                 out["stack-kind"] = out["stack-guard"]
+    if oof.ndim == 3:
+        for label, lead in (("pool-es", chosen), ("pool25", top)):
+            if len(lead) >= 2:
+                pool = fit_pool(oof[lead], y)
+                out[label] = (apply_pool(pool, test[lead]), metric(y, apply_pool(pool, oof[lead])), len(lead))
     return out
+
+
+def fit_pool(predictions: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A logarithmic opinion pool's member weights (>= 0) and class biases, fitted by log-loss on
+    members' probabilities ``predictions`` (members, n, K) for class indices ``y``."""
+    from scipy.optimize import minimize
+    from scipy.special import log_softmax, softmax
+
+    logs = np.log(np.clip(predictions, 1e-6, 1.0))
+    m, n, k = logs.shape
+    onehot = np.eye(k)[y]
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = np.tensordot(theta[:m], logs, axes=1) + theta[m:]
+        g = (softmax(z, axis=1) - onehot) / n
+        return float(-(onehot * log_softmax(z, axis=1)).sum() / n), np.concatenate(
+            [np.einsum("mnk,nk->m", logs, g), g.sum(axis=0)])
+
+    x0 = np.concatenate([np.full(m, 1.0 / m), np.zeros(k)])
+    found = minimize(loss, x0, jac=True, method="L-BFGS-B", bounds=[(0, None)] * m + [(None, None)] * k)
+    return found.x[:m], found.x[m:]
+
+
+def apply_pool(pool: tuple[np.ndarray, np.ndarray], predictions: np.ndarray) -> np.ndarray:
+    from scipy.special import softmax
+
+    weights, bias = pool
+    return softmax(np.tensordot(weights, np.log(np.clip(predictions, 1e-6, 1.0)), axes=1) + bias, axis=1)
 
 
 def score(path: Path, name: str, seed: int, out: Path) -> None:
