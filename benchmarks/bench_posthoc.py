@@ -26,6 +26,10 @@ final model is then scored on the test rows from those same trials:
 * ``stack-kind``: ``es25`` for more than two classes, else ``stack-guard``;
 * ``by-kind``: ``stack-es`` for regression, ``es25`` for classes (the product's default since
   session 12; ``product`` is the fit's own model, made before that change);
+* ``es-cap``: ensemble selection over the 25 best trials with at most ``FAMILY_CAP`` of one
+  learner family (a search that converged on one region leaves selection a pool of near
+  copies); ``cap-kind``: the same, then the regression stacker over its members where the
+  product stacks (``by-kind`` with the capped pool);
 * ``pool-es`` (classes only): a logarithmic opinion pool over the trials that ``es25`` chose: the
   softmax of a non-negative weighted sum of their log-probabilities plus a bias per class, fitted
   by log-loss on the out-of-fold predictions (one weight per member, so far fewer parameters than
@@ -60,7 +64,8 @@ import pandas as pd
 
 STRATEGIES = ["product", "best", "es25", "es25-r25", "es-families", "es-all", "avg5", "stack10", "stack25", "stack-es",
               "choice", "choice25", "choice3", "choice-es", "stack-guard", "stack-kind",
-              "by-kind", "pool-es", "pool25"]
+              "by-kind", "pool-es", "pool25", "es-cap", "cap-kind"]
+FAMILY_CAP = 8
 FIELDS = ["task", "metric", "seed", "strategy", "score", "cv_score", "members", "trials", "load1"]
 KEEP = 1000  # trials kept in the capture pool (every completed one, in practice)
 
@@ -183,6 +188,16 @@ def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int
                 out["stack-kind"] = out["es25"]
             else:
                 out["stack-kind"] = out["stack-guard"]
+    capped: list[int] = []
+    for i in range(n):
+        if len(capped) < 25 and sum(learners[j] == learners[i] for j in capped) < FAMILY_CAP:
+            capped.append(i)
+    *es_cap, chosen_cap = es(capped)
+    out["es-cap"] = tuple(es_cap)
+    out["cap-kind"] = out["es-cap"]
+    if oof.ndim != 3 and len(chosen_cap) >= 2:
+        combiner, s = fit_stacker([oof[i] for i in chosen_cap], y, metric)
+        out["cap-kind"] = (apply_stacker(combiner, [test[i] for i in chosen_cap], 0), s, len(chosen_cap))
     if oof.ndim == 3:
         for label, lead in (("pool-es", chosen), ("pool25", top)):
             if len(lead) >= 2:
