@@ -97,7 +97,7 @@ def combiner_folds(y: np.ndarray, classification: bool, *, seed: int = 0, folds:
 
 
 def selection_cv_score(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric, *, seed: int = 0,
-                       folds: int = 5, max_rounds: int = 50) -> float:
+                       folds: int = 5, max_rounds: int = SELECTION_ROUNDS) -> float:
     """Ensemble selection's score on rows it did not choose its weights on: the weights are
     chosen on the out-of-fold predictions of all but one fold of rows and applied to that fold,
     for each fold (``ensemble_selection``'s own score is measured on the rows it chose on, so it

@@ -315,8 +315,12 @@ def report(csv: Path = CSV, pooled: tuple[Path, ...] = ()) -> None:
     ``csv``."""
     from bench_meta import compare, higher_is_better, table, task_summary
 
-    frames = [pd.DataFrame(read_rows(c)).assign(task=lambda d, i=i: d["task"] + f" #{i}" if pooled else d["task"])
-              for i, c in enumerate((csv, *pooled))]
+    frames = []
+    for i, path in enumerate((csv, *pooled)):
+        frame = pd.DataFrame(read_rows(path))
+        if pooled and not frame.empty:
+            frame["task"] += f" #{i}"
+        frames.append(frame)
     df = pd.concat(frames, ignore_index=True)
     if df.empty:
         print("no results yet")
@@ -390,10 +394,7 @@ def main() -> None:
         return
     if not a.report:
         run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed)
-    if a.pool:
-        report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
-    else:
-        report(csv)
+    report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
 
 
 if __name__ == "__main__":

@@ -138,12 +138,12 @@ def capture(meta_db: str, budget: float, name: str, seed: int, work: Path) -> Pa
 
 def strategies(data: Any, metric: Any) -> dict[str, tuple[np.ndarray, float, int]]:
     """Each strategy's test predictions, out-of-fold score and member count."""
-    from autometa.ensemble import apply_stacker, ensemble_selection, fit_stacker, selection_cv_score
+    from autometa.ensemble import SELECTION_ROUNDS, apply_stacker, ensemble_selection, fit_stacker, selection_cv_score
 
     oof, test, y, learners = data["oof"], data["test"], data["y"], data["learners"]
     n = len(oof)
 
-    def es(idx: list[int], rounds: int = 50) -> tuple[np.ndarray, float, int, list[int]]:
+    def es(idx: list[int], rounds: int = SELECTION_ROUNDS) -> tuple[np.ndarray, float, int, list[int]]:
         """Selection's test predictions, score and member count, and the members it chose."""
         if len(idx) < 2:
             return test[idx[0]], metric(y, oof[idx[0]]), 1, idx
