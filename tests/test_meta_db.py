@@ -131,3 +131,26 @@ def test_an_older_database_gets_the_curves_table_and_a_read_only_one_goes_on_wit
     assert db.has_curves and db.curves_frame().empty and db.stats()["runs"] == 1
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT name FROM sqlite_master WHERE name = 'curves'").fetchone()
+
+
+def test_a_new_database_appears_whole_to_a_process_that_opens_it_at_once(tmp_path: Path) -> None:
+    """A process that opens the file the moment it exists (a second build, a watcher) finds the
+    schema version, and a creation stopped halfway leaves no half-made database behind."""
+    import subprocess
+    import sys
+
+    watch = ("import sys, time; from pathlib import Path; from autometa.meta.db import MetaDB\n"
+             "p = Path(sys.argv[1]); print('ready', flush=True)\n"
+             "while not p.exists(): time.sleep(0.0002)\n"
+             "MetaDB(p)")
+    names = []
+    for i in range(12):
+        path = tmp_path / f"m{i}.sqlite"
+        names.append(path.name)
+        watcher = subprocess.Popen([sys.executable, "-c", watch, str(path)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        assert watcher.stdout is not None and watcher.stdout.readline().strip() == "ready"
+        MetaDB(path)
+        _, err = watcher.communicate(timeout=60)
+        assert watcher.returncode == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names)

@@ -10,6 +10,7 @@ differs from ``SCHEMA_VERSION`` raises a one-line error instead of guessing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -267,9 +268,6 @@ class MetaDB:
             engine_args: dict[str, Any] = {}
             if self.url.startswith("sqlite"):
                 engine_args["connect_args"] = {"timeout": 30}
-                path = self.url.split("///", 1)[-1]
-                if path and path != ":memory:":
-                    Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine = sa.create_engine(self.url, **engine_args)
             self.schema: str | None = None
             if self.engine.dialect.name == "postgresql":
@@ -279,6 +277,9 @@ class MetaDB:
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise OptionError(message(f"cannot use meta_db URL '{self._safe_url()}' ({type(exc).__name__}: {exc})",
                                       "pass a SQLAlchemy URL such as sqlite:///path.db or a file path")) from exc
+        path = self._sqlite_file()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._prepare()
 
     def _safe_url(self) -> str:
@@ -305,7 +306,48 @@ class MetaDB:
         except (OperationalError, DatabaseError, sqlite3.DatabaseError) as exc:
             raise self._error(exc) from exc
 
+    def _sqlite_file(self) -> Path | None:
+        if self.engine.dialect.name != "sqlite":
+            return None
+        url = self.engine.url
+        if not url.database or url.database == ":memory:" or url.query.get("uri"):
+            return None  # in memory, or a file: URI whose options (mode=ro, ...) are the user's
+        return Path(url.database)
+
+    def _create_file(self, path: Path) -> None:
+        """Create a new SQLite file whole: SQLite's CREATE TABLE commits on its own, so the tables
+        and the schema version are written to a side file that is then linked into place. Another
+        process never opens a half-made database, and a creation stopped halfway leaves none."""
+        side = path.with_name(f".{path.name}.{os.getpid()}.creating")
+        try:
+            engine = sa.create_engine(f"sqlite:///{side}")
+            try:
+                with engine.begin() as conn:
+                    self._create_tables(conn)
+            finally:
+                engine.dispose()
+            try:
+                os.link(side, path)
+            except FileExistsError:
+                pass  # another process created it first: open theirs
+            except OSError:  # a file system without hard links
+                if not path.exists():
+                    os.replace(side, path)
+        except (OperationalError, DatabaseError, sqlite3.DatabaseError, OSError) as exc:
+            raise self._error(exc) from exc
+        finally:
+            side.unlink(missing_ok=True)
+
+    @staticmethod
+    def _create_tables(conn: sa.Connection) -> None:
+        metadata.create_all(conn)
+        conn.execute(meta_info.insert(), [{"key": "schema_version", "value": str(SCHEMA_VERSION)},
+                                          {"key": "created_at", "value": _now()}])
+
     def _prepare(self) -> None:
+        path = self._sqlite_file()
+        if path is not None and not path.exists():
+            self._create_file(path)
         with self._tx() as conn:
             if self.schema is not None:
                 conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"'))
@@ -314,9 +356,7 @@ class MetaDB:
                 if names & {"tasks", "runs", "configurations"}:
                     raise DataError(message(f"meta_db '{self._safe_url()}' has autometa tables but no schema version",
                                             "export what you need and start a new database"))
-                metadata.create_all(conn)
-                conn.execute(meta_info.insert(), [{"key": "schema_version", "value": str(SCHEMA_VERSION)},
-                                                  {"key": "created_at", "value": _now()}])
+                self._create_tables(conn)  # in one transaction on PostgreSQL; SQLite's new files come whole
                 return
             row = conn.execute(sa.select(meta_info.c.value).where(meta_info.c.key == "schema_version")).first()
             found = int(row[0]) if row else 0
