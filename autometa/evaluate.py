@@ -161,9 +161,13 @@ def cross_validate(
     deadline: float | None = None,
     reporter: Reporter | None = None,
     fractions: Sequence[float] = STAGE_FRACTIONS,
+    early_stop: bool = False,
 ) -> Evaluation:
     """Fit and score ``config`` on every split of ``plan``; the first fold reports at
-    ``fractions`` of the fidelity (a fidelity schedule's stages, at most three).
+    ``fractions`` of the fidelity (a fidelity schedule's stages, at most three). With
+    ``early_stop``, a learner that ``early_stops`` (the boosting libraries) stops growing each fold
+    model on that fold's validation rows, as AutoGluon's bagged boosters do: the configured rounds
+    become an upper bound, at the price of slightly optimistic out-of-fold predictions.
 
     Raises:
         TrialTimeout: Training passed ``deadline``.
@@ -175,12 +179,13 @@ def cross_validate(
     # models without n_jobs (histogram boosting, BLAS) would otherwise take every core
     with threadpool_limits(limits=n_jobs):
         return _cross_validate(task, config, learner, metric, plan, seed=seed, n_jobs=n_jobs,
-                               deadline=deadline, reporter=reporter, fractions=fractions)
+                               deadline=deadline, reporter=reporter, fractions=fractions,
+                               early_stop=early_stop and learner.early_stops)
 
 
 def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric, plan: CVPlan, *,
                     seed: int, n_jobs: int, deadline: float | None, reporter: Reporter | None,
-                    fractions: Sequence[float]) -> Evaluation:
+                    fractions: Sequence[float], early_stop: bool) -> Evaluation:
     import numpy as np
 
     y_enc = encode_target(task)
@@ -203,8 +208,13 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
             if reporter is not None and value in step_of:
                 reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
 
+        valid = None
+        if early_stop:  # the classes a fold's model knows: a rare one may be missing from its training rows
+            keep = np.isin(task.y[val], task.y[train]) if task.is_classification else slice(None)
+            valid = (X_val[keep], task.y[val][keep])
         learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline, fractions=fractions,
-                    on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None)
+                    on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None,
+                    valid=valid)
         pred = predict_scores(pipe, X_val, task)
         scores.append(_finite(metric(y_val, pred)))
         models.append(pipe)

@@ -118,6 +118,9 @@ class FitOptions:
             partitions of the rows, within a quarter of the search's time (``autometa.repeats``:
             meant to keep a long search on a small table from overfitting one partition). 0, the
             default: never (measured even, at a higher prediction cost).
+        early_stop: Stop each boosting model (LightGBM, XGBoost, CatBoost) once its loss on the
+            fold's validation rows has not improved for a tenth of its rounds (10 to 50), and
+            predict with its best round: the searched number of rounds becomes an upper bound.
     """
 
     metric: str | None = None
@@ -144,6 +147,7 @@ class FitOptions:
     init: str | None = None
     fidelity: str = "median"
     repeats: int = REPEAT_ROUNDS
+    early_stop: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -186,7 +190,7 @@ class FitOptions:
                 "n_trials": self.n_trials, "time_budget": self.time_budget, "trial_timeout": self.trial_timeout,
                 "cv": self.cv, "seed": self.seed, "n_jobs": self.n_jobs, "pruning": self.pruning,
                 "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None,
-                "init": self.init, "fidelity": self.fidelity, "repeats": self.repeats}
+                "init": self.init, "fidelity": self.fidelity, "repeats": self.repeats, "early_stop": self.early_stop}
 
     def top_k(self) -> int:
         """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
@@ -497,7 +501,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
             ev = cross_validate(task, config, learner, metric, plan, seed=options.seed,
                                 n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx,
-                                fractions=fractions[config.learner])
+                                fractions=fractions[config.learner], early_stop=options.early_stop)
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
                  dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None,
                  seconds=ev.fit_seconds)
@@ -672,7 +676,8 @@ def fit_task(
     if rounds:  # the best trial after the rounds, and its score averaged over them
         leader = leaders(pool, top=1)[0]
         best, best_score = next(r for r in outcome.records if r.number == leader), pool.items[leader][0]
-    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces)
+    reached = {r.number: r.fidelity for r in outcome.records if r.fidelity is not None}
+    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces, reached)
     board = leaderboard(outcome, metric)
     model_dir = options.output_dir / "model" if options.output_dir else None
     result = FitResult(model=model, best_config=best.config, best_score=best_score, metric=metric.name,
@@ -792,9 +797,11 @@ def _failure_summary(outcome: SearchOutcome) -> str:
 
 
 def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, options: FitOptions,
-                 spaces: dict[str, Any]) -> tuple[Any, dict[int, float], float | None]:
+                 spaces: dict[str, Any], reached: Mapping[int, int]) -> tuple[Any, dict[int, float], float | None]:
     """The best trial's model, or the selected ensemble; each member is its trial's bag of fold
-    models (``options.final == "bag"`` and the fold models are here) or a refit on all rows."""
+    models (``options.final == "bag"`` and the fold models are here) or a refit on all rows.
+    ``reached``: the fidelity each trial's fold models ended at; a refit of an early-stopped
+    booster grows that many rounds (it has no validation rows to stop on)."""
     from autometa.ensemble import FoldBag
 
     def member(number: int, config: Config) -> Any:
@@ -804,6 +811,9 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
             for fold in folds:  # a bag of forests holds as many trees as one forest
                 learner.thin(fold, 1 / len(folds))
             return FoldBag(list(folds), list(task.classes))
+        fidelity = learner.space.fidelity
+        if options.early_stop and learner.early_stops and fidelity and number in reached:
+            config = Config(config.learner, {**config.params, fidelity: min(reached[number], config.params[fidelity])})
         pipe = learner.pipeline(config, task.columns, task.kind, seed=options.seed,
                                  n_jobs=options.threads(task.n_rows))
         from threadpoolctl import threadpool_limits

@@ -82,6 +82,9 @@ class Options(Protocol):
     @property
     def final(self) -> str: ...
 
+    @property
+    def early_stop(self) -> bool: ...
+
     def threads(self, n_rows: int) -> int: ...
 
 
@@ -211,7 +214,7 @@ def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, An
         warnings.simplefilter("ignore")  # library noise inside the fits, as in the search's trials
         learner = get_learner(config.learner, spaces[config.learner])
         return cross_validate(task, config, learner, metric, plan, seed=options.seed + r,
-                              n_jobs=options.threads(task.n_rows), deadline=deadline)
+                              n_jobs=options.threads(task.n_rows), deadline=deadline, early_stop=options.early_stop)
 
 
 def _partial_round(task: Task, pool: Pool, numbers: list[int], spaces: Mapping[str, Any], metric: Metric,

@@ -23,7 +23,9 @@ seconds and one thread, one after another on the same machine:
 * ``autometa-repeats`` (an ablation): ``autometa`` with up to 4 rounds of them (``repeats=4``,
   the default of sessions 8-9);
 * ``autometa-cv8``, ``autometa-cv10`` (ablations): ``autometa`` with 8 or 10 cross-validation
-  folds instead of the default 5 (``cv=8``, ``cv=10``).
+  folds instead of the default 5 (``cv=8``, ``cv=10``);
+* ``autometa-no-es`` (an ablation): ``autometa`` without early stopping of the boosting models on
+  each fold's validation rows (``early_stop=False``, the behaviour before session 14).
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -69,7 +71,8 @@ CSV = RESULTS / "budget.csv"
 FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method", "score", "seconds",
           "overrun", "trials", "error", "finished", "load1", "repeats"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
-           "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10"]
+           "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
+           "autometa-no-es"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -132,7 +135,8 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     if method == "autometa-no-cb-xgb":
         learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
-                         learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"))
+                         learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
+                         early_stop=method != "autometa-no-es")
     recommend = Recommender.recommend
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore

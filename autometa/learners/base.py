@@ -30,10 +30,22 @@ if TYPE_CHECKING:
     from autometa.data import Column
     from autometa.spaces import Config, SearchSpace
 
-__all__ = ["Learner", "StageCallback", "check_deadline", "stage_values"]
+__all__ = ["Learner", "StageCallback", "check_deadline", "patience", "stage_values"]
 
 StageCallback = Callable[[int], None]
 STAGE_FRACTIONS = (1 / 9, 1 / 3, 1.0)
+PATIENCE_SHARE, PATIENCE_MIN, PATIENCE_MAX = 0.1, 10, 50  # early stopping's rounds without improvement
+
+
+def patience(rounds: int) -> int:
+    """Rounds without improvement on the validation rows after which boosting stops: a tenth
+    of the configured rounds, between 10 and 50.
+
+    Example:
+        >>> patience(100), patience(2048)
+        (10, 50)
+    """
+    return int(min(PATIENCE_MAX, max(PATIENCE_MIN, round(PATIENCE_SHARE * rounds))))
 
 
 def check_deadline(deadline: float | None) -> None:
@@ -67,6 +79,7 @@ class Learner(ABC):
 
     name: ClassVar[str]
     encoding: ClassVar[Encoding] = "ordinal"
+    early_stops: ClassVar[bool] = False  # True: ``fit`` may stop on validation rows (``valid``)
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -101,7 +114,7 @@ class Learner(ABC):
 
     def fit(self, pipe: Pipeline, X: Any, y: Any, *, on_stage: StageCallback | None = None,
             deadline: float | None = None, staged: bool = True,
-            fractions: Sequence[float] = STAGE_FRACTIONS) -> Pipeline:
+            fractions: Sequence[float] = STAGE_FRACTIONS, valid: tuple[Any, Any] | None = None) -> Pipeline:
         """Fit preprocessing, then the model in stages; returns ``pipe``, fitted.
 
         Args:
@@ -112,6 +125,9 @@ class Learner(ABC):
             deadline: A ``time.monotonic()`` value past which training stops.
             staged: Grow the model through intermediate stages (only useful with ``on_stage``).
             fractions: The stages, as fractions of the configured fidelity.
+            valid: Raw validation columns and target. A learner that ``early_stops`` stops growing
+                once its loss on them has not improved for ``patience`` rounds, and predicts with
+                the best round; the configured fidelity is then an upper bound. Others ignore it.
         """
         prep = pipe.named_steps["prep"]
         # a frozen (already fitted) encoding only transforms
@@ -120,7 +136,8 @@ class Learner(ABC):
         model = pipe.named_steps["model"]
         full = self._full_fidelity(model)
         stages = stage_values(full, fractions) if staged and full is not None else [full or 0]
-        self.fit_stages(model, Xt, y, stages, on_stage or (lambda _: None), deadline)
+        Xv = None if valid is None or not self.early_stops else (prep.transform(valid[0]), valid[1])
+        self.fit_stages(model, Xt, y, stages, on_stage or (lambda _: None), deadline, valid=Xv)
         return pipe
 
     def _full_fidelity(self, model: Any) -> int | None:
@@ -135,8 +152,9 @@ class Learner(ABC):
         return self.space.fidelity
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int],
-                   on_stage: StageCallback, deadline: float | None) -> None:
-        """Fit ``model`` on encoded data; the default fits once at full fidelity."""
+                   on_stage: StageCallback, deadline: float | None, *, valid: tuple[Any, Any] | None = None) -> None:
+        """Fit ``model`` on encoded data; the default fits once at full fidelity. ``valid``: the
+        encoded validation rows, for a learner that ``early_stops``."""
         model.fit(Xt, y)
         check_deadline(deadline)
         on_stage(stages[-1])
@@ -146,7 +164,7 @@ class WarmStartLearner(Learner):
     """A learner whose model grows with ``warm_start=True`` (forests, histogram boosting)."""
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int],
-                   on_stage: StageCallback, deadline: float | None) -> None:
+                   on_stage: StageCallback, deadline: float | None, *, valid: tuple[Any, Any] | None = None) -> None:
         param = self.model_fidelity_param
         if len(stages) == 1:
             model.fit(Xt, y)

@@ -13,7 +13,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 
-from autometa.learners.base import Learner, StageCallback, check_deadline
+from autometa.learners.base import Learner, StageCallback, check_deadline, patience
 from autometa.learners.lightgbm import CategoricalFrame
 from autometa.preprocess import Layout
 
@@ -54,6 +54,8 @@ class LabelCoded(ClassifierMixin, BaseEstimator):
         import numpy as np
 
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
+        if "eval_set" in fit_params:  # validation labels the same codes (the caller keeps known ones only)
+            fit_params["eval_set"] = [(Xv, np.searchsorted(self.classes_, np.asarray(yv))) for Xv, yv in fit_params["eval_set"]]
         self.estimator_ = self.estimator.fit(X, codes, **fit_params)
         return self
 
@@ -71,37 +73,49 @@ class _Boosting(Learner):
     """A boosting library behind a frame step; subclasses say how to continue a fitted model."""
 
     step: str
+    early_stops = True
 
     @property
     def model_fidelity_param(self) -> str:
         return f"{self.step}__n_estimators"
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int],
-                   on_stage: StageCallback, deadline: float | None) -> None:
+                   on_stage: StageCallback, deadline: float | None, *, valid: tuple[Any, Any] | None = None) -> None:
         frame = model.steps[0][1]
         data = frame.fit_transform(Xt)
         booster = model.named_steps[self.step]
         full = stages[-1]
+        stop = None if valid is None else (frame.transform(valid[0]), valid[1], patience(full))
         done = 0
         try:
             for value in stages:
-                booster = self._boost(booster, data, y, value - done, first=not done, deadline=deadline,
-                                      categorical=frame.categorical)
-                model.steps[-1] = (self.step, booster)
-                done = value
+                if done < value:
+                    booster, grown = self._boost(booster, data, y, value - done, first=not done, deadline=deadline,
+                                                 categorical=frame.categorical, stop=stop)
+                    model.steps[-1] = (self.step, booster)
+                    done = value if grown >= value - done else full  # stopped early: no more rounds
                 check_deadline(deadline)
                 on_stage(value)
         finally:
             self._set_rounds(booster, full)
 
-    def _boost(self, booster: Any, data: Any, y: Any, rounds: int, *, first: bool,
-               deadline: float | None, categorical: tuple[int, ...]) -> Any:
-        """``rounds`` more rounds on ``booster`` (unfitted when ``first``); the grown model.
-        ``categorical`` are the frame's categorical column positions."""
+    def _boost(self, booster: Any, data: Any, y: Any, rounds: int, *, first: bool, deadline: float | None,
+               categorical: tuple[int, ...], stop: tuple[Any, Any, int] | None) -> tuple[Any, int]:
+        """``rounds`` more rounds on ``booster`` (unfitted when ``first``): the grown model and the
+        rounds it grew. ``categorical`` are the frame's categorical column positions; ``stop``, the
+        encoded validation rows and the patience for early stopping (the grown model then predicts
+        with its best round)."""
         raise NotImplementedError
 
     def _set_rounds(self, booster: Any, rounds: int) -> None:
         booster.set_params(n_estimators=rounds)
+
+    def reached(self, pipe: Any) -> int | None:
+        return self._best(pipe.named_steps["model"].named_steps[self.step])
+
+    def _best(self, booster: Any) -> int | None:
+        """The rounds an early-stopped model predicts with; None without early stopping."""
+        raise NotImplementedError
 
 
 class XGBoost(_Boosting):
@@ -121,11 +135,23 @@ class XGBoost(_Boosting):
         frame = CategoricalFrame(tuple(layout.categorical_indices))
         return Pipeline([("frame", frame), (self.step, booster)])
 
-    def _boost(self, booster: Any, data: Any, y: Any, rounds: int, *, first: bool,
-               deadline: float | None, categorical: tuple[int, ...]) -> Any:
+    def _boost(self, booster: Any, data: Any, y: Any, rounds: int, *, first: bool, deadline: float | None,
+               categorical: tuple[int, ...], stop: tuple[Any, Any, int] | None) -> tuple[Any, int]:
         self._set_rounds(booster, rounds)
         trees = _inner(booster)
-        return booster.fit(data, y, xgb_model=None if first else trees.get_booster(), verbose=False)
+        before = 0 if first else trees.get_booster().num_boosted_rounds()
+        extra: dict[str, Any] = {}
+        if stop is not None:
+            trees.set_params(early_stopping_rounds=stop[2])
+            extra["eval_set"] = [(stop[0], stop[1])]
+        booster = booster.fit(data, y, xgb_model=None if first else trees.get_booster(), verbose=False, **extra)
+        return booster, _inner(booster).get_booster().num_boosted_rounds() - before
+
+    def _best(self, booster: Any) -> int | None:
+        trees = _inner(booster)
+        if trees.get_params().get("early_stopping_rounds") is None or not hasattr(trees, "_Booster"):
+            return None
+        return int(trees.best_iteration) + 1
 
     def _set_rounds(self, booster: Any, rounds: int) -> None:
         _inner(booster).set_params(n_estimators=rounds)
@@ -154,15 +180,27 @@ class CatBoost(_Boosting):
         frame = IntegerCodes(tuple(layout.categorical_indices))
         return Pipeline([("frame", frame), (self.step, booster)])
 
-    def _boost(self, booster: Any, data: Any, y: Any, rounds: int, *, first: bool,
-               deadline: float | None, categorical: tuple[int, ...]) -> Any:
+    def _boost(self, booster: Any, data: Any, y: Any, rounds: int, *, first: bool, deadline: float | None,
+               categorical: tuple[int, ...], stop: tuple[Any, Any, int] | None) -> tuple[Any, int]:
         from sklearn.base import clone
 
         # a fitted CatBoost model refuses new parameters: grow a fresh one from the fitted trees
         grown = clone(booster).set_params(n_estimators=rounds)
         callbacks = [_StopAt(deadline)] if deadline is not None else None
-        return grown.fit(data, y, cat_features=list(categorical) or None, callbacks=callbacks,
-                         init_model=None if first else booster)
+        extra: dict[str, Any] = {}
+        if stop is not None:  # the model keeps its best round (use_best_model)
+            extra = {"eval_set": (stop[0], stop[1]), "early_stopping_rounds": stop[2], "use_best_model": True}
+        grown.fit(data, y, cat_features=list(categorical) or None, callbacks=callbacks,
+                  init_model=None if first else booster, **extra)
+        if stop is None:
+            return grown, rounds
+        ran = grown.get_evals_result().get("validation", {})
+        return grown, len(next(iter(ran.values()))) if ran else rounds
+
+    def _best(self, booster: Any) -> int | None:
+        if not booster.is_fitted() or booster.get_best_iteration() is None:
+            return None
+        return int(booster.tree_count_)
 
     def _set_rounds(self, booster: Any, rounds: int) -> None:
         # the fitted model keeps the total, so that a clone (a refit) grows as many rounds;

@@ -7,7 +7,7 @@ from typing import Any
 
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from autometa.learners.base import Learner, StageCallback, check_deadline
+from autometa.learners.base import Learner, StageCallback, check_deadline, patience
 from autometa.preprocess import Layout
 
 __all__ = ["CategoricalFrame", "LightGBM"]
@@ -45,6 +45,7 @@ class CategoricalFrame(TransformerMixin, BaseEstimator):
 
 class LightGBM(Learner):
     name = "lightgbm"
+    early_stops = True
 
     def make_model(self, params: dict[str, Any], kind: str, layout: Layout, *,
                    seed: int, n_jobs: int) -> Any:
@@ -64,21 +65,45 @@ class LightGBM(Learner):
         return "lgbm__n_estimators"
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int],
-                   on_stage: StageCallback, deadline: float | None) -> None:
+                   on_stage: StageCallback, deadline: float | None, *, valid: tuple[Any, Any] | None = None) -> None:
+        import warnings
+
+        import lightgbm as lgb
+
         frame, booster = model.named_steps["frame"], model.named_steps["lgbm"]
         data = frame.fit_transform(Xt)
 
         def stop_at_deadline(env: Any) -> None:
             check_deadline(deadline)
 
-        done = 0
         full = stages[-1]
+        callbacks: list[Any] = [stop_at_deadline]
+        extra: dict[str, Any] = {}
+        if valid is not None:  # its own loss on the validation rows (log-loss, L2); the best round predicts
+            extra["eval_set"] = [(frame.transform(valid[0]), valid[1])]
+            callbacks.append(lgb.early_stopping(patience(full), first_metric_only=True, verbose=False))
+        done = 0
         try:
             for value in stages:
-                booster.set_params(n_estimators=value - done)
-                init = booster.booster_ if done else None
-                booster.fit(data, y, init_model=init, callbacks=[stop_at_deadline])
-                done = value
+                if done < value:
+                    booster.set_params(n_estimators=value - done)
+                    init = booster.booster_ if done else None
+                    with warnings.catch_warnings():
+                        # LightGBM 4.7 renamed eval_set to eval_X/eval_y, but its classifier
+                        # encodes the labels of eval_set only; 4.3 knows no other
+                        warnings.filterwarnings("ignore", message=".*'eval_set' is deprecated")
+                        booster.fit(data, y, init_model=init, callbacks=callbacks, **extra)
+                    grown = booster.booster_.current_iteration()
+                    done = value if grown >= value else full  # stopped early: no more rounds
                 on_stage(value)
         finally:
             booster.set_params(n_estimators=full)
+
+    def reached(self, pipe: Any) -> int | None:
+        return _best(pipe.named_steps["model"].named_steps["lgbm"])
+
+
+def _best(booster: Any) -> int | None:
+    """The round an early-stopped booster predicts with; None without early stopping."""
+    best = getattr(booster, "best_iteration_", 0) if hasattr(booster, "booster_") else 0
+    return int(best) if best else None

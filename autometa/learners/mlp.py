@@ -310,7 +310,8 @@ class MLP(Learner):
         return pipe
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int], on_stage: StageCallback,
-                   deadline: float | None) -> None:
+                   deadline: float | None, *, valid: tuple[Any, Any] | None = None) -> None:
+        # the network early-stops on rows it holds out of ``Xt`` itself
         model._start(Xt, y)
         try:
             for value in stages:

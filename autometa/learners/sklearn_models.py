@@ -84,7 +84,7 @@ class KNearestNeighbors(Learner):
         return cls(n_jobs=n_jobs, **params)
 
     def fit_stages(self, model: Any, Xt: Any, y: Any, stages: Sequence[int],
-                   on_stage: StageCallback, deadline: float | None) -> None:
+                   on_stage: StageCallback, deadline: float | None, *, valid: tuple[Any, Any] | None = None) -> None:
         # k cannot exceed the rows a small fold has for training
         model.set_params(n_neighbors=min(model.n_neighbors, len(Xt)))
         super().fit_stages(model, Xt, y, stages, on_stage, deadline)
