@@ -119,8 +119,9 @@ class FitOptions:
             meant to keep a long search on a small table from overfitting one partition). 0, the
             default: never (measured even, at a higher prediction cost).
         early_stop: Stop each boosting model (LightGBM, XGBoost, CatBoost) once its loss on the
-            fold's validation rows has not improved for a tenth of its rounds (10 to 50), and
-            predict with its best round: the searched number of rounds becomes an upper bound.
+            fold's validation rows has not improved for 150 rounds (fewer above 10,000 rows:
+            ``learners.base.patience``), and predict with its best round: the searched number of
+            rounds becomes an upper bound.
     """
 
     metric: str | None = None

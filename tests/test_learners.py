@@ -91,6 +91,62 @@ def test_boosting_grows_in_stages_like_one_fit_and_saves_with_skops(name: str, k
     assert np.allclose(predict_scores(loaded, task.X, task), a)
 
 
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost", "catboost"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+def test_boosting_stops_early_on_validation_rows_and_predicts_with_its_best_round(name: str, kind: str) -> None:
+    from autometa.spaces import Config
+
+    frame = mixed_frame(n=500, kind=kind)
+    noisy = np.random.default_rng(1).choice(500, 150, replace=False)  # labels to overfit
+    frame.loc[noisy, "target"] = frame["target"].to_numpy()[np.random.default_rng(2).permutation(noisy)]
+    task = make_task(frame, "target")
+    train, val = np.arange(350), np.arange(350, 500)
+    learner = get_learner(name)
+    config = learner.space.complete(Config(name, {"n_estimators": 400, "learning_rate": 0.3}), task.kind)
+    X_tr, y_tr, X_va, y_va = task.X.iloc[train], task.y[train], task.X.iloc[val], task.y[val]
+    seen: list[int] = []
+    stopped = learner.fit(learner.pipeline(config, task.columns, task.kind), X_tr, y_tr, on_stage=seen.append,
+                          valid=(X_va, y_va))
+    assert seen == stage_values(400)  # every stage reports, though the rounds stopped early
+    best = learner.reached(stopped)
+    assert best is not None and best < 400
+    if name == "catboost":  # its random strength follows the rounds grown, so a shorter fit differs
+        return
+    # it predicts as the same configuration grown to its best round and no further
+    at_best = Config(name, {**config.params, "n_estimators": best})
+    grown = learner.fit(learner.pipeline(at_best, task.columns, task.kind), X_tr, y_tr)
+    assert learner.reached(grown) is None
+    assert np.allclose(predict_scores(stopped, X_va, task), predict_scores(grown, X_va, task), atol=1e-5)
+
+
+def test_learners_without_early_stopping_fit_as_without_validation_rows() -> None:
+    task = make_task(mixed_frame(n=300), "target")
+    forest = get_learner("random_forest")
+    conf = forest.space.default_config(task.kind)
+    a = forest.fit(forest.pipeline(conf, task.columns, task.kind), task.X, task.y, valid=(task.X, task.y))
+    b = forest.fit(forest.pipeline(conf, task.columns, task.kind), task.X, task.y)
+    assert np.allclose(predict_scores(a, task.X, task), predict_scores(b, task.X, task))
+
+
+def test_cross_validation_stops_each_folds_booster_on_its_validation_rows() -> None:
+    from autometa.evaluate import cross_validate
+    from autometa.spaces import Config
+
+    frame = mixed_frame(n=300, kind="multiclass")
+    frame["target"] = frame["target"].astype(str)
+    frame.loc[:1, "target"] = "rare"  # two rows: two folds, each validating on one of them
+    with pytest.warns(UserWarning, match="2 folds"):
+        task = make_task(frame, "target")
+        plan = plan_cv(task, 3)
+    learner = get_learner("xgboost")
+    config = learner.space.complete(Config("xgboost", {"n_estimators": 400, "learning_rate": 0.3}), task.kind)
+    metric = get_metric(None, task.kind)
+    ev = cross_validate(task, config, learner, metric, plan, early_stop=True)
+    assert np.isfinite(ev.score) and ev.reached is not None and ev.reached < 400
+    assert [learner.reached(m) for m in ev.models] != [None, None]
+    assert cross_validate(task, config, learner, metric, plan).reached is None  # off by default
+
+
 def test_knn_caps_neighbours_at_fold_size() -> None:
     task = make_task(mixed_frame(n=12), "target")
     learner = get_learner("knn")

@@ -34,18 +34,20 @@ __all__ = ["Learner", "StageCallback", "check_deadline", "patience", "stage_valu
 
 StageCallback = Callable[[int], None]
 STAGE_FRACTIONS = (1 / 9, 1 / 3, 1.0)
-PATIENCE_SHARE, PATIENCE_MIN, PATIENCE_MAX = 0.1, 10, 50  # early stopping's rounds without improvement
+PATIENCE_ROUNDS, PATIENCE_ROWS, PATIENCE_MIN = 150, 10_000, 10  # early stopping's patience (AutoGluon's rule)
 
 
-def patience(rounds: int) -> int:
-    """Rounds without improvement on the validation rows after which boosting stops: a tenth
-    of the configured rounds, between 10 and 50.
+def patience(n_rows: int) -> int:
+    """Rounds without improvement on the validation rows after which boosting stops, for a model
+    trained on ``n_rows``: 150 up to 10,000 rows, then fewer in proportion (at least 10), as
+    AutoGluon's boosting models do. A small table's validation loss is noisy: a short patience
+    stops it on a blip.
 
     Example:
-        >>> patience(100), patience(2048)
-        (10, 50)
+        >>> patience(900), patience(50_000), patience(10**7)
+        (150, 30, 10)
     """
-    return int(min(PATIENCE_MAX, max(PATIENCE_MIN, round(PATIENCE_SHARE * rounds))))
+    return int(max(PATIENCE_MIN, round(PATIENCE_ROUNDS * min(1.0, PATIENCE_ROWS / max(n_rows, 1)))))
 
 
 def check_deadline(deadline: float | None) -> None:

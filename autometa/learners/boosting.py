@@ -85,7 +85,7 @@ class _Boosting(Learner):
         data = frame.fit_transform(Xt)
         booster = model.named_steps[self.step]
         full = stages[-1]
-        stop = None if valid is None else (frame.transform(valid[0]), valid[1], patience(full))
+        stop = None if valid is None else (frame.transform(valid[0]), valid[1], patience(len(data)))
         done = 0
         try:
             for value in stages:
@@ -188,14 +188,18 @@ class CatBoost(_Boosting):
         grown = clone(booster).set_params(n_estimators=rounds)
         callbacks = [_StopAt(deadline)] if deadline is not None else None
         extra: dict[str, Any] = {}
-        if stop is not None:  # the model keeps its best round (use_best_model)
-            extra = {"eval_set": (stop[0], stop[1]), "early_stopping_rounds": stop[2], "use_best_model": True}
+        if stop is not None:  # not use_best_model: a stage that did not stop continues from its last round
+            extra = {"eval_set": (stop[0], stop[1]), "early_stopping_rounds": stop[2], "use_best_model": False}
+        before = 0 if first else booster.tree_count_
         grown.fit(data, y, cat_features=list(categorical) or None, callbacks=callbacks,
                   init_model=None if first else booster, **extra)
         if stop is None:
             return grown, rounds
-        ran = grown.get_evals_result().get("validation", {})
-        return grown, len(next(iter(ran.values()))) if ran else rounds
+        curves = grown.get_evals_result().get("validation", {})
+        ran = len(next(iter(curves.values()))) if curves else rounds
+        if ran < rounds:  # stopped: keep the trees up to the best round (counted from this call's first)
+            grown.shrink(before + grown.get_best_iteration() + 1)
+        return grown, ran
 
     def _best(self, booster: Any) -> int | None:
         if not booster.is_fitted() or booster.get_best_iteration() is None:

@@ -81,7 +81,7 @@ class LightGBM(Learner):
         extra: dict[str, Any] = {}
         if valid is not None:  # its own loss on the validation rows (log-loss, L2); the best round predicts
             extra["eval_set"] = [(frame.transform(valid[0]), valid[1])]
-            callbacks.append(lgb.early_stopping(patience(full), first_metric_only=True, verbose=False))
+            callbacks.append(lgb.early_stopping(patience(len(data)), first_metric_only=True, verbose=False))
         done = 0
         try:
             for value in stages:
