@@ -121,7 +121,9 @@ class FitOptions:
         early_stop: Stop each boosting model (LightGBM, XGBoost, CatBoost) once its loss on the
             fold's validation rows has not improved for 150 rounds (fewer above 10,000 rows:
             ``learners.base.patience``), and predict with its best round: the searched number of
-            rounds becomes an upper bound.
+            rounds becomes an upper bound. False, the default: it measured worse at 60 s (small
+            tables' trials run at half the rate, and the out-of-fold predictions are optimistic;
+            see benchmarks/README.md).
     """
 
     metric: str | None = None
@@ -148,7 +150,7 @@ class FitOptions:
     init: str | None = None
     fidelity: str = "median"
     repeats: int = REPEAT_ROUNDS
-    early_stop: bool = True
+    early_stop: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \

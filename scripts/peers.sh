@@ -9,6 +9,9 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
 fi
+# FLAML 2.7.0 holds XGBoost below 3 (2.1.4), whose scikit-learn wrapper fails on scikit-learn 1.9.1,
+# what pip picks otherwise ("_estimator_type undefined"): AutoGluon skips its XGBoost models with a
+# warning. 1.6.1 suits all three.
 "$venv/bin/python" -m pip install -q -c constraints.txt "autogluon.tabular[lightgbm,catboost,xgboost]==1.6.3" \
-  "flaml[automl]==2.7.0" >&2
+  "flaml[automl]==2.7.0" "scikit-learn==1.6.1" >&2
 echo "$(cd "$venv" && pwd)/bin/python"

@@ -96,10 +96,12 @@ def test_final_bag_reuses_the_fold_models_and_refit_trains_on_all_rows(tmp_path:
     refit = fit_task(task, FitOptions(**common, final="refit"))
     assert refit.ensemble_weights == bag.ensemble_weights  # the same search and selection
     assert not any(isinstance(m, FoldBag) for m in refit.model.members)
-    # a refitted booster grows the rounds its trial's fold models stopped at (no rows to stop on)
-    records = {r.number: r for r in refit.records}
+    # with early stopping, a refitted booster grows the rounds its trial's fold models stopped at
+    # (it has no rows to stop on)
+    stopped = fit_task(task, FitOptions(**common, final="refit", early_stop=True))
+    records = {r.number: r for r in stopped.records}
     grown = {n: (m.named_steps["model"].named_steps["lgbm"].n_estimators, records[n])
-             for n, m in zip(refit.ensemble_weights, refit.model.members, strict=True)
+             for n, m in zip(stopped.ensemble_weights, stopped.model.members, strict=True)
              if records[n].config.learner == "lightgbm"}
     assert grown and all(g == min(r.fidelity, r.config.params["n_estimators"]) for g, r in grown.values())
     assert any(g < r.config.params["n_estimators"] for g, r in grown.values())
