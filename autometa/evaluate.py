@@ -208,10 +208,8 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
             if reporter is not None and value in step_of:
                 reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
 
-        valid = None
-        if early_stop:  # the classes a fold's model knows: a rare one may be missing from its training rows
-            keep = np.isin(task.y[val], task.y[train]) if task.is_classification else slice(None)
-            valid = (X_val[keep], task.y[val][keep])
+        # plan_cv's folds never leave a class out of a training part, so every validation label is known
+        valid = (X_val, task.y[val]) if early_stop else None
         learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline, fractions=fractions,
                     on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None,
                     valid=valid)

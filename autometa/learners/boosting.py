@@ -54,7 +54,7 @@ class LabelCoded(ClassifierMixin, BaseEstimator):
         import numpy as np
 
         self.classes_, codes = np.unique(np.asarray(y), return_inverse=True)
-        if "eval_set" in fit_params:  # validation labels the same codes (the caller keeps known ones only)
+        if "eval_set" in fit_params:  # validation labels the same codes (each is a training label)
             fit_params["eval_set"] = [(Xv, np.searchsorted(self.classes_, np.asarray(yv)))
                                       for Xv, yv in fit_params["eval_set"]]
         self.estimator_ = self.estimator.fit(X, codes, **fit_params)

@@ -277,9 +277,6 @@ class MetaDB:
         except (ArgumentError, NoSuchModuleError, ImportError) as exc:
             raise OptionError(message(f"cannot use meta_db URL '{self._safe_url()}' ({type(exc).__name__}: {exc})",
                                       "pass a SQLAlchemy URL such as sqlite:///path.db or a file path")) from exc
-        path = self._sqlite_file()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
         self._prepare()
 
     def _safe_url(self) -> str:
@@ -347,6 +344,7 @@ class MetaDB:
     def _prepare(self) -> None:
         path = self._sqlite_file()
         if path is not None and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
             self._create_file(path)
         with self._tx() as conn:
             if self.schema is not None:
