@@ -135,7 +135,7 @@ def test_an_older_database_gets_the_curves_table_and_a_read_only_one_goes_on_wit
 
 def test_a_new_database_appears_whole_to_a_process_that_opens_it_at_once(tmp_path: Path) -> None:
     """A process that opens the file the moment it exists (a second build, a watcher) finds the
-    schema version, and a creation stopped halfway leaves no half-made database behind."""
+    schema version, and the creation leaves no side file behind."""
     import subprocess
     import sys
 
