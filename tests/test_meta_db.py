@@ -111,6 +111,9 @@ def test_bad_urls(tmp_path: Path) -> None:
         MetaDB("nosuchdriver://host/db")
     with pytest.raises(DataError, match="cannot be used"):
         MetaDB(f"sqlite:///{tmp_path}")  # a directory, not a database file
+    (tmp_path / "plain.txt").write_text("x")
+    with pytest.raises(DataError, match="cannot be used"):
+        MetaDB(tmp_path / "plain.txt" / "m.sqlite")  # a file where its folder should be
 
 
 def test_an_older_database_gets_the_curves_table_and_a_read_only_one_goes_on_without(tmp_path: Path) -> None:

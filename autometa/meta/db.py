@@ -315,6 +315,10 @@ class MetaDB:
         """Create a new SQLite file whole: SQLite's CREATE TABLE commits on its own, so the tables
         and the schema version are written to a side file that is then linked into place. Another
         process never opens a half-made database, and a creation stopped halfway leaves none."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder should be, no permission
+            raise self._error(exc) from exc
         side = path.with_name(f".{path.name}.{os.getpid()}.creating")
         try:
             engine = sa.create_engine(f"sqlite:///{side}")
@@ -344,7 +348,6 @@ class MetaDB:
     def _prepare(self) -> None:
         path = self._sqlite_file()
         if path is not None and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
             self._create_file(path)
         with self._tx() as conn:
             if self.schema is not None:
