@@ -16,6 +16,10 @@ classification), scored by cross-validation on those same predictions.
 cross-validation fitted, one per fold, averaged (bagging). Each saw a
 different 80% of the rows, and together they cost no further training.
 
+``LevelTwo`` is a member of a second stack level (``autometa.stacking``): a bag of fold
+models trained on the columns plus first-level members' out-of-fold predictions, which on
+new rows reads those members' predictions.
+
 Reference: R. Caruana, A. Niculescu-Mizil, G. Crew, A. Ksikes. "Ensemble
 selection from libraries of models." ICML 2004.
 """
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
 
     from autometa.metrics import Metric
 
-__all__ = ["FoldBag", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combine_seconds", "combiner_folds",
+__all__ = ["FoldBag", "LevelTwo", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combine_seconds", "combiner_folds",
            "ensemble_selection", "fit_stacker", "selection_cv_score"]
 
 SELECTION_ROUNDS = 50
@@ -359,3 +363,85 @@ class StackedEnsemble(_Combination):
 
     def _values(self, X: Any) -> np.ndarray:
         return self._combined(X)
+
+
+def stack_columns(prefix: str, n_inputs: int, n_classes: int) -> list[str]:
+    """The names of the columns that ``n_inputs`` members' predictions add: one per member
+    (regression, and a binary task's positive class), or one per member and class."""
+    per = n_classes if n_classes > 2 else 1
+    return [f"{prefix}{i}" if per == 1 else f"{prefix}{i}_{k}" for i in range(n_inputs) for k in range(per)]
+
+
+def with_predictions(X: Any, predictions: Sequence[np.ndarray], names: Sequence[str]) -> Any:
+    """The rows ``X`` with members' predictions as more numeric columns ``names``
+    (``stack_columns``): values, a binary task's positive-class probability, or every class's."""
+    import numpy as np
+    import pandas as pd
+
+    cols = [p[:, 1:] if p.ndim == 2 and p.shape[1] == 2 else p.reshape(len(p), -1) for p in predictions]
+    extra = pd.DataFrame(np.hstack(cols) if cols else np.empty((len(X), 0)), columns=list(names), index=X.index)
+    return pd.concat([X, extra], axis=1)
+
+
+class LevelTwo(_Combination):
+    """A bag of fold models trained on the columns plus first-level members' out-of-fold
+    predictions (a second stack level); on new rows those members predict first.
+
+    Args:
+        inputs: The fitted first-level members whose predictions are columns, in column order.
+        bag: The second level's ``FoldBag``, trained on the columns plus ``names``.
+        names: The added columns' names (``stack_columns``).
+        classes: Class labels in probability-column order; empty for regression.
+
+    ``fit`` trains the whole stack on ``(X, y)``: each input's out-of-fold predictions on
+    ``len(bag.members)`` folds, then the inputs refitted on all rows, and the bag on the rows
+    with those predictions.
+    """
+
+    def __init__(self, inputs: Sequence[Any] = (), bag: Any = None, names: Sequence[str] = (),
+                 classes: Sequence[Any] = ()) -> None:
+        self.inputs = inputs
+        self.bag = bag
+        self.names = names
+        self.classes = classes
+
+    @property
+    def members(self) -> Sequence[Any]:  # type: ignore[override]
+        return [*self.inputs, self.bag]
+
+    def fit(self, X: Any, y: Any) -> Any:
+        import numpy as np
+        from sklearn.base import clone
+        from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+        k = max(2, len(self.bag.members))
+        cv = StratifiedKFold(k, shuffle=True, random_state=0) if len(self.classes) else KFold(k, shuffle=True,
+                                                                                              random_state=0)
+        method = "predict_proba" if len(self.classes) else "predict"
+        oof = [np.asarray(cross_val_predict(clone(m), X, y, cv=cv, method=method), dtype="float64")
+               for m in self.inputs]
+        for m in self.inputs:
+            m.fit(X, y)
+        self.bag.fit(with_predictions(X, oof, self.names), y)
+        return self
+
+    def one_fold(self) -> LevelTwo:
+        """The same stack with each bag cut to its first fold (the same types)."""
+        return LevelTwo([_one_fold(m) for m in self.inputs], _one_fold(self.bag), self.names, self.classes)
+
+    def _augmented(self, X: Any) -> Any:
+        import numpy as np
+
+        from autometa.evaluate import align_proba
+
+        if len(self.classes):
+            predictions = [align_proba(m, X, self.classes) for m in self.inputs]
+        else:
+            predictions = [np.asarray(m.predict(X), dtype="float64") for m in self.inputs]
+        return with_predictions(X, predictions, self.names)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        return self.bag.predict_proba(self._augmented(X))
+
+    def _values(self, X: Any) -> np.ndarray:
+        return self.bag._values(self._augmented(X))

@@ -34,6 +34,7 @@ from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, re
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
+from autometa.stacking import Upper, level_two, stacks_level_two
 from autometa.tracking import NullTracker, Tracker, save_model
 
 if TYPE_CHECKING:
@@ -124,6 +125,10 @@ class FitOptions:
             rounds becomes an upper bound. False, the default: it measured worse at 60 s (small
             tables' trials run at half the rate, and the out-of-fold predictions are optimistic;
             see benchmarks/README.md).
+        level2: After the search, train a second stack level (``autometa.stacking``): the best
+            configuration of each of the best families again, on the columns plus the out-of-fold
+            predictions of the trials ensemble selection picks; the final ensemble chooses among
+            both levels. Needs ``final="bag"`` and cross-validation (else there is none).
     """
 
     metric: str | None = None
@@ -151,6 +156,7 @@ class FitOptions:
     fidelity: str = "median"
     repeats: int = REPEAT_ROUNDS
     early_stop: bool = False
+    level2: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.n_jobs, bool) or not isinstance(self.n_jobs, int) or self.n_jobs == 0 \
@@ -167,6 +173,9 @@ class FitOptions:
         if isinstance(self.repeats, bool) or not isinstance(self.repeats, int) or self.repeats < 0:
             raise OptionError(message(f"repeats must be a non-negative integer; got {self.repeats!r}",
                                       "pass --repeats 4 (API: repeats=4), or 0 (the default) to never repeat"))
+        if not isinstance(self.level2, bool):
+            raise OptionError(message(f"level2 must be True or False; got {self.level2!r}",
+                                      "pass level2=True (a second stack level) or False"))
         if self.stack is not None and not isinstance(self.stack, bool):
             raise OptionError(message(f"stack must be True, False or None; got {self.stack!r}",
                                       "pass stack=None (the default: by task kind), True or False"))
@@ -193,7 +202,8 @@ class FitOptions:
                 "n_trials": self.n_trials, "time_budget": self.time_budget, "trial_timeout": self.trial_timeout,
                 "cv": self.cv, "seed": self.seed, "n_jobs": self.n_jobs, "pruning": self.pruning,
                 "sampler": self.sampler, "output_dir": str(self.output_dir) if self.output_dir else None,
-                "init": self.init, "fidelity": self.fidelity, "repeats": self.repeats, "early_stop": self.early_stop}
+                "init": self.init, "fidelity": self.fidelity, "repeats": self.repeats, "early_stop": self.early_stop,
+                "level2": self.level2}
 
     def top_k(self) -> int:
         """Recommended configurations to enqueue: ``meta_top_k``, else up to ``META_TOP_K``
@@ -219,6 +229,13 @@ class FitOptions:
         if combine is not None:
             share = min(share, FINISH_SAFETY * combine)
         return FINISH_SECONDS + share + (WRITE_SECONDS if writes else 0.0)
+
+    def level2_keep(self, scheme: str) -> Callable[[Any, float], float] | None:
+        """What a budgeted search keeps for the second stack level, from its pool and length
+        (``stacking.level_two_seconds``); None where the fit has none (``scheme``: the plan's)."""
+        from autometa.stacking import level_two_seconds, stacks_level_two
+
+        return level_two_seconds if stacks_level_two(self.level2, self.final, scheme) else None
 
     def stacks(self, kind: str) -> bool:
         """Whether the final model is a stacker over ensemble selection's members (else selection's
@@ -247,7 +264,7 @@ class FitResult:
     study: Any
     records: tuple[TrialRecord, ...]
     cv: str
-    ensemble_weights: dict[int, float] = field(default_factory=dict)
+    ensemble_weights: dict[int | str, float] = field(default_factory=dict)  # ``L2:<trial>``: second level
     ensemble_score: float | None = None
     model_dir: Path | None = None
     run_id: str | None = None
@@ -629,7 +646,7 @@ def fit_task(
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
         # the search, and each trial, ends early enough to repeat its leaders' cross-validation
         # (``autometa.repeats``)
-        stop_when, ends = reserved(pool, search_seconds, options.repeats)
+        stop_when, ends = reserved(pool, search_seconds, options.repeats, options.level2_keep(plan.scheme))
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
                                weigh=options.time_budget is not None and writes, ends=ends)
     search_start = time.monotonic()
@@ -672,6 +689,9 @@ def fit_task(
     try:
         rounds, partial = repeat(task, pool, spaces, metric, options, rounds=options.repeats, until=until,
                                  writes=writes, fill=deadline is not None)
+        uppers = (level_two(task, pool, spaces, metric, options, plan, until=until if deadline is not None else None,
+                            writes=writes)
+                  if options.ensemble and stacks_level_two(options.level2, options.final, plan.scheme) else [])
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
         raise
@@ -680,7 +700,7 @@ def fit_task(
         leader = leaders(pool, top=1)[0]
         best, best_score = next(r for r in outcome.records if r.number == leader), pool.items[leader][0]
     reached = {r.number: r.fidelity for r in outcome.records if r.fidelity is not None}
-    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces, reached)
+    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces, reached, uppers)
     board = leaderboard(outcome, metric)
     model_dir = options.output_dir / "model" if options.output_dir else None
     result = FitResult(model=model, best_config=best.config, best_score=best_score, metric=metric.name,
@@ -800,20 +820,32 @@ def _failure_summary(outcome: SearchOutcome) -> str:
 
 
 def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, options: FitOptions,
-                 spaces: dict[str, Any], reached: Mapping[int, int]) -> tuple[Any, dict[int, float], float | None]:
+                 spaces: dict[str, Any], reached: Mapping[int, int], uppers: Sequence[Upper] = (),
+                 ) -> tuple[Any, dict[int | str, float], float | None]:
     """The best trial's model, or the selected ensemble; each member is its trial's bag of fold
     models (``options.final == "bag"`` and the fold models are here) or a refit on all rows.
     ``reached``: the fidelity each trial's fold models ended at; a refit of an early-stopped
-    booster grows that many rounds (it has no validation rows to stop on)."""
-    from autometa.ensemble import FoldBag
+    booster grows that many rounds (it has no validation rows to stop on). ``uppers``: the
+    second stack level's runs (``autometa.stacking``), candidates beside the trials."""
+    from autometa.ensemble import FoldBag, LevelTwo
+
+    def bag(config: Config, folds: Sequence[Any]) -> FoldBag:
+        learner = get_learner(config.learner, spaces[config.learner])
+        for fold in folds:  # a bag of forests holds as many trees as one forest
+            learner.thin(fold, 1 / len(folds))
+        return FoldBag(list(folds), list(task.classes))
+
+    made: dict[int, Any] = {}  # one model per trial: a bag is thinned once, and shared by the levels
 
     def member(number: int, config: Config) -> Any:
-        learner = get_learner(config.learner, spaces[config.learner])
+        if number not in made:
+            made[number] = _member(number, config)
+        return made[number]
+
+    def _member(number: int, config: Config) -> Any:
         if options.final == "bag" and number in pool.models:
-            folds = pool.models[number]
-            for fold in folds:  # a bag of forests holds as many trees as one forest
-                learner.thin(fold, 1 / len(folds))
-            return FoldBag(list(folds), list(task.classes))
+            return bag(config, pool.models[number])
+        learner = get_learner(config.learner, spaces[config.learner])
         fidelity = learner.space.fidelity
         if options.early_stop and learner.early_stops and fidelity and number in reached:
             config = Config(config.learner, {**config.params, fidelity: min(reached[number], config.params[fidelity])})
@@ -834,37 +866,47 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
         return member(best.number, best.config), {}, None
     from autometa.ensemble import WeightedEnsemble, ensemble_selection
 
-    numbers = sorted(pool.items)
-    weights, score = ensemble_selection([pool.items[n][2] for n in numbers], encode_target(task), metric)
-    chosen = {n: w for n, w in zip(numbers, weights, strict=True) if w > 0}
+    by_key = {u.key: u for u in uppers}
+    oof: dict[int | str, Any] = {**{n: pool.items[n][2] for n in sorted(pool.items)}, **{u.key: u.oof for u in uppers}}
+
+    def make(key: int | str) -> Any:
+        if isinstance(key, int):
+            return member(key, pool.items[key][1])
+        u = by_key[key]
+        return LevelTwo([member(n, pool.items[n][1]) for n in u.inputs], bag(u.config, u.models), list(u.names),
+                        list(task.classes))
+
+    keys = list(oof)
+    weights, score = ensemble_selection([oof[k] for k in keys], encode_target(task), metric)
+    chosen = {k: w for k, w in zip(keys, weights, strict=True) if w > 0}
     if options.stacks(task.kind) and len(chosen) > 1:
-        return _stacked(task, pool, metric, options, member, list(chosen))
-    members = [member(n, pool.items[n][1]) for n in chosen]
-    model = WeightedEnsemble(members, list(chosen.values()), list(task.classes))
+        return _stacked(task, oof, metric, options, make, list(chosen))
+    model = WeightedEnsemble([make(k) for k in chosen], list(chosen.values()), list(task.classes))
     return model, chosen, score
 
 
-def _stacked(task: Task, pool: _OofPool, metric: Metric, options: FitOptions,
-             member: Callable[[int, Config], Any], numbers: list[int]) -> tuple[Any, dict[int, float], float]:
-    """These trials under a linear stacker; a member's weight is its share of the stacker's
-    absolute coefficients, and the score is the stacker's cross-validated one. Members that
-    non-negative least squares gives no weight are left out (the stacker refitted on the others
-    is the same: they were at their bound)."""
+def _stacked(task: Task, oof: Mapping[int | str, Any], metric: Metric, options: FitOptions,
+             make: Callable[[int | str], Any], keys: list[int | str],
+             ) -> tuple[Any, dict[int | str, float], float]:
+    """These members (``oof``: their out-of-fold predictions) under a linear stacker; a member's
+    weight is its share of the stacker's absolute coefficients, and the score is the stacker's
+    cross-validated one. Members that non-negative least squares gives no weight are left out
+    (the stacker refitted on the others is the same: they were at their bound)."""
     import numpy as np
 
     from autometa.ensemble import StackedEnsemble, fit_stacker
 
     y = encode_target(task)
-    combiner, score = fit_stacker([pool.items[n][2] for n in numbers], y, metric, seed=options.seed)
-    if not len(task.classes) and 0 < int((combiner.coef_ > 0).sum()) < len(numbers):
-        numbers = [n for n, c in zip(numbers, combiner.coef_, strict=True) if c > 0]
-        combiner, _ = fit_stacker([pool.items[n][2] for n in numbers], y, metric, seed=options.seed)
+    combiner, score = fit_stacker([oof[k] for k in keys], y, metric, seed=options.seed)
+    if not len(task.classes) and 0 < int((combiner.coef_ > 0).sum()) < len(keys):
+        keys = [k for k, c in zip(keys, combiner.coef_, strict=True) if c > 0]
+        combiner, _ = fit_stacker([oof[k] for k in keys], y, metric, seed=options.seed)
     coef = np.abs(np.atleast_2d(combiner.coef_))
-    width = coef.shape[1] // len(numbers)
-    share = coef.reshape(coef.shape[0], len(numbers), width).sum(axis=(0, 2))
-    share = share / share.sum() if share.sum() > 0 else np.full(len(numbers), 1 / len(numbers))
-    model = StackedEnsemble([member(n, pool.items[n][1]) for n in numbers], combiner, list(task.classes))
-    return model, {n: float(w) for n, w in zip(numbers, share, strict=True)}, score
+    width = coef.shape[1] // len(keys)
+    share = coef.reshape(coef.shape[0], len(keys), width).sum(axis=(0, 2))
+    share = share / share.sum() if share.sum() > 0 else np.full(len(keys), 1 / len(keys))
+    model = StackedEnsemble([make(k) for k in keys], combiner, list(task.classes))
+    return model, {k: float(w) for k, w in zip(keys, share, strict=True)}, score
 
 
 def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:

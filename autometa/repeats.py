@@ -116,20 +116,25 @@ def reserve(pool: Pool, search_seconds: float, rounds: int) -> float:
     return fitting * cost
 
 
-def trials_end(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> float | None:
+Keep = Callable[[Pool, float], float]  # seconds kept after the search, from the pool and its length
+
+
+def trials_end(pool: Pool, search_end: float, search_seconds: float, rounds: int, more: Keep | None = None,
+               ) -> float | None:
     """When a budgeted search's trials must end (a ``time.monotonic()`` value) to leave its rounds
-    their ``reserve``: a trial that would run into it is not started, or is cut there, so that one
-    slow trial at the end of the search cannot take the rounds' time. None while nothing is
-    reserved (the search's own deadline rules, and a first trial is never cut for the rounds)."""
-    keep = reserve(pool, search_seconds, rounds)
+    their ``reserve`` (and ``more``'s seconds: the second stack level's, ``autometa.stacking``): a
+    trial that would run into it is not started, or is cut there, so that one slow trial at the end
+    of the search cannot take the rounds' time. None while nothing is reserved (the search's own
+    deadline rules, and a first trial is never cut for the rounds)."""
+    keep = reserve(pool, search_seconds, rounds) + (more(pool, search_seconds) if more is not None else 0.0)
     return search_end - keep if keep > 0 else None
 
 
-def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: int) -> bool:
+def search_over(pool: Pool, search_end: float, search_seconds: float, rounds: int, more: Keep | None = None) -> bool:
     """Whether a budgeted search (ending at ``search_end``, a ``time.monotonic()`` value) should
     stop now to leave its rounds their ``reserve``: another trial, at the pool's mean pace, would
     run into it."""
-    end = trials_end(pool, search_end, search_seconds, rounds)
+    end = trials_end(pool, search_end, search_seconds, rounds, more)
     if end is None:
         return False
     pace = sum(pool.seconds.values()) / max(len(pool.seconds), 1)
@@ -143,12 +148,13 @@ class Reserved(NamedTuple):
     ends: Callable[[], float | None]  # when its trials must end (``trials_end``)
 
 
-def reserved(pool: Pool, search_seconds: float, rounds: int) -> Reserved:
+def reserved(pool: Pool, search_seconds: float, rounds: int, more: Keep | None = None) -> Reserved:
     """The hooks of a budgeted search of ``search_seconds`` from now, whether the rounds run in
-    this process or (for a worker's share of the search) in the fit's."""
+    this process or (for a worker's share of the search) in the fit's; ``more``: seconds kept
+    besides the rounds' (``trials_end``)."""
     search_end = time.monotonic() + search_seconds
-    return Reserved(lambda: search_over(pool, search_end, search_seconds, rounds),
-                    lambda: trials_end(pool, search_end, search_seconds, rounds))
+    return Reserved(lambda: search_over(pool, search_end, search_seconds, rounds, more),
+                    lambda: trials_end(pool, search_end, search_seconds, rounds, more))
 
 
 def repeat_until(search_seconds: float) -> float:

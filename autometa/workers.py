@@ -122,9 +122,10 @@ def work(storage: str, study: str, *, on_trial: Callable[[TrialRecord], None] | 
     callbacks: list[Callable[[TrialRecord], None]] = [ran.append]
     if on_trial is not None:
         callbacks.append(on_trial)
-    # a budgeted fit's worker, too, leaves the fit's repeated cross-validation its reserve: the fit
-    # waits for its workers before the rounds
-    hooks = reserved(pool, options.time_budget, options.repeats) if options.time_budget is not None else None
+    # a budgeted fit's worker, too, leaves the fit's repeated cross-validation (and second stack level)
+    # its reserve: the fit waits for its workers before the rounds
+    hooks = (reserved(pool, options.time_budget, options.repeats, options.level2_keep(plan.scheme))
+             if options.time_budget is not None else None)
     run_search(spaces, task.kind, metric.direction,
                trial_evaluator(task, options, metric, spaces, plan, pool, ends=hooks.ends if hooks else None),
                replace(options.search_settings(study), warm_trials=int(attrs.get(WARM_TRIALS, 0))),

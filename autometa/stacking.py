@@ -1,0 +1,167 @@
+"""The second level of a stack, after the search.
+
+AutoGluon's ``best_quality`` preset stacks: models of a second level are trained on the columns
+plus the out-of-fold predictions of the first level's models, on the same folds, and its final
+ensemble chooses among both levels (Erickson et al., "AutoGluon-Tabular: Robust and Accurate
+AutoML for Structured Data", 2020). A learner of the second level sees where the first level's
+models agree and where they err, together with the columns that explain it.
+
+Here the first level is the search's out-of-fold pool. Its **inputs** are the trials that
+ensemble selection picks over the pool (at most ``LEVEL2_INPUTS``, by weight): their
+predictions become columns. The second level's configurations are the best trial of each of the
+``LEVEL2_FAMILIES`` best learner families, cross-validated again on the same folds with those
+columns. Each such run is a candidate for the final ensemble beside the first level's trials
+(``autometa.flow``), as a ``LevelTwo`` model that on new rows lets its inputs predict first.
+
+Under a time budget the search ends early enough to leave the second level its predicted time
+(the candidates' seconds in the search, up to ``LEVEL2_SHARE`` of the search's), as it does for
+repeated cross-validation (``autometa.repeats``). A candidate that cannot finish before the end is
+not started. Holdout validation keeps no out-of-fold predictions, and a refitted final model keeps
+no fold models, so neither has a second level.
+
+The out-of-fold predictions of the second level are a little optimistic: a row's inputs in a
+training part were predicted by first-level models that saw the validation rows. AutoGluon takes
+the same risk. Whether the second level pays is measured in benchmarks/README.md (section 11).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from autometa.data import Task
+    from autometa.metrics import Metric
+    from autometa.repeats import Options, Pool
+    from autometa.spaces import Config
+
+__all__ = ["LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_SHARE", "Upper", "candidates", "inputs_of", "level_two",
+           "level_two_seconds", "stacks_level_two"]
+
+LEVEL2_FAMILIES = 3  # second-level configurations: the best trial of each of the best families
+LEVEL2_INPUTS = 10  # first-level trials whose predictions become columns, at most
+LEVEL2_SHARE = 0.3  # the share of the search's seconds that the second level may take
+COLUMNS_COST = 1.2  # a second-level run's seconds against its trial's: more columns to split on
+PREFIX = "__level1_"  # the added columns' names (a number per input, and a class)
+
+
+@dataclass(frozen=True)
+class Upper:
+    """One second-level run: trial ``number``'s configuration on the columns plus its inputs'
+    predictions, cross-validated on the search's folds."""
+
+    number: int
+    score: float
+    config: Config
+    oof: np.ndarray
+    models: tuple[Any, ...]
+    inputs: tuple[int, ...]
+    names: tuple[str, ...]
+    seconds: float
+
+    @property
+    def key(self) -> str:
+        """Its name among the final model's members: ``L2:<trial>``."""
+        return f"L2:{self.number}"
+
+
+def stacks_level_two(level2: bool, final: str, scheme: str) -> bool:
+    """Whether a fit has a second level: it asks for one (``level2``), keeps fold models
+    (``final="bag"``) and validates by cross-validation (``scheme``, the plan's: ``"kfold"``)."""
+    return level2 and final == "bag" and scheme == "kfold"
+
+
+def candidates(pool: Pool, top: int = LEVEL2_FAMILIES) -> list[int]:
+    """The best trial of each of the ``top`` best families in the pool, best first; only trials
+    with fold models (a resumed fit's earlier trials have none)."""
+    best: dict[str, int] = {}
+    for n in sorted(pool.items, key=lambda n: pool._key(pool.items[n][0]), reverse=True):
+        if n in pool.models:
+            best.setdefault(pool.items[n][1].learner, n)
+    return list(best.values())[:top]
+
+
+def level_two_seconds(pool: Pool, search_seconds: float) -> float:
+    """Seconds a search of ``search_seconds`` keeps for the second level over its current
+    candidates: those, best first, whose predicted seconds fit ``LEVEL2_SHARE`` of it."""
+    if len(pool.items) < 2:
+        return 0.0
+    cap, total = LEVEL2_SHARE * search_seconds, 0.0
+    for n in candidates(pool):
+        cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
+        if total + cost <= cap:
+            total += cost
+    return total
+
+
+def inputs_of(pool: Pool, y: np.ndarray, metric: Metric) -> list[int]:
+    """The first-level trials whose out-of-fold predictions become columns: the best trial of
+    each family (AutoGluon's first level, too, is one model per family and variant), and those
+    ensemble selection picks over the pool, at most ``LEVEL2_INPUTS``, best first; only trials
+    with fold models (they predict on new rows as they did out of fold)."""
+    from autometa.ensemble import ensemble_selection
+
+    numbers = [n for n in sorted(pool.items) if n in pool.models]
+    if len(numbers) < 2:
+        return numbers
+    weights, _ = ensemble_selection([pool.items[n][2] for n in numbers], y, metric)
+    picked = {n for n, w in zip(numbers, weights, strict=True) if w > 0} | set(candidates(pool, len(numbers)))
+    return sorted(picked, key=lambda n: pool._key(pool.items[n][0]), reverse=True)[:LEVEL2_INPUTS]
+
+
+def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, options: Options, plan: Any, *,
+              until: float | None, writes: bool = False) -> list[Upper]:
+    """Run the second level: each candidate (``candidates``) cross-validated on ``plan`` with the
+    inputs' (``inputs_of``) out-of-fold predictions as more columns, best first, starting none
+    that is predicted to end after ``until`` (a ``time.monotonic()`` value; None: no limit; with
+    ``writes``, writing its bag counts too, at its first-level trial's pace). A candidate that
+    fails is left out; one cut short by ``until`` ends the level."""
+    from autometa.ensemble import stack_columns, with_predictions
+    from autometa.errors import TrialTimeout
+    from autometa.evaluate import cross_validate, encode_target
+    from autometa.learners import get_learner
+    from autometa.data import Column
+
+    inputs = inputs_of(pool, encode_target(task), metric)
+    if not inputs:
+        return []
+    names = tuple(stack_columns(_prefix(task), len(inputs), len(task.classes)))
+    X = with_predictions(task.X, [pool.items[n][2] for n in inputs], names)
+    upper = dataclasses.replace(task, X=X, columns=(*task.columns, *(Column(c, "numeric") for c in names)))
+    done: list[Upper] = []
+    written = 0.0
+    for n in candidates(pool):
+        growth = pool.bag_growth(n) if writes else 0.0
+        end = None if until is None else until - written - growth
+        if end is not None and time.monotonic() + COLUMNS_COST * pool.seconds.get(n, 0.0) > end:
+            continue  # a later, cheaper candidate may still fit
+        config = pool.items[n][1]
+        start = time.perf_counter()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # library noise inside the fits, as in the trials
+                ev = cross_validate(upper, config, get_learner(config.learner, spaces[config.learner]), metric, plan,
+                                    seed=options.seed, n_jobs=options.threads(task.n_rows), deadline=end,
+                                    early_stop=options.early_stop)
+        except TrialTimeout:
+            break
+        except Exception:  # noqa: BLE001 (this configuration fails on the new columns; the next may not)
+            continue
+        done.append(Upper(n, ev.score, config, ev.oof, ev.models, tuple(inputs), names,
+                          time.perf_counter() - start))
+        written += growth
+    return done
+
+
+def _prefix(task: Task) -> str:
+    """``PREFIX``, lengthened until no column of the task starts with it."""
+    prefix = PREFIX
+    while any(c.name.startswith(prefix) for c in task.columns):
+        prefix = "_" + prefix
+    return prefix
