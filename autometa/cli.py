@@ -93,6 +93,7 @@ def fit(
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,
     stack: Annotated[bool | None, typer.Option("--stack/--no-stack", help="Combine the trials that ensemble selection chose with a linear stacker on their out-of-fold predictions (default: for regression only, where it measured better).", show_default=False)] = None,
     final: Annotated[str, typer.Option(help="bag: average each chosen trial's fold models (no refit); refit: train the chosen configurations again on all rows.")] = "bag",
+    level2: Annotated[bool, typer.Option("--level2/--no-level2", help="After the search, a second stack level: the best configuration of each of the 3 best families trained again on the columns plus the chosen trials' out-of-fold predictions (as AutoGluon's best_quality stacks); the final ensemble chooses among both levels.")] = False,
     repeats: Annotated[int, typer.Option(help="After the search, cross-validate the 10 leading trials again on up to this many new splits, within a quarter of the search's time (0, the default: never; it measured even, see benchmarks/README.md).")] = 0,
     output: Annotated[Path | None, typer.Option(help="Folder for the model and leaderboard (default: autometa_models/<name>-<time>).")] = None,
     tracking_uri: Annotated[str | None, typer.Option(help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else MLflow's default).")] = None,
@@ -138,7 +139,8 @@ def fit(
     check_shared_storage(storage, n_workers)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
-                         seed=seed, ensemble=ensemble, stack=stack, final=final, repeats=repeats, n_jobs=n_jobs,
+                         seed=seed, ensemble=ensemble, stack=stack, final=final, repeats=repeats, level2=level2,
+                         n_jobs=n_jobs,
                          experiment=experiment,
                          output_dir=folder, storage=storage, use_meta=meta,
                          meta_top_k=meta_top_k, recommender=recommender, record=record, init=init,
@@ -269,8 +271,9 @@ def _print_result(result: FitResult) -> None:
     if result.ensemble_weights:
         how = ("linear stack (cross-validated on their out-of-fold predictions)" if result.stacked
                else "ensemble")
-        best += (f"; final model: {how} of {len(result.ensemble_weights)} trials, "
-                 f"out-of-fold {result.metric} {result.ensemble_score:.4f}")
+        upper = sum(isinstance(k, str) for k in result.ensemble_weights)
+        members = f"{len(result.ensemble_weights) - upper} trials" + (f" and {upper} second-level models" if upper else "")
+        best += f"; final model: {how} of {members}, out-of-fold {result.metric} {result.ensemble_score:.4f}"
     out.print(best)
     if result.model_dir is not None:
         out.print(f"model: {result.model_dir}  (leaderboard.csv and optimization_history.png beside it)")

@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
     from autometa.metrics import Metric
 
-__all__ = ["FoldBag", "LevelTwo", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combine_seconds", "combiner_folds",
-           "ensemble_selection", "fit_stacker", "selection_cv_score"]
+__all__ = ["FoldBag", "LevelTwo", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combine_seconds",
+           "combiner_folds", "ensemble_selection", "fit_stacker", "selection_cv_score", "stack_columns",
+           "with_predictions"]
 
 SELECTION_ROUNDS = 50
 STACK_PROBE = 10  # members in the timed probe of the stacker (selection keeps fewer, in practice)
@@ -209,13 +210,13 @@ class WeightedEnsemble(_Combination):
         return WeightedEnsemble([_one_fold(m) for m in self.members], self.weights, self.classes)
 
     def _average(self, X: Any) -> np.ndarray:
-        from autometa.evaluate import align_proba
 
         total = None
+        cache: dict[int, np.ndarray] = {}
         for m, w in zip(self.members, self.weights, strict=True):
             if w == 0:
                 continue
-            p = align_proba(m, X, self.classes) if len(self.classes) else m.predict(X)
+            p = _predict(m, X, self.classes, cache)
             total = w * p if total is None else total + w * p
         assert total is not None
         return total / sum(self.weights)
@@ -348,14 +349,8 @@ class StackedEnsemble(_Combination):
         return StackedEnsemble([_one_fold(m) for m in self.members], self.combiner, self.classes)
 
     def _combined(self, X: Any) -> np.ndarray:
-        import numpy as np
-
-        from autometa.evaluate import align_proba
-
-        if len(self.classes):
-            predictions = [align_proba(m, X, self.classes) for m in self.members]
-        else:
-            predictions = [np.asarray(m.predict(X), dtype="float64") for m in self.members]
+        cache: dict[int, np.ndarray] = {}
+        predictions = [_predict(m, X, self.classes, cache) for m in self.members]
         return apply_stacker(self.combiner, predictions, len(self.classes))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -429,19 +424,37 @@ class LevelTwo(_Combination):
         """The same stack with each bag cut to its first fold (the same types)."""
         return LevelTwo([_one_fold(m) for m in self.inputs], _one_fold(self.bag), self.names, self.classes)
 
-    def _augmented(self, X: Any) -> Any:
-        import numpy as np
-
-        from autometa.evaluate import align_proba
-
-        if len(self.classes):
-            predictions = [align_proba(m, X, self.classes) for m in self.inputs]
-        else:
-            predictions = [np.asarray(m.predict(X), dtype="float64") for m in self.inputs]
-        return with_predictions(X, predictions, self.names)
+    def _augmented(self, X: Any, cache: dict[int, np.ndarray] | None = None) -> Any:
+        cache = {} if cache is None else cache
+        return with_predictions(X, [_predict(m, X, self.classes, cache) for m in self.inputs], self.names)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.bag.predict_proba(self._augmented(X))
 
     def _values(self, X: Any) -> np.ndarray:
         return self.bag._values(self._augmented(X))
+
+    def _cached(self, X: Any, cache: dict[int, np.ndarray]) -> np.ndarray:
+        """Its prediction, reading (and filling) ``cache``: its inputs' predictions on these rows
+        by ``id``, which the ensemble's other members share."""
+        X_up = self._augmented(X, cache)
+        return self.bag.predict_proba(X_up) if len(self.classes) else self.bag._values(X_up)
+
+
+def _predict(model: Any, X: Any, classes: Sequence[Any], cache: dict[int, np.ndarray]) -> np.ndarray:
+    """A member's probabilities in ``classes`` order (or values) on the rows ``X``, computed once
+    per member for one prediction of an ensemble (``cache``, by ``id``): second-level members read
+    the same first-level members' predictions as their columns."""
+    import numpy as np
+
+    from autometa.evaluate import align_proba
+
+    key = id(model)
+    if key not in cache:
+        if isinstance(model, LevelTwo):
+            cache[key] = model._cached(X, cache)
+        elif len(classes):
+            cache[key] = align_proba(model, X, classes)
+        else:
+            cache[key] = np.asarray(model.predict(X), dtype="float64")
+    return cache[key]

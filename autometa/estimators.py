@@ -40,6 +40,7 @@ class _AutoMetaBase(BaseEstimator):
         stack: bool | None = None,
         final: str = "bag",
         repeats: int = 0,
+        level2: bool = False,
         random_state: int | None = None,
         tracking_uri: str | None = None,
         experiment: str | None = None,
@@ -58,6 +59,7 @@ class _AutoMetaBase(BaseEstimator):
         self.stack = stack
         self.final = final
         self.repeats = repeats
+        self.level2 = level2
         self.random_state = random_state
         self.tracking_uri = tracking_uri
         self.experiment = experiment
@@ -104,7 +106,7 @@ class _AutoMetaBase(BaseEstimator):
                           n_trials=None if n_trials is None else int(n_trials),
                           time_budget=None if budget is None else float(budget), cv=self.cv,
                           seed=int(seed), ensemble=bool(self.ensemble), stack=self.stack, final=self.final,
-                          repeats=self.repeats,
+                          repeats=self.repeats, level2=self.level2,
                           n_jobs=self.n_jobs,
                           experiment=self.experiment, use_meta=bool(self.use_meta), record=bool(self.record),
                           fidelity=self.fidelity)
@@ -199,6 +201,9 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
             with no refit; ``"refit"``: the chosen configurations trained again on all rows.
         repeats: After the search, cross-validate the leading trials again on up to this many
             new splits, within a quarter of the search's time (0, the default: never).
+        level2: After the search, a second stack level (``autometa.stacking``): the best
+            configuration of each of the best families trained again on the columns plus the
+            chosen trials' out-of-fold predictions; the final ensemble chooses among both levels.
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.

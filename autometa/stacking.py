@@ -122,11 +122,11 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     that is predicted to end after ``until`` (a ``time.monotonic()`` value; None: no limit; with
     ``writes``, writing its bag counts too, at its first-level trial's pace). A candidate that
     fails is left out; one cut short by ``until`` ends the level."""
+    from autometa.data import Column
     from autometa.ensemble import stack_columns, with_predictions
     from autometa.errors import TrialTimeout
     from autometa.evaluate import cross_validate, encode_target
     from autometa.learners import get_learner
-    from autometa.data import Column
 
     inputs = inputs_of(pool, encode_target(task), metric)
     if not inputs:
@@ -151,7 +151,7 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
                                     early_stop=options.early_stop)
         except TrialTimeout:
             break
-        except Exception:  # noqa: BLE001 (this configuration fails on the new columns; the next may not)
+        except Exception:  # this configuration fails on the new columns; the next may not
             continue
         done.append(Upper(n, ev.score, config, ev.oof, ev.models, tuple(inputs), names,
                           time.perf_counter() - start))
