@@ -40,7 +40,7 @@ class _AutoMetaBase(BaseEstimator):
         stack: bool | None = None,
         final: str = "bag",
         repeats: int = 0,
-        level2: bool = False,
+        level2: bool = True,
         random_state: int | None = None,
         tracking_uri: str | None = None,
         experiment: str | None = None,
@@ -203,7 +203,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
             new splits, within a quarter of the search's time (0, the default: never).
         level2: After the search, a second stack level (``autometa.stacking``): the best
             configuration of each of the best families trained again on the columns plus the
-            chosen trials' out-of-fold predictions; the final ensemble chooses among both levels.
+            chosen trials' out-of-fold predictions; the final ensemble chooses among both levels
+            (True, the default; False: the first level only).
         random_state: Seed (None: 0, so fits are repeatable).
         tracking_uri: MLflow store to record the fit in (see the module docstring).
         experiment: MLflow experiment name.

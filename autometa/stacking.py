@@ -6,18 +6,21 @@ ensemble chooses among both levels (Erickson et al., "AutoGluon-Tabular: Robust 
 AutoML for Structured Data", 2020). A learner of the second level sees where the first level's
 models agree and where they err, together with the columns that explain it.
 
-Here the first level is the search's out-of-fold pool. Its **inputs** are the trials that
-ensemble selection picks over the pool (at most ``LEVEL2_INPUTS``, by weight): their
-predictions become columns. The second level's configurations are the best trial of each of the
-``LEVEL2_FAMILIES`` best learner families, cross-validated again on the same folds with those
-columns. Each such run is a candidate for the final ensemble beside the first level's trials
-(``autometa.flow``), as a ``LevelTwo`` model that on new rows lets its inputs predict first.
+Here the first level is the search's out-of-fold pool. Its **inputs** are the best trial of
+each family and the trials that ensemble selection picks over the pool (at most
+``LEVEL2_INPUTS``, best first): their predictions become columns (with the selected trials
+alone, often one or two, the second level measured worse). The second level's configurations
+are the best trial of each of the ``LEVEL2_FAMILIES`` best learner families, cross-validated
+again on the same folds with those columns. Each such run is a candidate for the final ensemble
+beside the first level's trials (``autometa.flow``), as a ``LevelTwo`` model that on new rows
+lets its inputs predict first.
 
 Under a time budget the search ends early enough to leave the second level its predicted time
 (the candidates' seconds in the search, up to ``LEVEL2_SHARE`` of the search's), as it does for
 repeated cross-validation (``autometa.repeats``). A candidate that cannot finish before the end is
 not started. Holdout validation keeps no out-of-fold predictions, and a refitted final model keeps
-no fold models, so neither has a second level.
+no fold models, so neither has a second level; nor has a fit that repeats its leaders'
+cross-validation (``autometa.repeats``), whose out-of-fold predictions mix other partitions.
 
 The out-of-fold predictions of the second level are a little optimistic: a row's inputs in a
 training part were predicted by first-level models that saw the validation rows. AutoGluon takes
@@ -71,10 +74,12 @@ class Upper:
         return f"L2:{self.number}"
 
 
-def stacks_level_two(level2: bool, final: str, scheme: str) -> bool:
+def stacks_level_two(level2: bool, final: str, scheme: str, repeats: int = 0) -> bool:
     """Whether a fit has a second level: it asks for one (``level2``), keeps fold models
-    (``final="bag"``) and validates by cross-validation (``scheme``, the plan's: ``"kfold"``)."""
-    return level2 and final == "bag" and scheme == "kfold"
+    (``final="bag"``), validates by cross-validation (``scheme``, the plan's: ``"kfold"``) and
+    asks for no repeated rounds (``repeats``: they average the leaders' out-of-fold predictions
+    over other partitions, whose models saw the rows that the second level's folds validate on)."""
+    return level2 and final == "bag" and scheme == "kfold" and repeats == 0
 
 
 def candidates(pool: Pool, top: int = LEVEL2_FAMILIES) -> list[int]:

@@ -28,8 +28,10 @@ seconds and one thread, one after another on the same machine:
   fold's validation rows (``early_stop=True``); ``autometa-no-es``, the same fit as ``autometa``
   (early stopping is off by default), is kept for reading session 14's result files, in which
   ``autometa`` stopped early.
-* ``autometa-l2`` (an ablation): ``autometa`` with a second stack level after the search
-  (``level2=True``, ``autometa.stacking``).
+* ``autometa-no-l2`` (an ablation): ``autometa`` without the second stack level after the
+  search (``level2=False``, ``autometa.stacking``); ``autometa-l2``, the same fit as
+  ``autometa`` since the second level is on by default, is kept for reading session 15's result
+  files, in which ``autometa`` had none.
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -76,7 +78,7 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
           "overrun", "trials", "error", "finished", "load1", "repeats"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
-           "autometa-no-es", "autometa-es", "autometa-l2"]
+           "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -140,7 +142,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
         learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
                          learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
-                         early_stop=method == "autometa-es", level2=method == "autometa-l2")
+                         early_stop=method == "autometa-es", level2=method != "autometa-no-l2")
     recommend = Recommender.recommend
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore

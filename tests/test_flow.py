@@ -80,7 +80,9 @@ def test_final_bag_reuses_the_fold_models_and_refit_trains_on_all_rows(tmp_path:
     from autometa.tracking import load_model
 
     task = make_task(mixed_frame(n=200, kind="multiclass"), "target")
-    common = {"n_trials": 4, "learners": ("lightgbm", "linear"), "pruning": False, "n_jobs": 1, "cv": 3}
+    # the first level only: a refit has no second one (it keeps no fold models), so the selections compare
+    common = {"n_trials": 4, "learners": ("lightgbm", "linear"), "pruning": False, "n_jobs": 1, "cv": 3,
+              "level2": False}
     bag = fit_task(task, FitOptions(**common, output_dir=tmp_path / "bag"))
     members = bag.model.members
     assert all(isinstance(m, FoldBag) and len(m.members) == 3 for m in members)
