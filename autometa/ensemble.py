@@ -210,7 +210,6 @@ class WeightedEnsemble(_Combination):
         return WeightedEnsemble([_one_fold(m) for m in self.members], self.weights, self.classes)
 
     def _average(self, X: Any) -> np.ndarray:
-
         total = None
         cache: dict[int, np.ndarray] = {}
         for m, w in zip(self.members, self.weights, strict=True):
@@ -424,20 +423,16 @@ class LevelTwo(_Combination):
         """The same stack with each bag cut to its first fold (the same types)."""
         return LevelTwo([_one_fold(m) for m in self.inputs], _one_fold(self.bag), self.names, self.classes)
 
-    def _augmented(self, X: Any, cache: dict[int, np.ndarray] | None = None) -> Any:
-        cache = {} if cache is None else cache
-        return with_predictions(X, [_predict(m, X, self.classes, cache) for m in self.inputs], self.names)
-
     def predict_proba(self, X: Any) -> np.ndarray:
-        return self.bag.predict_proba(self._augmented(X))
+        return self._cached(X, {})
 
     def _values(self, X: Any) -> np.ndarray:
-        return self.bag._values(self._augmented(X))
+        return self._cached(X, {})
 
     def _cached(self, X: Any, cache: dict[int, np.ndarray]) -> np.ndarray:
         """Its prediction, reading (and filling) ``cache``: its inputs' predictions on these rows
         by ``id``, which the ensemble's other members share."""
-        X_up = self._augmented(X, cache)
+        X_up = with_predictions(X, [_predict(m, X, self.classes, cache) for m in self.inputs], self.names)
         return self.bag.predict_proba(X_up) if len(self.classes) else self.bag._values(X_up)
 
 

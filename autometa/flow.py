@@ -34,7 +34,7 @@ from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, re
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.spaces import Config, iter_learner_names, load_spaces
-from autometa.stacking import Upper, level_two, stacks_level_two
+from autometa.stacking import Upper, level_two, level_two_seconds, stacks_level_two
 from autometa.tracking import NullTracker, Tracker, save_model
 
 if TYPE_CHECKING:
@@ -233,12 +233,15 @@ class FitOptions:
             share = min(share, FINISH_SAFETY * combine)
         return FINISH_SECONDS + share + (WRITE_SECONDS if writes else 0.0)
 
+    def has_level2(self, scheme: str) -> bool:
+        """Whether the fit trains a second stack level (``stacking.stacks_level_two``; ``scheme``:
+        the validation plan's)."""
+        return self.ensemble and stacks_level_two(self.level2, self.final, scheme, self.repeats)
+
     def level2_keep(self, scheme: str) -> Callable[[Any, float], float] | None:
         """What a budgeted search keeps for the second stack level, from its pool and length
-        (``stacking.level_two_seconds``); None where the fit has none (``scheme``: the plan's)."""
-        from autometa.stacking import level_two_seconds, stacks_level_two
-
-        return level_two_seconds if stacks_level_two(self.level2, self.final, scheme, self.repeats) else None
+        (``stacking.level_two_seconds``); None where the fit has none."""
+        return level_two_seconds if self.has_level2(scheme) else None
 
     def stacks(self, kind: str) -> bool:
         """Whether the final model is a stacker over ensemble selection's members (else selection's
@@ -694,8 +697,7 @@ def fit_task(
                                  writes=writes, fill=deadline is not None)
         uppers = (level_two(task, pool, spaces, metric, options, plan, until=until if deadline is not None else None,
                             writes=writes)
-                  if options.ensemble and stacks_level_two(options.level2, options.final, plan.scheme, options.repeats)
-                  else [])
+                  if options.has_level2(plan.scheme) else [])
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
         raise

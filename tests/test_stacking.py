@@ -121,6 +121,8 @@ def test_only_a_bagged_cross_validated_fit_has_a_second_level() -> None:
     assert not stacking.stacks_level_two(False, "bag", "kfold")
     assert not stacking.stacks_level_two(True, "bag", "kfold", repeats=2)  # rounds mix partitions
     assert FitOptions(repeats=2).level2_keep("kfold") is None
+    assert FitOptions(ensemble=False).level2_keep("kfold") is None  # nothing would choose its runs
+    assert FitOptions().level2_keep("kfold") is stacking.level_two_seconds
     assert FitOptions(level2=True, cv="holdout").level2_keep("holdout") is None
     with pytest.raises(OptionError, match="level2 must be True or False"):
         FitOptions(level2="yes")  # type: ignore[arg-type]
