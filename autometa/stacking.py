@@ -44,10 +44,11 @@ if TYPE_CHECKING:
     from autometa.repeats import Options, Pool
     from autometa.spaces import Config
 
-__all__ = ["LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_SHARE", "Upper", "candidates", "inputs_of", "level_two",
-           "level_two_seconds", "stacks_level_two"]
+__all__ = ["LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_MORE", "LEVEL2_SHARE", "Upper", "candidates", "inputs_of",
+           "level_two", "level_two_seconds", "stacks_level_two"]
 
 LEVEL2_FAMILIES = 3  # second-level configurations: the best trial of each of the best families
+LEVEL2_MORE = True  # under a time budget, the next families' best trials too, in the time left
 LEVEL2_INPUTS = 10  # first-level trials whose predictions become columns, at most
 LEVEL2_SHARE = 0.3  # the share of the search's seconds that the second level may take
 COLUMNS_COST = 1.2  # a second-level run's seconds against its trial's: more columns to split on
@@ -126,7 +127,12 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     inputs' (``inputs_of``) out-of-fold predictions as more columns, best first, starting none
     that is predicted to end after ``until`` (a ``time.monotonic()`` value; None: no limit; with
     ``writes``, writing its bag counts too, at its first-level trial's pace). A candidate that
-    fails is left out; one cut short by ``until`` ends the level."""
+    fails is left out; one cut short by ``until`` ends the level.
+
+    With an end (``until``) and ``LEVEL2_MORE``, the best trials of the other families follow the
+    ``LEVEL2_FAMILIES`` candidates, in the time the search kept for those and did not use (their
+    runs are often faster than predicted, or one of them did not fit); an unbudgeted fit runs the
+    candidates alone."""
     from autometa.data import Column
     from autometa.ensemble import stack_columns, with_predictions
     from autometa.errors import TrialTimeout
@@ -141,7 +147,7 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     upper = dataclasses.replace(task, X=X, columns=(*task.columns, *(Column(c, "numeric") for c in names)))
     done: list[Upper] = []
     written = 0.0
-    for n in candidates(pool):
+    for n in candidates(pool, len(pool.items) if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
         growth = pool.bag_growth(n) if writes else 0.0
         end = None if until is None else until - written - growth
         if end is not None and time.monotonic() + COLUMNS_COST * pool.seconds.get(n, 0.0) > end:

@@ -32,6 +32,9 @@ seconds and one thread, one after another on the same machine:
   search (``level2=False``, ``autometa.stacking``); ``autometa-l2``, the same fit as
   ``autometa`` since the second level is on by default, is kept for reading session 15's result
   files, in which ``autometa`` had none.
+* ``autometa-l2-top3`` (an ablation): ``autometa`` whose second level runs the best trials of
+  the 3 best families alone (``stacking.LEVEL2_MORE = False``, the default of session 15), not
+  the next families' in the time left.
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -78,7 +81,7 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
           "overrun", "trials", "error", "finished", "load1", "repeats"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
-           "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2"]
+           "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -128,6 +131,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     """The test predictions, seconds, trials and repeated rounds (whole + partial) of one fit."""
     from bench_meta import _subtask
 
+    from autometa import stacking
     from autometa.evaluate import predict_scores
     from autometa.flow import FitOptions, fit_task
     from autometa.meta.db import MetaDB
@@ -143,7 +147,8 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
                          learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
                          early_stop=method == "autometa-es", level2=method != "autometa-no-l2")
-    recommend = Recommender.recommend
+    recommend, more = Recommender.recommend, stacking.LEVEL2_MORE
+    stacking.LEVEL2_MORE = method != "autometa-l2-top3"
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore
     try:
@@ -152,6 +157,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
         seconds = time.perf_counter() - start
     finally:
         Recommender.recommend = recommend  # type: ignore[method-assign]
+        stacking.LEVEL2_MORE = more
     pred = predict_scores(result.model, X_te, task)
     return pred, seconds, result.n_trials, f"{result.repeats}+{result.repeats_partial}"
 

@@ -100,6 +100,25 @@ def test_a_second_level_that_cannot_finish_in_time_is_not_started() -> None:
                               until=time.monotonic() + 60) == []
 
 
+def test_time_left_at_the_end_goes_to_the_next_families(monkeypatch: pytest.MonkeyPatch) -> None:
+    task, metric, spaces, plan, pool = _searched()
+    monkeypatch.setattr(stacking, "LEVEL2_FAMILIES", 1)
+    options = FitOptions(cv=3, n_jobs=1)
+    best_first = stacking.candidates(pool)
+    assert len(best_first) == 2
+    unbudgeted = stacking.level_two(task, pool, spaces, metric, options, plan, until=None)
+    assert [u.number for u in unbudgeted] == best_first[:1]  # a trial-count fit: the candidates alone
+    budgeted = stacking.level_two(task, pool, spaces, metric, options, plan, until=time.monotonic() + 600)
+    assert [u.number for u in budgeted] == best_first  # the next family in the time left
+    monkeypatch.setattr(stacking, "LEVEL2_MORE", False)
+    assert [u.number for u in stacking.level_two(task, pool, spaces, metric, options, plan,
+                                                 until=time.monotonic() + 600)] == best_first[:1]
+    pool.seconds[best_first[1]] = 1e6  # the next family would not end in time: not started
+    monkeypatch.setattr(stacking, "LEVEL2_MORE", True)
+    assert [u.number for u in stacking.level_two(task, pool, spaces, metric, options, plan,
+                                                 until=time.monotonic() + 600)] == best_first[:1]
+
+
 def test_the_search_keeps_the_second_level_its_time_within_its_share() -> None:
     _, _, _, _, pool = _searched()
     for n in pool.seconds:
