@@ -35,6 +35,9 @@ seconds and one thread, one after another on the same machine:
 * ``autometa-l2-top3`` (an ablation): ``autometa`` whose second level runs the best trials of
   the 3 best families alone (``stacking.LEVEL2_MORE = False``, the default of session 15), not
   the next families' in the time left.
+* ``autometa-flat-cost`` (an ablation): ``autometa`` whose cost model predicts a table larger
+  than every past task as if it were the largest (``CostModel`` without its size elasticities,
+  as before session 16).
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -81,7 +84,8 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
           "overrun", "trials", "error", "finished", "load1", "repeats"]
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
-           "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3"]
+           "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3",
+           "autometa-flat-cost"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -134,6 +138,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     from autometa import stacking
     from autometa.evaluate import predict_scores
     from autometa.flow import FitOptions, fit_task
+    from autometa.meta.cost import CostModel
     from autometa.meta.db import MetaDB
     from autometa.meta.recommend import Recommender
     from autometa.repeats import REPEAT_ROUNDS
@@ -147,8 +152,10 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
                          learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
                          early_stop=method == "autometa-es", level2=method != "autometa-no-l2")
-    recommend, more = Recommender.recommend, stacking.LEVEL2_MORE
+    recommend, more, growth = Recommender.recommend, stacking.LEVEL2_MORE, CostModel._growth
     stacking.LEVEL2_MORE = method != "autometa-l2-top3"
+    if method == "autometa-flat-cost":  # the ablation: no growth beyond the past tasks' sizes
+        CostModel._growth = lambda self, learners, mf: np.zeros(len(learners))  # type: ignore[method-assign]
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
         Recommender.recommend = lambda self, *a, time_budget=None, **k: recommend(self, *a, **k)  # type: ignore
     try:
@@ -158,6 +165,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     finally:
         Recommender.recommend = recommend  # type: ignore[method-assign]
         stacking.LEVEL2_MORE = more
+        CostModel._growth = growth  # type: ignore[method-assign]
     pred = predict_scores(result.model, X_te, task)
     return pred, seconds, result.n_trials, f"{result.repeats}+{result.repeats_partial}"
 
@@ -197,10 +205,11 @@ def read_rows(csv: Path = CSV) -> list[dict[str, str]]:
 
 def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
              call: Any, work_name: str = "bench-budget", part: tuple[int, int] = (0, 1),
-             split_seed: int = SEED) -> None:
+             split_seed: int = SEED, min_rows: int = 0) -> None:
     """For each held-out task x budget x method without a row in ``csv`` yet: ``call(method, budget,
     task, X_tr, X_te, y_tr, metric, db_path)`` returns the test predictions and facts for the row;
-    the row (the task, the test score, the facts) is appended at once, so a run resumes."""
+    the row (the task, the test score, the facts) is appended at once, so a run resumes. Tasks
+    of fewer than ``min_rows`` rows are left out."""
     from bench_cold import append_row, class_index
     from bench_cold import read_rows as read
     from bench_meta import live_tasks
@@ -228,6 +237,8 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
             continue
         db_path = fold_db(meta_db, set(folds[fold]), work, fold)
         task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
+        if task.n_rows < min_rows:
+            continue
         metric = get_metric(None, task.kind)
         X_tr, X_te, y_tr, y_te = split(task, split_seed)
         y_true = class_index(task.classes, y_te) if task.is_classification else y_te
@@ -253,7 +264,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
-        csv: Path = CSV, part: tuple[int, int] = (0, 1), split_seed: int = SEED) -> None:
+        csv: Path = CSV, part: tuple[int, int] = (0, 1), split_seed: int = SEED, min_rows: int = 0) -> None:
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
         repeats = ""
@@ -264,7 +275,8 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
         return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials,
                       "repeats": repeats}
 
-    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part, split_seed=split_seed)
+    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part, split_seed=split_seed,
+             min_rows=min_rows)
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
@@ -403,13 +415,15 @@ def main() -> None:
                     help="with --report: pool these results files with NAME's (written to NAME_pooled.md)")
     ap.add_argument("--part", type=int, default=0, help="run every PARTS-th task from this one")
     ap.add_argument("--parts", type=int, default=1)
+    ap.add_argument("--min-rows", type=int, default=0, help="leave out the tasks with fewer rows")
     a = ap.parse_args()
     csv = RESULTS / f"{a.name}.csv"
     if a.cli:
         cli(a.meta_db, a.tasks, a.budgets)
         return
     if not a.report:
-        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed)
+        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed,
+            a.min_rows)
     report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
 
 

@@ -15,7 +15,7 @@ from autometa.data import make_task
 from autometa.errors import TrialTimeout
 from autometa.evaluate import _check_pace
 from autometa.flow import FitOptions, fit_task
-from autometa.meta.cost import Calibrated, CostModel
+from autometa.meta.cost import SIZE_FEATURES, Calibrated, CostModel
 from autometa.meta.db import MetaDB, RunRow, TaskRow
 from autometa.meta.experience import Experience
 from autometa.meta.history import record_fit, task_row
@@ -77,6 +77,18 @@ def test_cost_model_learns_seconds_from_size_and_learner(world: MetaDB) -> None:
     assert small[0] > 5 * small[1] and large[0] > 5 * large[1]  # forests cost more than linear models
     assert large[0] > 3 * small[0]  # ten times the rows take several times longer
     assert 0.5 < small[0] / (PACE["random_forest"] * 1.0) < 2.0  # and the scale is right
+
+
+def test_cost_grows_beyond_the_largest_past_task(world: MetaDB) -> None:
+    spaces = load_spaces()
+    cost = CostModel().fit(Experience.from_db(world))
+    configs = [spaces[n].default_config("binary") for n in ("random_forest", "linear")]
+    largest = round(math.pow(10, cost.largest["log_rows"]))  # this world's sizes are log10 rows
+    at_largest, beyond = cost.predict(configs, query(largest)), cost.predict(configs, query(10 * largest))
+    assert np.all(beyond > 5 * at_largest) and np.all(beyond < 20 * at_largest)  # seconds ∝ rows here
+    assert np.allclose(cost.predict(configs, query(largest // 2)), np.exp(cost.model.predict(
+        cost._frame([c.learner for c in configs], [dict(c.params) for c in configs],
+                    np.array([[query(largest // 2)[f] for f in SIZE_FEATURES]] * 2)))))  # inside: the trees alone
 
 
 def test_a_cost_model_without_timed_runs_predicts_nothing(tmp_path: Path) -> None:

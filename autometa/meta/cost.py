@@ -9,6 +9,14 @@ the recommended configurations by predicted score per second
 cannot finish in the time left (``Calibrated``, which scales the predictions
 to this machine by the trials it has seen).
 
+A regression on trees predicts a task larger than every past one as if it were
+the largest: flat. The shipped corpus has at most 2,000 rows and a user's table
+often has many more, so beyond the past tasks' largest rows and features
+(``EXTRAPOLATED``) the prediction grows as a power of the size: each learner's
+elasticity of seconds, estimated on the larger half of the past tasks (where a
+fit's fixed overhead weighs least) within each configuration. Inside the past
+tasks' range nothing changes.
+
 Example:
     >>> cost = CostModel().fit(Experience.from_db(db))            # doctest: +SKIP
     >>> cost.predict([config], metafeatures.as_dict())             # doctest: +SKIP
@@ -29,11 +37,12 @@ if TYPE_CHECKING:
     from autometa.meta.experience import Experience
     from autometa.spaces import Config
 
-__all__ = ["SIZE_FEATURES", "Calibrated", "CostModel"]
+__all__ = ["EXTRAPOLATED", "SIZE_FEATURES", "Calibrated", "CostModel"]
 
 SIZE_FEATURES = ("log_rows", "log_features", "log_classes", "log_max_levels", "share_categorical",
                  "is_regression")
-MIN_RUNS = 50  # fewer timed runs than this: no model, no prediction
+EXTRAPOLATED = ("log_rows", "log_features")  # beyond the past tasks' largest: a power law
+MIN_RUNS = 50  # fewer timed runs than this: no model, no prediction (and no learner's own elasticity)
 FLOOR_SECONDS = 0.01
 
 
@@ -58,6 +67,8 @@ class CostModel:
         self.model: Any = None
         self.learners: list[str] = []
         self.params: list[str] = []
+        self.largest: dict[str, float] = {}  # per EXTRAPOLATED feature: the past tasks' largest
+        self.elasticity: dict[str, np.ndarray] = {}  # per learner: d log seconds / d each EXTRAPOLATED
 
     def _frame(self, learners: Sequence[str], params: Sequence[Mapping[str, Any]],
                sizes: np.ndarray) -> pd.DataFrame:
@@ -90,6 +101,10 @@ class CostModel:
                                        subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
                                        random_state=self.seed, n_jobs=1, verbose=-1)
         self.model.fit(X, y, categorical_feature=["learner"])
+        grown = pd.DataFrame({f: X[f] for f in EXTRAPOLATED}).assign(key=scores["key"].to_numpy(),
+                                                                     learner=scores["learner"].to_numpy(), y=y)
+        self.largest = {f: float(grown[f].max()) for f in EXTRAPOLATED}
+        self.elasticity = _elasticities(grown[grown["log_rows"] >= grown["log_rows"].median()])
         return self
 
     @property
@@ -103,7 +118,39 @@ class CostModel:
             return np.full(len(configs), math.nan)
         size = np.array([[float(metafeatures.get(f, math.nan)) for f in SIZE_FEATURES]] * len(configs))
         X = self._frame([c.learner for c in configs], [dict(c.params) for c in configs], size)
-        return np.exp(self.model.predict(X))
+        return np.exp(self.model.predict(X) + self._growth([c.learner for c in configs], metafeatures))
+
+    def _growth(self, learners: Sequence[str], metafeatures: Mapping[str, float]) -> np.ndarray:
+        """Log seconds that a task beyond the past tasks' largest adds for each learner (0 inside
+        their range, or where a size is unknown)."""
+        beyond = np.nan_to_num([max(float(metafeatures.get(f, math.nan)) - top, 0.0)
+                                for f, top in self.largest.items()])
+        pooled = self.elasticity.get("", np.zeros(len(beyond)))
+        return np.array([float(self.elasticity.get(n, pooled) @ beyond) for n in learners])
+
+
+def _elasticities(runs: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Least squares of log seconds on the ``EXTRAPOLATED`` sizes within each configuration
+    (``key``: its hyperparameters held fixed), per learner with ``MIN_RUNS`` runs or more, and
+    pooled over all (key ``""``). A size that never varies within a configuration gets none, and
+    so does a negative estimate (more rows never take less time)."""
+    cols = list(EXTRAPOLATED)
+
+    def fit(part: pd.DataFrame) -> np.ndarray | None:
+        if len(part) < MIN_RUNS:
+            return None
+        centred = part[[*cols, "y"]] - part.groupby("key")[[*cols, "y"]].transform("mean")
+        X = centred[cols].to_numpy(dtype=float)
+        varies = X.std(axis=0) > 1e-9
+        beta = np.zeros(len(cols))
+        beta[varies] = np.linalg.lstsq(X[:, varies], centred["y"].to_numpy(dtype=float), rcond=None)[0]
+        return np.maximum(beta, 0.0)
+
+    out = {str(name): beta for name, part in runs.groupby("learner") if (beta := fit(part)) is not None}
+    pooled = fit(runs)
+    if pooled is not None:
+        out[""] = pooled
+    return out
 
 
 class Calibrated:
