@@ -18,7 +18,9 @@ lets its inputs predict first.
 Under a time budget the search ends early enough to leave the second level its predicted time
 (the candidates' seconds in the search, up to ``LEVEL2_SHARE`` of the search's), as it does for
 repeated cross-validation (``autometa.repeats``). A candidate that cannot finish before the end is
-not started. Holdout validation keeps no out-of-fold predictions, and a refitted final model keeps
+not started, and the time the candidates leave goes to the best trials of the next families
+(``LEVEL2_MORE``; measured better at 60 s in benchmarks/README.md, session 16). Holdout
+validation keeps no out-of-fold predictions, and a refitted final model keeps
 no fold models, so neither has a second level; nor has a fit that repeats its leaders'
 cross-validation (``autometa.repeats``), whose out-of-fold predictions mix other partitions.
 
