@@ -17,7 +17,10 @@ groups:
 
 The machine's own speed divides out: every ratio is measured / predicted, divided by the
 median ratio at the smallest size (in the corpus's range; what ``Calibrated`` corrects after
-the first trial). 1 is a perfect prediction of how cost grows with size.
+the first trial). 1 is a perfect prediction of how cost grows with size. "median abs log2" is the
+typical error in doublings; "calibrated" is the same after dividing each ratio by the median
+ratio of its table and size: the error left in the families' relative costs once the first
+trials have set the level.
 
     python benchmarks/bench_cost.py --meta-db /tmp/corpus.sqlite [--sizes 2000 8000 32000] [--limit 120]
     python benchmarks/bench_cost.py --meta-db ... --name cost_p0 --part 0 --parts 2 &   # two processes
@@ -131,11 +134,13 @@ def report(df: pd.DataFrame) -> str:
         ok[f"r_{v}"] = ok["seconds"] / ok[v]
         speed = ok[ok["size"] == smallest].groupby("task")[f"r_{v}"].median()  # this machine's, per table
         ok[f"r_{v}"] = ok[f"r_{v}"] / ok["task"].map(speed)
-    head = " | ".join(f"{v}: median ratio | {v}: median abs log2" for v in VARIANTS)
-    lines = [f"| rows | runs | {head} |", "|---:|---:|" + "---:|---:|" * len(VARIANTS)]
+        # what is left once the first trials have calibrated the level on this table and size
+        ok[f"c_{v}"] = ok[f"r_{v}"] / ok.groupby(["task", "size"])[f"r_{v}"].transform("median")
+    head = " | ".join(f"{v}: median ratio | {v}: median abs log2 | {v}: calibrated" for v in VARIANTS)
+    lines = [f"| rows | runs | {head} |", "|---:|---:|" + "---:|---:|---:|" * len(VARIANTS)]
     for n, part in ok.groupby("size"):
-        cells = [f"{part[f'r_{v}'].median():.2f} | {np.median(np.abs(np.log2(part[f'r_{v}']))):.2f}"
-                 for v in VARIANTS]
+        cells = [f"{part[f'r_{v}'].median():.2f} | {np.median(np.abs(np.log2(part[f'r_{v}']))):.2f} | "
+                 f"{np.median(np.abs(np.log2(part[f'c_{v}']))):.2f}" for v in VARIANTS]
         lines.append(f"| {n} | {len(part)} | " + " | ".join(cells) + " |")
     per = ok[ok["size"] > smallest].groupby("learner")[[f"r_{v}" for v in VARIANTS]].median().round(2)
     lines += ["", "Beyond the smallest size, median ratio per family:", "", per.to_string()]
