@@ -85,9 +85,9 @@ def stacks_level_two(level2: bool, final: str, scheme: str, repeats: int = 0) ->
     return level2 and final == "bag" and scheme == "kfold" and repeats == 0
 
 
-def candidates(pool: Pool, top: int = LEVEL2_FAMILIES) -> list[int]:
-    """The best trial of each of the ``top`` best families in the pool, best first; only trials
-    with fold models (a resumed fit's earlier trials have none)."""
+def candidates(pool: Pool, top: int | None = LEVEL2_FAMILIES) -> list[int]:
+    """The best trial of each of the ``top`` best families in the pool (None: of every family),
+    best first; only trials with fold models (a resumed fit's earlier trials have none)."""
     best: dict[str, int] = {}
     for n in sorted(pool.items, key=lambda n: pool._key(pool.items[n][0]), reverse=True):
         if n in pool.models:
@@ -119,7 +119,7 @@ def inputs_of(pool: Pool, y: np.ndarray, metric: Metric) -> list[int]:
     if len(numbers) < 2:
         return numbers
     weights, _ = ensemble_selection([pool.items[n][2] for n in numbers], y, metric)
-    picked = {n for n, w in zip(numbers, weights, strict=True) if w > 0} | set(candidates(pool, len(numbers)))
+    picked = {n for n, w in zip(numbers, weights, strict=True) if w > 0} | set(candidates(pool, None))
     return sorted(picked, key=lambda n: pool._key(pool.items[n][0]), reverse=True)[:LEVEL2_INPUTS]
 
 
@@ -149,7 +149,7 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     upper = dataclasses.replace(task, X=X, columns=(*task.columns, *(Column(c, "numeric") for c in names)))
     done: list[Upper] = []
     written = 0.0
-    for n in candidates(pool, len(pool.items) if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
+    for n in candidates(pool, None if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
         growth = pool.bag_growth(n) if writes else 0.0
         end = None if until is None else until - written - growth
         if end is not None and time.monotonic() + COLUMNS_COST * pool.seconds.get(n, 0.0) > end:
