@@ -63,12 +63,13 @@ def typical_configs(exp: Any) -> dict[str, Any]:
 
 def predictions(cost: Any, config: Any, mf: dict[str, float]) -> dict[str, float]:
     """The three variants' predicted seconds."""
+    from autometa.meta.cost import EXTRAPOLATED
+
     elastic = float(cost.predict([config], mf)[0])
     growth = float(cost._growth([config.learner], mf)[0])
     flat = elastic / math.exp(growth)
     rows_beyond = max(mf["log_rows"] - cost.largest["log_rows"], 0.0)
-    pooled = cost.elasticity.get("", np.zeros(2))
-    e_rows = float(cost.elasticity.get(config.learner, pooled)[0])
+    e_rows = float(cost.elasticity_of(config.learner)[EXTRAPOLATED.index("log_rows")])
     linear = elastic * math.exp((max(e_rows, 1.0) - e_rows) * rows_beyond)
     return {"flat": flat, "elastic": elastic, "linear": linear}
 
@@ -98,14 +99,16 @@ def run(meta_db: str, sizes: tuple[int, ...], limit: float, csv: Path, part: tup
                 continue
             mf = compute_metafeatures(task).as_dict()
             metric, plan = get_metric(None, task.kind), plan_cv(task, 5, seed=0)
+            takes = families(task.kind)
             for learner, candidate in configs.items():
-                if (name, n, learner) in seen or learner not in families(task.kind):
+                if (name, n, learner) in seen or learner not in takes:
                     continue
-                config = candidate.config(get_learner(learner).space, task.kind)
+                model = get_learner(learner)
+                config = candidate.config(model.space, task.kind)
                 start = time.perf_counter()
                 status = "ok"
                 try:
-                    ev = cross_validate(task, config, get_learner(learner), metric, plan, n_jobs=1,
+                    ev = cross_validate(task, config, model, metric, plan, n_jobs=1,
                                         deadline=time.monotonic() + limit)
                     seconds = ev.fit_seconds
                 except Exception as exc:  # a timeout is censored; anything else reported

@@ -120,19 +120,23 @@ class CostModel:
         X = self._frame([c.learner for c in configs], [dict(c.params) for c in configs], size)
         return np.exp(self.model.predict(X) + self._growth([c.learner for c in configs], metafeatures))
 
+    def elasticity_of(self, learner: str) -> np.ndarray:
+        """The learner's elasticity of seconds in each ``EXTRAPOLATED`` size: its own, else the
+        pooled one, else none."""
+        return self.elasticity.get(learner, self.elasticity.get("", np.zeros(len(EXTRAPOLATED))))
+
     def _growth(self, learners: Sequence[str], metafeatures: Mapping[str, float]) -> np.ndarray:
         """Log seconds that a task beyond the past tasks' largest adds for each learner (0 inside
         their range, or where a size is unknown)."""
-        beyond = np.nan_to_num([max(float(metafeatures.get(f, math.nan)) - top, 0.0)
-                                for f, top in self.largest.items()])
-        pooled = self.elasticity.get("", np.zeros(len(beyond)))
-        return np.array([float(self.elasticity.get(n, pooled) @ beyond) for n in learners])
+        sizes = np.array([float(metafeatures.get(f, math.nan)) for f in self.largest])
+        beyond = np.nan_to_num(np.maximum(sizes - np.array(list(self.largest.values())), 0.0))
+        return np.array([float(self.elasticity_of(n) @ beyond) for n in learners])
 
 
 def _elasticities(runs: pd.DataFrame) -> dict[str, np.ndarray]:
     """Least squares of log seconds on the ``EXTRAPOLATED`` sizes within each configuration
     (``key``: its hyperparameters held fixed), per learner with ``MIN_RUNS`` runs or more, and
-    pooled over all (key ``""``). A size that never varies within a configuration gets none, and
+    pooled over all (under the name ``""``). A size that never varies within a configuration gets none, and
     so does a negative estimate (more rows never take less time)."""
     cols = list(EXTRAPOLATED)
 
