@@ -235,10 +235,10 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
         todo = [(b, m) for b in budgets for m in methods if (info["name"], b, m) not in done]
         if not todo:
             continue
-        db_path = fold_db(meta_db, set(folds[fold]), work, fold)
         task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
         if task.n_rows < min_rows:
             continue
+        db_path = fold_db(meta_db, set(folds[fold]), work, fold)
         metric = get_metric(None, task.kind)
         X_tr, X_te, y_tr, y_te = split(task, split_seed)
         y_true = class_index(task.classes, y_te) if task.is_classification else y_te
