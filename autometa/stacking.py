@@ -38,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from autometa.stack_check import CHECK_FIT, INNER_COST
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -46,12 +48,13 @@ if TYPE_CHECKING:
     from autometa.repeats import Options, Pool
     from autometa.spaces import Config
 
-__all__ = ["LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_MORE", "LEVEL2_SHARE", "Upper", "candidates", "inputs_of",
+__all__ = ["LEVEL2_CHECK", "LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_MORE", "LEVEL2_SHARE", "Upper", "candidates", "inputs_of",
            "level_two", "level_two_seconds", "stacks_level_two"]
 
 LEVEL2_FAMILIES = 3  # second-level configurations: the best trial of each of the best families
 LEVEL2_MORE = True  # under a time budget, the next families' best trials too, in the time left
 LEVEL2_INPUTS = 10  # first-level trials whose predictions become columns, at most
+LEVEL2_CHECK = True  # judge each candidate on a held-out fold first (``autometa.stack_check``)
 LEVEL2_SHARE = 0.3  # the share of the search's seconds that the second level may take
 COLUMNS_COST = 1.2  # a second-level run's seconds against its trial's: more columns to split on
 PREFIX = "__level1_"  # the added columns' names (a number per input, and a class)
@@ -101,8 +104,13 @@ def level_two_seconds(pool: Pool, search_seconds: float) -> float:
     if len(pool.items) < 2:
         return 0.0
     cap, total = LEVEL2_SHARE * search_seconds, 0.0
-    for n in candidates(pool):
-        cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
+    runs, judge = candidates(pool), 1.0
+    if LEVEL2_CHECK and runs:  # the inputs' inner cross-validation, where it fits with the first run
+        inner = INNER_COST * sum(pool.seconds.get(n, 0.0) for n in candidates(pool, None)[:LEVEL2_INPUTS])
+        if inner + (COLUMNS_COST + CHECK_FIT) * pool.seconds.get(runs[0], 0.0) <= cap:
+            total, judge = inner, 1.0 + CHECK_FIT / COLUMNS_COST
+    for n in runs:
+        cost = judge * COLUMNS_COST * pool.seconds.get(n, 0.0)
         if total + cost <= cap:
             total += cost
     return total
@@ -140,6 +148,7 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     from autometa.errors import TrialTimeout
     from autometa.evaluate import cross_validate, encode_target
     from autometa.learners import get_learner
+    from autometa.stack_check import HoldoutCheck
 
     inputs = inputs_of(pool, encode_target(task), metric)
     if not inputs:
@@ -149,12 +158,28 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     upper = dataclasses.replace(task, X=X, columns=(*task.columns, *(Column(c, "numeric") for c in names)))
     done: list[Upper] = []
     written = 0.0
+    check = HoldoutCheck(task, pool, inputs, names, spaces, metric, options, plan) if LEVEL2_CHECK else None
     for n in candidates(pool, None if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
         growth = pool.bag_growth(n) if writes else 0.0
         end = None if until is None else until - written - growth
-        if end is not None and time.monotonic() + COLUMNS_COST * pool.seconds.get(n, 0.0) > end:
+        cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
+        if check is not None and not check.ready and end is not None and time.monotonic() + cost + check.seconds(n) > end:
+            check = None  # no time to judge the candidates: they run unjudged, as they did before
+        if end is not None and time.monotonic() + cost + (check.seconds(n) if check else 0.0) > end:
             continue  # a later, cheaper candidate may still fit
         config = pool.items[n][1]
+        if check is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if not check.passes(n, end):
+                        continue
+            except TrialTimeout:
+                break
+            except Exception:  # the configuration fails on the new columns, or the inputs on fewer rows
+                if check.ready:
+                    continue
+                check = None
         start = time.perf_counter()
         try:
             with warnings.catch_warnings():

@@ -38,6 +38,9 @@ seconds and one thread, one after another on the same machine:
 * ``autometa-flat-cost`` (an ablation): ``autometa`` whose cost model predicts a table larger
   than every past task as if it were the largest (``CostModel`` without its size elasticities,
   as before session 16).
+* ``autometa-unchecked`` (an ablation): ``autometa`` whose second-level candidates are not judged
+  on a held-out fold first (``stacking.LEVEL2_CHECK = False``, as before session 17;
+  ``autometa.stack_check``).
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -85,7 +88,7 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
            "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3",
-           "autometa-flat-cost"]
+           "autometa-flat-cost", "autometa-unchecked"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -153,7 +156,9 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
                          learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
                          early_stop=method == "autometa-es", level2=method != "autometa-no-l2")
     recommend, more, growth = Recommender.recommend, stacking.LEVEL2_MORE, CostModel._growth
+    check = stacking.LEVEL2_CHECK
     stacking.LEVEL2_MORE = method != "autometa-l2-top3"
+    stacking.LEVEL2_CHECK = method != "autometa-unchecked"
     if method == "autometa-flat-cost":  # the ablation: no growth beyond the past tasks' sizes
         CostModel._growth = lambda self, learners, mf: np.zeros(len(learners))  # type: ignore[method-assign]
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
@@ -165,6 +170,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     finally:
         Recommender.recommend = recommend  # type: ignore[method-assign]
         stacking.LEVEL2_MORE = more
+        stacking.LEVEL2_CHECK = check
         CostModel._growth = growth  # type: ignore[method-assign]
     pred = predict_scores(result.model, X_te, task)
     return pred, seconds, result.n_trials, f"{result.repeats}+{result.repeats_partial}"

@@ -20,6 +20,13 @@ from tests.conftest import mixed_frame
 
 pytestmark = [pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning")]
 
+
+@pytest.fixture(autouse=True)
+def _unjudged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The second level's mechanics, without the held-out verdict on its candidates (which
+    tests/test_stack_check.py tests): on these small tables it may reject them all."""
+    monkeypatch.setattr(stacking, "LEVEL2_CHECK", False)
+
 CONFIGS = [Config("linear", {"C": 1.0, "class_weight": None}),
            Config("random_forest", {"n_estimators": 20, "max_features": "sqrt", "min_samples_leaf": 2,
                                     "bootstrap": True, "class_weight": None, "criterion": "gini"}),
