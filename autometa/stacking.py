@@ -38,8 +38,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from autometa.stack_check import CHECK_FIT, INNER_COST
-
 if TYPE_CHECKING:
     import numpy as np
 
@@ -56,6 +54,7 @@ LEVEL2_MORE = True  # under a time budget, the next families' best trials too, i
 LEVEL2_INPUTS = 10  # first-level trials whose predictions become columns, at most
 LEVEL2_CHECK = True  # judge each candidate on a held-out fold first (``autometa.stack_check``)
 LEVEL2_SHARE = 0.3  # the share of the search's seconds that the second level may take
+CHECK_MARGIN = 2.0  # under a time budget, judge only where twice the verdict's predicted seconds are left
 COLUMNS_COST = 1.2  # a second-level run's seconds against its trial's: more columns to split on
 PREFIX = "__level1_"  # the added columns' names (a number per input, and a class)
 
@@ -104,13 +103,8 @@ def level_two_seconds(pool: Pool, search_seconds: float) -> float:
     if len(pool.items) < 2:
         return 0.0
     cap, total = LEVEL2_SHARE * search_seconds, 0.0
-    runs, judge = candidates(pool), 1.0
-    if LEVEL2_CHECK and runs:  # the inputs' inner cross-validation, where it fits with the first run
-        inner = INNER_COST * sum(pool.seconds.get(n, 0.0) for n in candidates(pool, None)[:LEVEL2_INPUTS])
-        if inner + (COLUMNS_COST + CHECK_FIT) * pool.seconds.get(runs[0], 0.0) <= cap:
-            total, judge = inner, 1.0 + CHECK_FIT / COLUMNS_COST
-    for n in runs:
-        cost = judge * COLUMNS_COST * pool.seconds.get(n, 0.0)
+    for n in candidates(pool):
+        cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
         if total + cost <= cap:
             total += cost
     return total
@@ -163,7 +157,8 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
         growth = pool.bag_growth(n) if writes else 0.0
         end = None if until is None else until - written - growth
         cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
-        if check is not None and not check.ready and end is not None and time.monotonic() + cost + check.seconds(n) > end:
+        if (check is not None and not check.ready and end is not None
+                and time.monotonic() + cost + CHECK_MARGIN * check.seconds(n) > end):
             check = None  # no time to judge the candidates: they run unjudged, as they did before
         if end is not None and time.monotonic() + cost + (check.seconds(n) if check else 0.0) > end:
             continue  # a later, cheaper candidate may still fit

@@ -134,7 +134,7 @@ def split(task: Any, seed: int = SEED) -> tuple[Any, Any, Any, Any]:
 
 
 def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any,
-                 db_path: str) -> tuple[np.ndarray, float, int, str]:
+                 db_path: str, trials: int | None = None) -> tuple[np.ndarray, float, int, str]:
     """The test predictions, seconds, trials and repeated rounds (whole + partial) of one fit."""
     from bench_meta import _subtask
 
@@ -152,7 +152,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     learners = None
     if method == "autometa-no-cb-xgb":
         learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
-    options = FitOptions(n_trials=None, time_budget=budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
+    options = FitOptions(n_trials=trials, time_budget=None if trials else budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
                          learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
                          early_stop=method == "autometa-es", level2=method != "autometa-no-l2")
     recommend, more, growth = Recommender.recommend, stacking.LEVEL2_MORE, CostModel._growth
@@ -270,15 +270,20 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
-        csv: Path = CSV, part: tuple[int, int] = (0, 1), split_seed: int = SEED, min_rows: int = 0) -> None:
+        csv: Path = CSV, part: tuple[int, int] = (0, 1), split_seed: int = SEED, min_rows: int = 0,
+        trials: int | None = None) -> None:
+    """With ``trials``, autometa's fits run that many trials without a time budget (the command
+    line's default fit), recorded under budget 0; the peers need a budget and are not run."""
+    if trials:
+        budgets, methods = [0.0], [m for m in methods if m.startswith("autometa")]
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
         repeats = ""
         if method.startswith("autometa"):
-            pred, seconds, trials, repeats = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path)
+            pred, seconds, done, repeats = run_autometa(method, budget, task, X_tr, X_te, y_tr, db_path, trials)
         else:
-            pred, seconds, trials = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
-        return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": trials,
+            pred, seconds, done = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
+        return pred, {"seconds": f"{seconds:.2f}", "overrun": f"{seconds - budget:.2f}", "trials": done,
                       "repeats": repeats}
 
     held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part, split_seed=split_seed,
@@ -422,6 +427,8 @@ def main() -> None:
     ap.add_argument("--part", type=int, default=0, help="run every PARTS-th task from this one")
     ap.add_argument("--parts", type=int, default=1)
     ap.add_argument("--min-rows", type=int, default=0, help="leave out the tasks with fewer rows")
+    ap.add_argument("--trials", type=int, default=None,
+                    help="autometa's fits run this many trials without a budget (peers are left out)")
     a = ap.parse_args()
     csv = RESULTS / f"{a.name}.csv"
     if a.cli:
@@ -429,7 +436,7 @@ def main() -> None:
         return
     if not a.report:
         run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed,
-            a.min_rows)
+            a.min_rows, a.trials)
     report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
 
 
