@@ -38,9 +38,10 @@ seconds and one thread, one after another on the same machine:
 * ``autometa-flat-cost`` (an ablation): ``autometa`` whose cost model predicts a table larger
   than every past task as if it were the largest (``CostModel`` without its size elasticities,
   as before session 16).
-* ``autometa-unchecked`` (an ablation): ``autometa`` whose second-level candidates are not judged
-  on a held-out fold first (``stacking.LEVEL2_CHECK = False``, as before session 17;
-  ``autometa.stack_check``).
+* ``autometa-checked`` (an ablation): ``autometa`` whose second-level candidates are judged on a
+  held-out fold first (``stacking.LEVEL2_CHECK = True``, ``autometa.stack_check``);
+  ``autometa-unchecked``, the same fit as ``autometa`` since the verdict is off by default, is kept
+  for reading session 17's result files, in which ``autometa`` judged them.
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -88,7 +89,7 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
            "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3",
-           "autometa-flat-cost", "autometa-unchecked"]
+           "autometa-flat-cost", "autometa-unchecked", "autometa-checked"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -152,13 +153,14 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     learners = None
     if method == "autometa-no-cb-xgb":
         learners = tuple(n for n in iter_learner_names(load_spaces(), task.kind) if n not in NEW_FAMILIES)
-    options = FitOptions(n_trials=trials, time_budget=None if trials else budget, n_jobs=1, record=False, seed=SEED, use_meta=meta,
-                         learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS), cv=FOLDS.get(method, "auto"),
-                         early_stop=method == "autometa-es", level2=method != "autometa-no-l2")
+    options = FitOptions(n_trials=trials, time_budget=None if trials else budget, n_jobs=1, record=False, seed=SEED,
+                         use_meta=meta, learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS),
+                         cv=FOLDS.get(method, "auto"), early_stop=method == "autometa-es",
+                         level2=method != "autometa-no-l2")
     recommend, more, growth = Recommender.recommend, stacking.LEVEL2_MORE, CostModel._growth
     check = stacking.LEVEL2_CHECK
     stacking.LEVEL2_MORE = method != "autometa-l2-top3"
-    stacking.LEVEL2_CHECK = method != "autometa-unchecked"
+    stacking.LEVEL2_CHECK = method == "autometa-checked"
     if method == "autometa-flat-cost":  # the ablation: no growth beyond the past tasks' sizes
         CostModel._growth = lambda self, learners, mf: np.zeros(len(learners))  # type: ignore[method-assign]
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget

@@ -81,6 +81,7 @@ def test_a_candidate_must_beat_its_inputs_ensemble_on_the_held_out_rows(target: 
 
 def test_the_second_level_cross_validates_only_the_candidates_that_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     task, metric, spaces, plan, pool = _searched()
+    monkeypatch.setattr(stacking, "LEVEL2_CHECK", True)
     options = FitOptions(cv=3, n_jobs=1)
     found = stacking.candidates(pool)
     judged: list[int] = []
@@ -99,6 +100,7 @@ def test_the_second_level_cross_validates_only_the_candidates_that_pass(monkeypa
 def test_under_a_time_budget_candidates_run_unjudged_where_the_verdict_would_not_fit(
         monkeypatch: pytest.MonkeyPatch) -> None:
     task, metric, spaces, plan, pool = _searched()
+    monkeypatch.setattr(stacking, "LEVEL2_CHECK", True)
     options = FitOptions(cv=3, n_jobs=1)
 
     judged: list[int] = []
