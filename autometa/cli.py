@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from autometa.flow import FitResult
     from autometa.records import TrialRecord
 
@@ -271,9 +273,7 @@ def _print_result(result: FitResult) -> None:
     if result.ensemble_weights:
         how = ("linear stack (cross-validated on their out-of-fold predictions)" if result.stacked
                else "ensemble")
-        upper = sum(isinstance(k, str) for k in result.ensemble_weights)
-        members = f"{len(result.ensemble_weights) - upper} trials" + (f" and {upper} second-level models" if upper else "")
-        best += f"; final model: {how} of {members}, out-of-fold {result.metric} {result.ensemble_score:.4f}"
+        best += f"; final model: {how} of {_members(result.ensemble_weights)}, out-of-fold {result.metric} {result.ensemble_score:.4f}"
     out.print(best)
     if result.model_dir is not None:
         out.print(f"model: {result.model_dir}  (leaderboard.csv and optimization_history.png beside it)")
@@ -281,6 +281,15 @@ def _print_result(result: FitResult) -> None:
     if result.run_id:
         browse = "" if result.tracking.startswith("http") else " --tracking-uri " + result.tracking
         out.print(f"MLflow: run {result.run_id} in {result.tracking} (browse: autometa ui{browse})")
+
+
+def _members(weights: Mapping[int | str, float]) -> str:
+    """The final ensemble's members in words: ``"4 trials and 2 second-level runs"``, ``"1 trial"``
+    (a second-level run's key is a string, ``L2:<trial>``)."""
+    upper = sum(isinstance(k, str) for k in weights)
+    lower = len(weights) - upper
+    return " and ".join([f"{lower} trial{'s' * (lower != 1)}"] * (lower > 0)
+                        + [f"{upper} second-level run{'s' * (upper != 1)}"] * (upper > 0))
 
 
 meta_app = typer.Typer(help="Build and inspect the meta-database of past runs.", no_args_is_help=True)

@@ -217,3 +217,12 @@ def test_resume_needs_the_same_data_and_a_fit_to_resume(tmp_path: Path, capsys: 
     assert code == 2 and "the data differ" in err and len(err.strip().splitlines()) == 1
     code, out, _ = run_cli([*base[:-1], "--json", "--output", "o", "--resume", "--trials", "4"], capsys, monkeypatch)
     assert code == 0 and '"n_trials": 4' in out
+
+
+def test_the_final_ensemble_s_members_are_counted_in_words() -> None:
+    from autometa.cli import _members
+
+    assert _members({3: 0.5, 7: 0.25, "L2:3": 0.25}) == "2 trials and 1 second-level run"
+    assert _members({"L2:3": 1.0}) == "1 second-level run"
+    assert _members({3: 0.6, 7: 0.4}) == "2 trials"
+    assert _members({3: 1.0, "L2:3": 0.5, "L2:7": 0.5}) == "1 trial and 2 second-level runs"
