@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from autometa.metrics import Metric
     from autometa.repeats import Options, Pool
 
-__all__ = ["CHECK_FIT", "INNER_COST", "INNER_FOLDS", "HoldoutCheck"]
+__all__ = ["CHECK_FIT", "INNER_COST", "INNER_FOLDS", "HoldoutCheck", "run_config", "with_columns"]
 
 INNER_FOLDS = 3  # folds of the inputs' cross-validation on the rows outside the held-out fold
 INNER_COST = 0.4  # its seconds against the input's search run: 3 fits on 8/15 of the rows, not 5 on 4/5
@@ -96,8 +96,7 @@ class HoldoutCheck:
     def _columns(self, deadline: float | None) -> Task:
         import numpy as np
 
-        from autometa.data import Column
-        from autometa.ensemble import ensemble_selection, with_predictions
+        from autometa.ensemble import ensemble_selection
         from autometa.evaluate import encode_target, predict_scores
 
         if self._upper is not None:
@@ -114,9 +113,7 @@ class HoldoutCheck:
         weights, _ = ensemble_selection([p[self.rest] for p in predictions], y[self.rest], self.metric)
         blend = np.tensordot(np.asarray(weights), np.stack([p[self.held] for p in predictions]), axes=1)
         self.baseline = float(self.metric(y[self.held], blend))
-        X = with_predictions(task.X, predictions, self.names)
-        self._upper = dataclasses.replace(task, X=X, columns=(*task.columns,
-                                                              *(Column(c, "numeric") for c in self.names)))
+        self._upper = with_columns(task, predictions, self.names)
         return self._upper
 
     def _inner_plan(self, y: np.ndarray) -> CVPlan:
@@ -130,12 +127,29 @@ class HoldoutCheck:
         return CVPlan(tuple((rest[a], rest[b]) for a, b in folds.split(rest, y[rest])), "kfold")
 
     def _cross_validate(self, task: Task, config: Any, plan: CVPlan, deadline: float | None) -> Any:
-        from autometa.evaluate import cross_validate
-        from autometa.learners import get_learner
+        return run_config(task, config, self.spaces, self.metric, self.options, plan, deadline)
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # library noise inside the fits, as in the trials
-            return cross_validate(task, config, get_learner(config.learner, self.spaces[config.learner]),
-                                  self.metric, plan, seed=self.options.seed,
-                                  n_jobs=self.options.threads(self.task.n_rows), deadline=deadline,
-                                  early_stop=self.options.early_stop)
+
+def with_columns(task: Task, predictions: Sequence[np.ndarray], names: Sequence[str]) -> Task:
+    """``task`` with members' predictions as more numeric columns ``names``
+    (``ensemble.with_predictions``): the second level's rows."""
+    from autometa.data import Column
+    from autometa.ensemble import with_predictions
+
+    X = with_predictions(task.X, predictions, names)
+    return dataclasses.replace(task, X=X, columns=(*task.columns, *(Column(c, "numeric") for c in names)))
+
+
+def run_config(task: Task, config: Any, spaces: Mapping[str, Any], metric: Metric, options: Options, plan: CVPlan,
+               deadline: float | None) -> Any:
+    """``evaluate.cross_validate`` of ``config`` on ``plan`` with the fit's seed, threads and early
+    stopping, library warnings silenced as in the trials: a second-level run, or one for its
+    verdict."""
+    from autometa.evaluate import cross_validate
+    from autometa.learners import get_learner
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # library noise inside the fits, as in the trials
+        return cross_validate(task, config, get_learner(config.learner, spaces[config.learner]), metric, plan,
+                              seed=options.seed, n_jobs=options.threads(task.n_rows), deadline=deadline,
+                              early_stop=options.early_stop)

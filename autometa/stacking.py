@@ -37,7 +37,6 @@ more time, and at 60 s it took the time of the runs it judged.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from collections.abc import Mapping
@@ -148,19 +147,16 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     (``stack_check.HoldoutCheck``). Under a time budget the verdict is asked only where
     ``CHECK_MARGIN`` times its predicted seconds are left before the first candidate that fits;
     otherwise the candidates run unjudged."""
-    from autometa.data import Column
-    from autometa.ensemble import stack_columns, with_predictions
+    from autometa.ensemble import stack_columns
     from autometa.errors import TrialTimeout
-    from autometa.evaluate import cross_validate, encode_target
-    from autometa.learners import get_learner
-    from autometa.stack_check import HoldoutCheck
+    from autometa.evaluate import encode_target
+    from autometa.stack_check import HoldoutCheck, run_config, with_columns
 
     inputs = inputs_of(pool, encode_target(task), metric)
     if not inputs:
         return []
     names = tuple(stack_columns(_prefix(task), len(inputs), len(task.classes)))
-    X = with_predictions(task.X, [pool.items[n][2] for n in inputs], names)
-    upper = dataclasses.replace(task, X=X, columns=(*task.columns, *(Column(c, "numeric") for c in names)))
+    upper = with_columns(task, [pool.items[n][2] for n in inputs], names)
     done: list[Upper] = []
     written = 0.0
     check = HoldoutCheck(task, pool, inputs, names, spaces, metric, options, plan) if LEVEL2_CHECK else None
@@ -188,11 +184,7 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
                 check = None
         start = time.perf_counter()
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # library noise inside the fits, as in the trials
-                ev = cross_validate(upper, config, get_learner(config.learner, spaces[config.learner]), metric, plan,
-                                    seed=options.seed, n_jobs=options.threads(task.n_rows), deadline=end,
-                                    early_stop=options.early_stop)
+            ev = run_config(upper, config, spaces, metric, options, plan, end)
         except TrialTimeout:
             break
         except Exception:  # this configuration fails on the new columns; the next may not
