@@ -42,6 +42,8 @@ seconds and one thread, one after another on the same machine:
   held-out fold first (``stacking.LEVEL2_CHECK = True``, ``autometa.stack_check``);
   ``autometa-unchecked``, the same fit as ``autometa`` since the verdict is off by default, is kept
   for reading session 17's result files, in which ``autometa`` judged them.
+* ``autometa-reshuffle`` (an ablation): each trial cross-validated on its own shuffle of the rows
+  (``flow.RESHUFFLE = True``), and so no second level; compare it with ``autometa-no-l2``.
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -89,7 +91,7 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
            "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3",
-           "autometa-flat-cost", "autometa-unchecked", "autometa-checked"]
+           "autometa-flat-cost", "autometa-unchecked", "autometa-checked", "autometa-reshuffle"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -139,7 +141,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     """The test predictions, seconds, trials and repeated rounds (whole + partial) of one fit."""
     from bench_meta import _subtask
 
-    from autometa import stacking
+    from autometa import flow, stacking
     from autometa.evaluate import predict_scores
     from autometa.flow import FitOptions, fit_task
     from autometa.meta.cost import CostModel
@@ -158,9 +160,10 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
                          cv=FOLDS.get(method, "auto"), early_stop=method == "autometa-es",
                          level2=method != "autometa-no-l2")
     recommend, more, growth = Recommender.recommend, stacking.LEVEL2_MORE, CostModel._growth
-    check = stacking.LEVEL2_CHECK
+    check, reshuffle = stacking.LEVEL2_CHECK, flow.RESHUFFLE
     stacking.LEVEL2_MORE = method != "autometa-l2-top3"
     stacking.LEVEL2_CHECK = method == "autometa-checked"
+    flow.RESHUFFLE = method == "autometa-reshuffle"  # the ablation: a partition per trial, no second level
     if method == "autometa-flat-cost":  # the ablation: no growth beyond the past tasks' sizes
         CostModel._growth = lambda self, learners, mf: np.zeros(len(learners))  # type: ignore[method-assign]
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
@@ -173,6 +176,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
         Recommender.recommend = recommend  # type: ignore[method-assign]
         stacking.LEVEL2_MORE = more
         stacking.LEVEL2_CHECK = check
+        flow.RESHUFFLE = reshuffle
         CostModel._growth = growth  # type: ignore[method-assign]
     pred = predict_scores(result.model, X_te, task)
     return pred, seconds, result.n_trials, f"{result.repeats}+{result.repeats_partial}"
@@ -213,11 +217,11 @@ def read_rows(csv: Path = CSV) -> list[dict[str, str]]:
 
 def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
              call: Any, work_name: str = "bench-budget", part: tuple[int, int] = (0, 1),
-             split_seed: int = SEED, min_rows: int = 0) -> None:
+             split_seed: int = SEED, min_rows: int = 0, max_rows: int | None = None) -> None:
     """For each held-out task x budget x method without a row in ``csv`` yet: ``call(method, budget,
     task, X_tr, X_te, y_tr, metric, db_path)`` returns the test predictions and facts for the row;
     the row (the task, the test score, the facts) is appended at once, so a run resumes. Tasks
-    of fewer than ``min_rows`` rows are left out."""
+    of fewer than ``min_rows`` rows, or more than ``max_rows``, are left out."""
     from bench_cold import append_row, class_index
     from bench_cold import read_rows as read
     from bench_meta import live_tasks
@@ -244,7 +248,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
         if not todo:
             continue
         task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
-        if task.n_rows < min_rows:
+        if task.n_rows < min_rows or (max_rows is not None and task.n_rows > max_rows):
             continue
         db_path = fold_db(meta_db, set(folds[fold]), work, fold)
         metric = get_metric(None, task.kind)
@@ -273,7 +277,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
         csv: Path = CSV, part: tuple[int, int] = (0, 1), split_seed: int = SEED, min_rows: int = 0,
-        trials: int | None = None) -> None:
+        trials: int | None = None, max_rows: int | None = None) -> None:
     """With ``trials``, autometa's fits run that many trials without a time budget (the command
     line's default fit), recorded under budget 0; the peers need a budget and are not run."""
     if trials:
@@ -289,7 +293,7 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
                       "repeats": repeats}
 
     held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, part=part, split_seed=split_seed,
-             min_rows=min_rows)
+             min_rows=min_rows, max_rows=max_rows)
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
@@ -429,6 +433,7 @@ def main() -> None:
     ap.add_argument("--part", type=int, default=0, help="run every PARTS-th task from this one")
     ap.add_argument("--parts", type=int, default=1)
     ap.add_argument("--min-rows", type=int, default=0, help="leave out the tasks with fewer rows")
+    ap.add_argument("--max-rows", type=int, default=None, help="leave out the tasks with more rows")
     ap.add_argument("--trials", type=int, default=None,
                     help="autometa's fits run this many trials without a budget (peers are left out)")
     a = ap.parse_args()
@@ -438,7 +443,7 @@ def main() -> None:
         return
     if not a.report:
         run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed,
-            a.min_rows, a.trials)
+            a.min_rows, a.trials, a.max_rows)
     report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
 
 

@@ -211,3 +211,32 @@ def test_a_resumed_fit_records_each_trial_once(tmp_path: Path) -> None:
     result = fit_task(task, FitOptions(n_trials=4, **common), db=db)  # type: ignore[arg-type]
     assert result.n_trials == 4
     assert db.stats()["runs_by_origin"] == {"user": 4}
+
+
+class _Trial:
+    """What the trial evaluator reads of a trial: its number, no deadline, no pruning."""
+
+    def __init__(self, number: int) -> None:
+        self.number, self.deadline = number, None
+
+    def report(self, step: int, value: float) -> None:
+        pass
+
+
+@pytest.mark.parametrize("reshuffle", [False, True])
+def test_reshuffle_gives_each_trial_its_own_partition_and_no_second_level(
+        monkeypatch: pytest.MonkeyPatch, reshuffle: bool) -> None:
+    from autometa import flow
+
+    monkeypatch.setattr(flow, "RESHUFFLE", reshuffle)
+    task = make_task(mixed_frame(n=120, kind="regression"), "target")
+    options = FitOptions(n_trials=2, learners=("linear",), n_jobs=1)
+    metric, spaces, plan = flow.prepare(task, options, None)
+    pool = flow._OofPool(metric)
+    evaluate = flow.trial_evaluator(task, options, metric, spaces, plan, pool)
+    config = Config("linear", {"alpha": 1e-2})
+    (_, first), (_, second) = evaluate(config, _Trial(0)), evaluate(config, _Trial(1))
+    # the same deterministic configuration scores the same folds the same, other folds otherwise
+    assert (first["fold_scores"] != second["fold_scores"]) is reshuffle
+    assert all(np.isfinite(pool.items[n][2]).all() for n in (0, 1))  # every row predicted out of fold
+    assert options.has_level2(plan.scheme) is not reshuffle
