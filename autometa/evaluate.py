@@ -30,12 +30,17 @@ if TYPE_CHECKING:
     from autometa.metrics import Metric
     from autometa.spaces import Config
 
-__all__ = ["HOLDOUT_ROWS", "CVPlan", "Evaluation", "Reporter", "align_proba", "cross_validate", "plan_cv",
-           "predict_scores"]
+__all__ = ["HOLDOUT_ROWS", "RESHUFFLE", "CVPlan", "Evaluation", "Reporter", "align_proba", "cross_validate", "plan_cv",
+           "predict_scores", "reshuffled", "trial_plan"]
 
 HOLDOUT_ROWS = 100_000
 DEFAULT_FOLDS = 5
 FINAL_STAGE_STEP = len(STAGE_FRACTIONS) - 1
+# Each trial after the first cross-validated on its own shuffle of the rows (Nagler et al.,
+# "Reshuffling Resampling Splits Can Improve Generalization of Hyperparameter Optimization",
+# NeurIPS 2024): a long search on a small table then cannot keep choosing what one partition
+# happens to favour. The second level cross-validates its inputs again on the first trial's.
+RESHUFFLE = False
 
 
 class Reporter(Protocol):
@@ -118,6 +123,22 @@ def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
     else:
         splitter = KFold(folds, shuffle=True, random_state=seed)
     return CVPlan(tuple(splitter.split(idx, stratify)), "kfold")
+
+
+def reshuffled(plan: CVPlan, number: int) -> bool:
+    """Whether trial ``number`` of a search on ``plan`` is cross-validated on a partition of its
+    own (``RESHUFFLE``; k-fold only; trial 0 keeps the search's, which the second level uses)."""
+    return RESHUFFLE and plan.scheme == "kfold" and number > 0
+
+
+def trial_plan(task: Task, plan: CVPlan, cv: int | str, seed: int, number: int) -> CVPlan:
+    """The partition trial ``number`` is cross-validated on: the search's ``plan`` (made by
+    ``plan_cv(task, cv, seed=seed)``), or its own shuffle where ``reshuffled``."""
+    if not reshuffled(plan, number):
+        return plan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the search's own plan has said what there is to say
+        return plan_cv(task, cv, seed=seed + number)
 
 
 def encode_target(task: Task) -> np.ndarray:

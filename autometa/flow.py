@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning, Task
 from autometa.errors import AutoMetaError, OptionError, message
-from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv
+from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv, trial_plan
 from autometa.interrupts import interrupt_deferred
 from autometa.learners import get_learner
 from autometa.meta.db import MetaDB
@@ -60,10 +60,6 @@ SMALL_TASK_ROWS = 5_000
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 FINISH_SAFETY = 3.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
-# Each trial cross-validated on its own shuffle of the rows (Nagler et al., NeurIPS 2024): a long
-# search on a small table then cannot keep choosing what one partition happens to favour. The
-# second stack level needs every input on one partition, so a reshuffled fit has none.
-RESHUFFLE = False
 # writing a bagged model takes a multiple of skops' dumps of its folds one by one: MLflow's save
 # dumps it whole (70 MB took 0.48 s/MB against 0.14-0.19 s/MB for its folds alone), the allowlist
 # check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
@@ -239,8 +235,8 @@ class FitOptions:
 
     def has_level2(self, scheme: str) -> bool:
         """Whether the fit trains a second stack level (``stacking.stacks_level_two``; ``scheme``:
-        the validation plan's; never with ``RESHUFFLE``, whose trials have other partitions)."""
-        return self.ensemble and not RESHUFFLE and stacks_level_two(self.level2, self.final, scheme, self.repeats)
+        the validation plan's)."""
+        return self.ensemble and stacks_level_two(self.level2, self.final, scheme, self.repeats)
 
     def level2_keep(self, scheme: str) -> Callable[[Any, float], float] | None:
         """What a budgeted search keeps for the second stack level, from its pool and length
@@ -529,10 +525,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         learner = get_learner(config.learner, spaces[config.learner])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
-            # (the search's own plan has said what there is to say about its folds)
-            trial_plan = plan_cv(task, options.cv, seed=options.seed + ctx.number) \
-                if RESHUFFLE and plan.scheme == "kfold" and ctx.number > 0 else plan
-            ev = cross_validate(task, config, learner, metric, trial_plan, seed=options.seed,
+            ev = cross_validate(task, config, learner, metric,
+                                trial_plan(task, plan, options.cv, options.seed, ctx.number), seed=options.seed,
                                 n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx,
                                 fractions=fractions[config.learner], early_stop=options.early_stop)
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),

@@ -22,7 +22,9 @@ not started, and the time the candidates leave goes to the best trials of the ne
 (``LEVEL2_MORE``; measured better at 60 s in benchmarks/README.md, session 16). Holdout
 validation keeps no out-of-fold predictions, and a refitted final model keeps
 no fold models, so neither has a second level; nor has a fit that repeats its leaders'
-cross-validation (``autometa.repeats``), whose out-of-fold predictions mix other partitions.
+cross-validation (``autometa.repeats``), whose out-of-fold predictions mix other partitions. A
+search whose trials each have a partition of their own (``evaluate.RESHUFFLE``) keeps its second
+level: the inputs are cross-validated again on the first trial's partition, the second level's.
 
 The out-of-fold predictions of the second level are optimistic: a row's inputs in a training
 part were predicted by first-level models that saw the validation rows. AutoGluon takes the same
@@ -107,9 +109,13 @@ def level_two_seconds(pool: Pool, search_seconds: float) -> float:
     candidates: those, best first, whose predicted seconds fit ``LEVEL2_SHARE`` of it."""
     if len(pool.items) < 2:
         return 0.0
+    from autometa.evaluate import RESHUFFLE
+
     cap, total = LEVEL2_SHARE * search_seconds, 0.0
+    # a reshuffled search's candidates are inputs too, cross-validated again for their columns
+    factor = COLUMNS_COST + (1.0 if RESHUFFLE else 0.0)
     for n in candidates(pool):
-        cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
+        cost = factor * pool.seconds.get(n, 0.0)
         if total + cost <= cap:
             total += cost
     return total
@@ -153,10 +159,11 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     from autometa.stack_check import HoldoutCheck, run_config, with_columns
 
     inputs = inputs_of(pool, encode_target(task), metric)
-    if not inputs:
+    columns = _columns(task, pool, inputs, spaces, metric, options, plan, until) if inputs else None
+    if not columns:
         return []
     names = tuple(stack_columns(_prefix(task), len(inputs), len(task.classes)))
-    upper = with_columns(task, [pool.items[n][2] for n in inputs], names)
+    upper = with_columns(task, columns, names)
     done: list[Upper] = []
     written = 0.0
     check = HoldoutCheck(task, pool, inputs, names, spaces, metric, options, plan) if LEVEL2_CHECK else None
@@ -193,6 +200,27 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
                           time.perf_counter() - start))
         written += growth
     return done
+
+
+def _columns(task: Task, pool: Pool, inputs: list[int], spaces: Mapping[str, Any], metric: Metric, options: Options,
+             plan: Any, until: float | None) -> list[np.ndarray] | None:
+    """The inputs' out-of-fold predictions on ``plan``: as the search kept them, or, for a trial
+    that the search cross-validated on a partition of its own (``evaluate.RESHUFFLE``), from its
+    configuration cross-validated again on ``plan``. None: one of those did not finish by ``until``
+    or failed (then there is no second level)."""
+    from autometa.evaluate import reshuffled
+    from autometa.stack_check import run_config
+
+    columns = []
+    for n in inputs:
+        if not reshuffled(plan, n):
+            columns.append(pool.items[n][2])
+            continue
+        try:
+            columns.append(run_config(task, pool.items[n][1], spaces, metric, options, plan, until).oof)
+        except Exception:  # past ``until``, or the configuration fails on these folds
+            return None
+    return columns
 
 
 def _prefix(task: Task) -> str:

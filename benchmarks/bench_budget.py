@@ -43,7 +43,9 @@ seconds and one thread, one after another on the same machine:
   ``autometa-unchecked``, the same fit as ``autometa`` since the verdict is off by default, is kept
   for reading session 17's result files, in which ``autometa`` judged them.
 * ``autometa-reshuffle`` (an ablation): each trial cross-validated on its own shuffle of the rows
-  (``flow.RESHUFFLE = True``), and so no second level; compare it with ``autometa-no-l2``.
+  (``evaluate.RESHUFFLE = True``), without a second level; compare it with ``autometa-no-l2``.
+  ``autometa-reshuffle-l2``: the same with the second level, which cross-validates its inputs
+  again on one partition.
 
 The peers run in their own environment (``--peer-python``, see
 benchmarks/README.md) through ``peer_runner.py``; their seconds are measured
@@ -91,7 +93,8 @@ FIELDS = ["task", "group", "kind", "rows", "fold", "metric", "budget", "method",
 METHODS = ["autometa", "autometa-cold", "autogluon-best", "autogluon-default", "flaml", "autometa-by-score",
            "autometa-no-cb-xgb", "autometa-no-repeats", "autometa-repeats", "autometa-cv8", "autometa-cv10",
            "autometa-no-es", "autometa-es", "autometa-l2", "autometa-no-l2", "autometa-l2-top3",
-           "autometa-flat-cost", "autometa-unchecked", "autometa-checked", "autometa-reshuffle"]
+           "autometa-flat-cost", "autometa-unchecked", "autometa-checked", "autometa-reshuffle",
+           "autometa-reshuffle-l2"]
 NEW_FAMILIES = ("catboost", "xgboost")
 REPEATS = {"autometa-no-repeats": 0, "autometa-repeats": 4}  # the ablations' rounds; others: the default
 FOLDS = {"autometa-cv8": 8, "autometa-cv10": 10}  # the ablations' cross-validation folds; others: "auto"
@@ -141,7 +144,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     """The test predictions, seconds, trials and repeated rounds (whole + partial) of one fit."""
     from bench_meta import _subtask
 
-    from autometa import flow, stacking
+    from autometa import evaluate, stacking
     from autometa.evaluate import predict_scores
     from autometa.flow import FitOptions, fit_task
     from autometa.meta.cost import CostModel
@@ -158,12 +161,12 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
     options = FitOptions(n_trials=trials, time_budget=None if trials else budget, n_jobs=1, record=False, seed=SEED,
                          use_meta=meta, learners=learners, repeats=REPEATS.get(method, REPEAT_ROUNDS),
                          cv=FOLDS.get(method, "auto"), early_stop=method == "autometa-es",
-                         level2=method != "autometa-no-l2")
+                         level2=method not in ("autometa-no-l2", "autometa-reshuffle"))
     recommend, more, growth = Recommender.recommend, stacking.LEVEL2_MORE, CostModel._growth
-    check, reshuffle = stacking.LEVEL2_CHECK, flow.RESHUFFLE
+    check, reshuffle = stacking.LEVEL2_CHECK, evaluate.RESHUFFLE
     stacking.LEVEL2_MORE = method != "autometa-l2-top3"
     stacking.LEVEL2_CHECK = method == "autometa-checked"
-    flow.RESHUFFLE = method == "autometa-reshuffle"  # the ablation: a partition per trial, no second level
+    evaluate.RESHUFFLE = method.startswith("autometa-reshuffle")  # the ablations: a partition per trial
     if method == "autometa-flat-cost":  # the ablation: no growth beyond the past tasks' sizes
         CostModel._growth = lambda self, learners, mf: np.zeros(len(learners))  # type: ignore[method-assign]
     if method == "autometa-by-score":  # the ablation: the recommendation as without a budget
@@ -176,7 +179,7 @@ def run_autometa(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_
         Recommender.recommend = recommend  # type: ignore[method-assign]
         stacking.LEVEL2_MORE = more
         stacking.LEVEL2_CHECK = check
-        flow.RESHUFFLE = reshuffle
+        evaluate.RESHUFFLE = reshuffle
         CostModel._growth = growth  # type: ignore[method-assign]
     pred = predict_scores(result.model, X_te, task)
     return pred, seconds, result.n_trials, f"{result.repeats}+{result.repeats_partial}"

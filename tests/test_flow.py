@@ -213,6 +213,7 @@ def test_a_resumed_fit_records_each_trial_once(tmp_path: Path) -> None:
     assert db.stats()["runs_by_origin"] == {"user": 4}
 
 
+
 class _Trial:
     """What the trial evaluator reads of a trial: its number, no deadline, no pruning."""
 
@@ -224,19 +225,22 @@ class _Trial:
 
 
 @pytest.mark.parametrize("reshuffle", [False, True])
-def test_reshuffle_gives_each_trial_its_own_partition_and_no_second_level(
+def test_reshuffle_gives_each_trial_its_own_partition_and_the_second_level_one(
         monkeypatch: pytest.MonkeyPatch, reshuffle: bool) -> None:
-    from autometa import flow
+    from autometa import evaluate, flow, stacking
 
-    monkeypatch.setattr(flow, "RESHUFFLE", reshuffle)
+    monkeypatch.setattr(evaluate, "RESHUFFLE", reshuffle)
     task = make_task(mixed_frame(n=120, kind="regression"), "target")
     options = FitOptions(n_trials=2, learners=("linear",), n_jobs=1)
     metric, spaces, plan = flow.prepare(task, options, None)
     pool = flow._OofPool(metric)
-    evaluate = flow.trial_evaluator(task, options, metric, spaces, plan, pool)
+    evaluate_trial = flow.trial_evaluator(task, options, metric, spaces, plan, pool)
     config = Config("linear", {"alpha": 1e-2})
-    (_, first), (_, second) = evaluate(config, _Trial(0)), evaluate(config, _Trial(1))
+    (_, first), (_, second) = evaluate_trial(config, _Trial(0)), evaluate_trial(config, _Trial(1))
     # the same deterministic configuration scores the same folds the same, other folds otherwise
     assert (first["fold_scores"] != second["fold_scores"]) is reshuffle
     assert all(np.isfinite(pool.items[n][2]).all() for n in (0, 1))  # every row predicted out of fold
-    assert options.has_level2(plan.scheme) is not reshuffle
+    # the second level reads every input's out-of-fold predictions on the search's first partition
+    columns = stacking._columns(task, pool, [0, 1], spaces, metric, options, plan, None)
+    assert columns is not None and np.allclose(columns[0], columns[1])
+    assert np.allclose(pool.items[0][2], pool.items[1][2]) is not reshuffle
