@@ -40,6 +40,9 @@ FINAL_STAGE_STEP = len(STAGE_FRACTIONS) - 1
 # "Reshuffling Resampling Splits Can Improve Generalization of Hyperparameter Optimization",
 # NeurIPS 2024): a long search on a small table then cannot keep choosing what one partition
 # happens to favour. The second level cross-validates its inputs again on the first trial's.
+# Off: at 60 s it was even with one partition on 14 small task-splits (8 better, 6 worse); at
+# 300 s, where a search runs hundreds of trials on a small table, better on 4 of 6 task-splits
+# (benchmarks/README.md, section 11, session 18): too few to change the default.
 RESHUFFLE = False
 
 
