@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from autometa.spaces import Config
 
 __all__ = ["HOLDOUT_ROWS", "RESHUFFLE", "CVPlan", "Evaluation", "Reporter", "align_proba", "cross_validate", "plan_cv",
-           "predict_scores", "reshuffled", "trial_plan"]
+           "predict_scores", "reshuffled", "shuffled_plan", "trial_plan"]
 
 HOLDOUT_ROWS = 100_000
 DEFAULT_FOLDS = 5
@@ -128,6 +128,14 @@ def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
     return CVPlan(tuple(splitter.split(idx, stratify)), "kfold")
 
 
+def shuffled_plan(task: Task, cv: int | str, seed: int) -> CVPlan:
+    """``plan_cv`` with another ``seed``: a partition beside the search's, without the warnings
+    that the search's own plan has already given (a repeated round's, a reshuffled trial's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return plan_cv(task, cv, seed=seed)
+
+
 def reshuffled(plan: CVPlan, number: int) -> bool:
     """Whether trial ``number`` of a search on ``plan`` is cross-validated on a partition of its
     own (``RESHUFFLE``; k-fold only; trial 0 keeps the search's, which the second level uses)."""
@@ -137,11 +145,7 @@ def reshuffled(plan: CVPlan, number: int) -> bool:
 def trial_plan(task: Task, plan: CVPlan, cv: int | str, seed: int, number: int) -> CVPlan:
     """The partition trial ``number`` is cross-validated on: the search's ``plan`` (made by
     ``plan_cv(task, cv, seed=seed)``), or its own shuffle where ``reshuffled``."""
-    if not reshuffled(plan, number):
-        return plan
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the search's own plan has said what there is to say
-        return plan_cv(task, cv, seed=seed + number)
+    return shuffled_plan(task, cv, seed + number) if reshuffled(plan, number) else plan
 
 
 def encode_target(task: Task) -> np.ndarray:

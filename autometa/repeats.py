@@ -34,7 +34,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from autometa.evaluate import cross_validate, plan_cv
+from autometa.evaluate import cross_validate, shuffled_plan
 
 if TYPE_CHECKING:
     from autometa.data import Task
@@ -205,9 +205,7 @@ def repeat(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric, op
 
 def _round_plan(task: Task, options: Options, r: int) -> Any:
     """Round ``r``'s partition of the rows: another shuffle than the search's."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the search's plan has said what there is to say
-        return plan_cv(task, options.cv, seed=options.seed + 7919 * r)
+    return shuffled_plan(task, options.cv, options.seed + 7919 * r)
 
 
 def _cross_validate(task: Task, pool: Pool, number: int, spaces: Mapping[str, Any], metric: Metric,

@@ -213,7 +213,6 @@ def test_a_resumed_fit_records_each_trial_once(tmp_path: Path) -> None:
     assert db.stats()["runs_by_origin"] == {"user": 4}
 
 
-
 class _Trial:
     """What the trial evaluator reads of a trial: its number, no deadline, no pruning."""
 
