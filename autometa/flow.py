@@ -547,6 +547,7 @@ def fit_task(
     tracker: Tracker | None = None,
     db: MetaDB | None = None,
     warm_start: Sequence[Config] = (),
+    interleave: Sequence[Config] = (),
     on_trial: Callable[[TrialRecord], None] | None = None,
     workers: WorkerPool | None = None,
     source: Mapping[str, Any] | None = None,
@@ -560,6 +561,8 @@ def fit_task(
         db: The meta-database: the recommender learns from it (``options.use_meta``) and it
             receives the task and its trials (``options.record``). None: a cold search, not recorded.
         warm_start: Configurations to try first, before the recommended ones.
+        interleave: Configurations to try during the search, one after each trial the sampler
+            proposes (``search.run_search``), before the recommended ones that go on there.
         on_trial: Called after each trial of this process (progress display).
         workers: Worker processes that join the study (``options.storage`` must be shared);
             they are started once the study exists and joined before the final model.
@@ -663,7 +666,7 @@ def fit_task(
     try:
         outcome = run_search(spaces, task.kind, metric.direction, evaluate,
                              options.search_settings(study_name, search_seconds),
-                             warm_start=warm_start, callbacks=callbacks, attrs=attrs,
+                             warm_start=warm_start, interleave=interleave, callbacks=callbacks, attrs=attrs,
                              warm_labels={c: "meta" for c in recommendation.configs()} if recommendation else None,
                              stop_when=stop_when,
                              on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)

@@ -489,6 +489,7 @@ def run_search(
     *,
     warm_start: Sequence[Config] = (),
     warm_labels: Mapping[Config, str] | None = None,
+    interleave: Sequence[Config] = (),
     callbacks: Sequence[Callable[[TrialRecord], None]] = (),
     attrs: Mapping[str, Any] | None = None,
     on_ready: Callable[[], None] | None = None,
@@ -506,6 +507,9 @@ def run_search(
         warm_start: Configurations to try first, in order.
         warm_labels: The ``source`` a warm-start configuration's trial records (default
             ``"warm_start"``; the recommender's are ``"meta"``).
+        interleave: Configurations to try during the search, after the warm start: one after
+            each trial the sampler proposes, in order, until they run out (source ``"meta"``).
+            The sampler models their results with its own.
         callbacks: Called with each finished trial's record.
         attrs: JSON-able facts stored on a new study (what workers need to join it).
         on_ready: Called once the study exists with its warm start enqueued (start workers here).
@@ -520,6 +524,7 @@ def run_search(
     if not spaces:
         raise OptionError(message("no learner to search", "allow at least one learner"))
     warm_start = [c for c in warm_start if c.learner in spaces]
+    later = iter([c for c in interleave if c.learner in spaces])
     if warm_start:  # workers, which get no warm start, read it from the study (``WARM_TRIALS``)
         settings = replace(settings, warm_trials=len(warm_start))
     study = optuna.create_study(
@@ -583,6 +588,10 @@ def run_search(
 
     def on_trial(study: optuna.Study, frozen: optuna.trial.FrozenTrial) -> None:
         record = record_of(frozen)
+        if record.source == "sampler":  # the sampler's turn is over: the next recommended configuration
+            nxt = next(later, None)
+            if nxt is not None:
+                study.enqueue_trial(params_of(nxt), user_attrs={"source": "meta"}, skip_if_exists=True)
         completed[0] = completed[0] or record.state == "complete"
         for cb in callbacks:
             cb(record)

@@ -62,7 +62,11 @@ KS = (1, 3, 10, 30)
 SEED = 0
 LIVE_FIELDS = ["task", "group", "kind", "fold", "metric", "method", "k", "score", "oracle", "spread",
                "seconds", "trials", "novel", "error", "finished", "load1"]
-LIVE_METHODS = ["autometa", "cold", "random", "lightgbm", "flaml-zeroshot", "flaml"]
+LIVE_METHODS = ["autometa", "cold", "random", "lightgbm", "flaml-zeroshot", "flaml",
+                # ablations of the meta-knowledge during the search: after the first 10
+                # recommendations, the next 20 one after each TPE trial, or the first 30 up front
+                "autometa-interleave", "autometa-top30"]
+LIVE_NAME = "meta_live"  # the results' file stem (``--name``)
 
 
 def table(df: pd.DataFrame, fmt: str = "{:.3f}") -> str:
@@ -258,16 +262,16 @@ def live_tasks(exp: Any, n: int) -> list[tuple[str, int]]:
 def read_live() -> list[dict[str, str]]:
     from bench_cold import read_rows
 
-    return read_rows(RESULTS / "meta_live.csv")
+    return read_rows(RESULTS / f"{LIVE_NAME}.csv")
 
 
 def append_live(row: dict[str, Any]) -> None:
     from bench_cold import append_row
 
-    append_row(row, RESULTS / "meta_live.csv", LIVE_FIELDS)
+    append_row(row, RESULTS / f"{LIVE_NAME}.csv", LIVE_FIELDS)
 
 
-def live(meta_db: str, n_tasks: int, methods: list[str]) -> None:
+def live(meta_db: str, n_tasks: int, methods: list[str], part: tuple[int, int] = (0, 1)) -> None:
     from bench_cold import align, class_index, lgbm_frame, split
 
     from autometa.meta.corpus import load_specs, load_task
@@ -288,6 +292,8 @@ def live(meta_db: str, n_tasks: int, methods: list[str]) -> None:
     raw = exp.scores.pivot_table(index="task", columns="key", values="score", aggfunc="mean")
     print(f"{len(chosen)} held-out tasks x {len(methods)} methods x k in {KS}", flush=True)
     for i, (digest, fold) in enumerate(chosen, start=1):
+        if (i - 1) % part[1] != part[0]:
+            continue
         info = exp.tasks.loc[digest]
         todo = [(m, k) for m in methods for k in KS if (info["name"], m, k) not in done]
         if not todo:
@@ -367,17 +373,19 @@ def _oracle(exp: Any, key: str, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metr
 def _run(method: str, k: int, task: Any, X_tr: Any, X_te: Any, y_tr: Any, recommender: Any, mf: Any,
          align: Any, lgbm_frame: Any) -> tuple[np.ndarray, int, str]:
     classes = task.classes
-    if method in ("autometa", "cold", "random"):
+    if method in ("autometa", "autometa-interleave", "autometa-top30", "cold", "random"):
         from autometa.flow import FitOptions, fit_task
 
         options = FitOptions(n_trials=k, seed=SEED, n_jobs=1, use_meta=False, record=False,
                              sampler="random" if method == "random" else "tpe")
-        warm, novel = [], ""
-        if method == "autometa":
-            rec = recommender.recommend(mf, task.kind, min(k, 10))
+        warm, more, novel = [], [], ""
+        if method.startswith("autometa"):
+            rec = recommender.recommend(mf, task.kind, k if method == "autometa-top30" else min(k, 10))
             warm, novel = rec.configs(), str(rec.novel)
+        if method == "autometa-interleave":
+            more = [c for c in recommender.recommend(mf, task.kind, 30).configs() if c not in warm]
         sub = _subtask(task, X_tr, y_tr)
-        result = fit_task(sub, options, warm_start=warm)
+        result = fit_task(sub, options, warm_start=warm, interleave=more)
         model = result.model
         if task.kind == "regression":
             return np.asarray(model.predict(X_te), dtype="float64"), result.n_trials, novel
@@ -444,15 +452,15 @@ def live_report() -> None:
         block = s[s["k"] == k].set_index("method").drop(columns=["k"])
         block.index.name = f"k={k}"
         lines += [f"#### {k} trial{'s' if k > 1 else ''}", "", table(block), ""]
-    novel = df[(df["method"] == "autometa") & (df["novel"] == "True")]["task"].nunique()
+    novel = df[(df["method"] == "autometa") & (df["novel"].astype(str) == "True")]["task"].nunique()
     lines.append(f"Tasks: {df['task'].nunique()}; novel for the recommender: {novel}.")
     text = "\n".join(lines)
-    (RESULTS / "meta_live.md").write_text(text + "\n")
+    (RESULTS / f"{LIVE_NAME}.md").write_text(text + "\n")
     print(text)
 
 
 def main() -> None:
-    global KS
+    global KS, LIVE_NAME
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--meta-db", default="meta_db/build.sqlite")
     ap.add_argument("--part", choices=["offline", "live", "timing", "architecture"], default="offline")
@@ -460,8 +468,11 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(LIVE_METHODS))
     ap.add_argument("--report", action="store_true", help="live: only the report from the CSV")
     ap.add_argument("--ks", default="1,3,10,30", help="trial counts")
+    ap.add_argument("--name", default=LIVE_NAME, help="live: the results' file stem under results/")
+    ap.add_argument("--part-of", default="0/1", help="live: run the tasks i, i+n, ... of 'i/n' (parallel runs)")
     args = ap.parse_args()
     KS = tuple(int(k) for k in args.ks.split(","))
+    LIVE_NAME = args.name
     if args.part == "offline":
         offline(args.meta_db)
         return
@@ -472,7 +483,8 @@ def main() -> None:
         architecture(args.meta_db)
         return
     if not args.report:
-        live(args.meta_db, args.tasks, args.methods.split(","))
+        i, n = (int(v) for v in args.part_of.split("/"))
+        live(args.meta_db, args.tasks, args.methods.split(","), (i, n))
     live_report()
 
 

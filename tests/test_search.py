@@ -54,6 +54,23 @@ def test_warm_start_runs_first_then_sampler() -> None:
     assert out.best is not None and out.best.number == 5
 
 
+def test_interleaved_configurations_follow_each_sampler_trial_until_they_run_out() -> None:
+    warm = [Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1})]
+    later = [Config("linear", {"C": 0.5, "class_weight": None}),
+             Config("svm", {"C": 1.0}),  # not a searched learner here: left out
+             Config("knn", {"n_neighbors": 3, "weights": "uniform", "p": 2})]
+    seen: list[Config] = []
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        seen.append(config)
+        return float(len(seen)), {}
+
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=7, seed=1),
+                     warm_start=warm, warm_labels={warm[0]: "meta"}, interleave=later)
+    assert [r.source for r in out.records] == ["meta", "sampler", "meta", "sampler", "meta", "sampler", "sampler"]
+    assert [seen[i] for i in (0, 2, 4)] == [warm[0], later[0], later[2]]
+
+
 def test_under_a_time_budget_the_random_start_up_comes_after_the_warm_start() -> None:
     warm = [Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1}),
             Config("linear", {"C": 0.5, "class_weight": None}),
