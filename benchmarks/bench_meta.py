@@ -431,7 +431,8 @@ def live_report() -> None:
     summary = []
     for k in KS:
         part = df[df["k"] == k]
-        piv = part.pivot(index="task", columns="method", values="score").reindex(columns=methods)
+        ran = [m for m in methods if m in set(part["method"])]  # the methods run at this count
+        piv = part.pivot(index="task", columns="method", values="score").reindex(columns=ran)
         piv = piv.dropna()
         seconds = part.pivot(index="task", columns="method", values="seconds")
         meta = part.drop_duplicates("task").set_index("task")
@@ -441,7 +442,7 @@ def live_report() -> None:
         oracle = meta.loc[piv.index, "oracle"].to_numpy() * sign
         spread = meta.loc[piv.index, "spread"].replace(0, np.nan).to_numpy()
         regret = (-(signed.sub(oracle, axis=0))).div(spread, axis=0)
-        for m in methods:
+        for m in ran:
             summary.append({"k": k, "method": m, "tasks": len(piv), "mean normalized score": normed[m].mean(),
                             "average rank": ranks[m].mean(), "wins": int(wins[m]),
                             "mean regret to oracle": regret[m].mean(),
