@@ -41,8 +41,8 @@ FINAL_STAGE_STEP = len(STAGE_FRACTIONS) - 1
 # NeurIPS 2024): a long search on a small table then cannot keep choosing what one partition
 # happens to favour. The second level cross-validates its inputs again on the first trial's.
 # Off: at 60 s it was even with one partition on 14 small task-splits (8 better, 6 worse); at
-# 300 s, where a search runs hundreds of trials on a small table, better on 4 of 6 task-splits
-# (benchmarks/README.md, section 11, session 18): too few to change the default.
+# 300 s better on 8 of 12 task-splits, by amounts within one run's spread (benchmarks/README.md,
+# section 11, sessions 18 and 19): too little to change the default.
 RESHUFFLE = False
 
 

@@ -562,7 +562,9 @@ def fit_task(
             receives the task and its trials (``options.record``). None: a cold search, not recorded.
         warm_start: Configurations to try first, before the recommended ones.
         interleave: Configurations to try during the search, one after each trial the sampler
-            proposes (``search.run_search``), before the recommended ones that go on there.
+            proposes (``search.run_search``). The fit adds none of its own: interleaving the
+            recommender's next configurations measured worse than the warm start alone
+            (benchmarks/README.md, section 5a, session 19).
         on_trial: Called after each trial of this process (progress display).
         workers: Worker processes that join the study (``options.storage`` must be shared);
             they are started once the study exists and joined before the final model.
