@@ -65,12 +65,12 @@ FLAML_METRIC = {"binary": "roc_auc", "multiclass": "log_loss", "regression": "rm
 # --------------------------------------------------------------------------- data
 
 
-def split(lt: Any) -> tuple[Any, Any, Any, Any]:
+def split(lt: Any, seed: int = SEED) -> tuple[Any, Any, Any, Any]:
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(lt.y))
     strat = lt.y if lt.kind != "regression" else None
-    tr, te = train_test_split(idx, test_size=0.25, random_state=SEED, stratify=strat)
+    tr, te = train_test_split(idx, test_size=0.25, random_state=seed, stratify=strat)
     X = lt.X.reset_index(drop=True)
     return X.iloc[tr].reset_index(drop=True), X.iloc[te].reset_index(drop=True), lt.y[tr], lt.y[te]
 

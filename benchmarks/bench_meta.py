@@ -25,7 +25,13 @@ enforces). Two parts:
   * ``lightgbm``: LightGBM defaults (constant in k);
   * ``flaml-zeroshot``: ``flaml.default.LGBMClassifier/LGBMRegressor``, FLAML's
     meta-learned, data-dependent defaults (constant in k);
-  * ``flaml``: ``flaml.AutoML(max_iter=k, time_budget=-1)``.
+  * ``flaml``: ``flaml.AutoML(max_iter=k, time_budget=-1)``, each trial capped at 60 s
+    (``train_time_limit``);
+  * ``autometa-static``, ``autometa-knn``, ``autometa-surrogate``: ``autometa`` with the
+    strategies other than the default (knn+static).
+
+  ``--seed`` changes the train/test split and the fits' seeds (the tasks, folds and
+  recommenders stay), for a second sample of the same comparison.
 
   Regret (live) is measured against the oracle's test score: the matrix's best
   configuration for the task refitted on the training rows, divided by the
@@ -63,10 +69,15 @@ SEED = 0
 LIVE_FIELDS = ["task", "group", "kind", "fold", "metric", "method", "k", "score", "oracle", "spread",
                "seconds", "trials", "novel", "error", "finished", "load1"]
 LIVE_METHODS = ["autometa", "cold", "random", "lightgbm", "flaml-zeroshot", "flaml",
+                # the strategies other than the default (``autometa`` is knn+static), live
+                "autometa-static", "autometa-knn", "autometa-surrogate",
                 # ablations of the meta-knowledge during the search: after the first 10
                 # recommendations, the next 20 one after each TPE trial, or the first 30 up front
                 "autometa-interleave", "autometa-top30"]
+STRATEGY_OF = {"autometa-static": "static", "autometa-knn": "knn", "autometa-surrogate": "surrogate"}
 LIVE_NAME = "meta_live"  # the results' file stem (``--name``)
+RUN_SEED = SEED  # the split's and the fits' seed (``--seed``); tasks, folds and recommenders keep SEED
+FLAML_TRIAL_LIMIT = 60.0  # seconds: FLAML's ``train_time_limit`` per trial (one 30-trial fit once took 5,476 s)
 
 
 def table(df: pd.DataFrame, fmt: str = "{:.3f}") -> str:
@@ -298,12 +309,14 @@ def live(meta_db: str, n_tasks: int, methods: list[str], part: tuple[int, int] =
         todo = [(m, k) for m in methods for k in KS if (info["name"], m, k) not in done]
         if not todo:
             continue
-        if fold not in recommenders:
-            recommenders[fold] = Recommender("auto", seed=SEED).fit(exp.without_groups(folds[fold]))
-            check_unseen(recommenders[fold], folds[fold])
+        for strategy in {STRATEGY_OF.get(m, "auto") for m, _ in todo}:
+            if (fold, strategy) not in recommenders:
+                rec = Recommender(strategy, seed=SEED).fit(exp.without_groups(folds[fold]))
+                check_unseen(rec, folds[fold])
+                recommenders[fold, strategy] = rec
         task = load_task(specs[info["name"]])
         metric = get_metric(None, task.kind)
-        X_tr, X_te, y_tr, y_te = split(task)
+        X_tr, X_te, y_tr, y_te = split(task, RUN_SEED)
         y_true = class_index(task.classes, y_te) if task.kind != "regression" else y_te
         mf = compute_metafeatures(task)
         row = norm.loc[digest].dropna()
@@ -318,8 +331,8 @@ def live(meta_db: str, n_tasks: int, methods: list[str], part: tuple[int, int] =
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    pred, trials, novel = _run(method, k, task, X_tr, X_te, y_tr, recommenders[fold], mf,
-                                               align, lgbm_frame)
+                    rec = recommenders[fold, STRATEGY_OF.get(method, "auto")]
+                    pred, trials, novel = _run(method, k, task, X_tr, X_te, y_tr, rec, mf, align, lgbm_frame)
                 score = metric(y_true, pred)
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
@@ -360,7 +373,7 @@ def _oracle(exp: Any, key: str, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metr
     config = cand.config(spaces[cand.learner], task.kind)
     sub = _subtask(task, X_tr, y_tr)
     learner = get_learner(config.learner, spaces[config.learner])
-    pipe = learner.pipeline(config, sub.columns, sub.kind, seed=SEED, n_jobs=1)
+    pipe = learner.pipeline(config, sub.columns, sub.kind, seed=RUN_SEED, n_jobs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = learner.fit(pipe, sub.X, sub.y, staged=False)
@@ -373,10 +386,10 @@ def _oracle(exp: Any, key: str, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metr
 def _run(method: str, k: int, task: Any, X_tr: Any, X_te: Any, y_tr: Any, recommender: Any, mf: Any,
          align: Any, lgbm_frame: Any) -> tuple[np.ndarray, int, str]:
     classes = task.classes
-    if method in ("autometa", "autometa-interleave", "autometa-top30", "cold", "random"):
+    if method.startswith("autometa") or method in ("cold", "random"):
         from autometa.flow import FitOptions, fit_task
 
-        options = FitOptions(n_trials=k, seed=SEED, n_jobs=1, use_meta=False, record=False,
+        options = FitOptions(n_trials=k, seed=RUN_SEED, n_jobs=1, use_meta=False, record=False,
                              sampler="random" if method == "random" else "tpe")
         warm, more, novel = [], [], ""
         if method.startswith("autometa"):
@@ -395,14 +408,14 @@ def _run(method: str, k: int, task: Any, X_tr: Any, X_te: Any, y_tr: Any, recomm
 
         tr, te = lgbm_frame(task, X_tr, X_te)
         cls = lgb.LGBMRegressor if task.kind == "regression" else lgb.LGBMClassifier
-        model = cls(verbose=-1, n_jobs=1, random_state=SEED).fit(tr, y_tr)
+        model = cls(verbose=-1, n_jobs=1, random_state=RUN_SEED).fit(tr, y_tr)
         return _predict(model, task.kind, te, classes, align), 1, ""
     if method == "flaml-zeroshot":
         import flaml.default as fd
 
         tr, te = lgbm_frame(task, X_tr, X_te)
         cls = fd.LGBMRegressor if task.kind == "regression" else fd.LGBMClassifier
-        return _predict(cls(n_jobs=1, random_state=SEED, verbose=-1).fit(tr, y_tr), task.kind, te, classes,
+        return _predict(cls(n_jobs=1, random_state=RUN_SEED, verbose=-1).fit(tr, y_tr), task.kind, te, classes,
                         align), 1, ""
     if method == "flaml":
         from bench_cold import FLAML_METRIC
@@ -411,7 +424,8 @@ def _run(method: str, k: int, task: Any, X_tr: Any, X_te: Any, y_tr: Any, recomm
         tr, te = lgbm_frame(task, X_tr, X_te)
         automl = AutoML()
         automl.fit(tr, y_tr, task="regression" if task.kind == "regression" else "classification",
-                   metric=FLAML_METRIC[task.kind], max_iter=k, time_budget=-1, n_jobs=1, seed=SEED, verbose=0)
+                   metric=FLAML_METRIC[task.kind], max_iter=k, time_budget=-1, train_time_limit=FLAML_TRIAL_LIMIT,
+                   n_jobs=1, seed=RUN_SEED, verbose=0)
         return _predict(automl, task.kind, te, classes, align), k, ""
     raise ValueError(method)
 
@@ -461,7 +475,7 @@ def live_report() -> None:
 
 
 def main() -> None:
-    global KS, LIVE_NAME
+    global KS, LIVE_NAME, RUN_SEED
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--meta-db", default="meta_db/build.sqlite")
     ap.add_argument("--part", choices=["offline", "live", "timing", "architecture"], default="offline")
@@ -471,9 +485,12 @@ def main() -> None:
     ap.add_argument("--ks", default="1,3,10,30", help="trial counts")
     ap.add_argument("--name", default=LIVE_NAME, help="live: the results' file stem under results/")
     ap.add_argument("--part-of", default="0/1", help="live: run the tasks i, i+n, ... of 'i/n' (parallel runs)")
+    ap.add_argument("--seed", type=int, default=SEED,
+                    help="live: the train/test split's and the fits' seed (the tasks and folds stay)")
     args = ap.parse_args()
     KS = tuple(int(k) for k in args.ks.split(","))
     LIVE_NAME = args.name
+    RUN_SEED = args.seed
     if args.part == "offline":
         offline(args.meta_db)
         return
