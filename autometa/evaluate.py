@@ -40,9 +40,9 @@ FINAL_STAGE_STEP = len(STAGE_FRACTIONS) - 1
 # "Reshuffling Resampling Splits Can Improve Generalization of Hyperparameter Optimization",
 # NeurIPS 2024): a long search on a small table then cannot keep choosing what one partition
 # happens to favour. The second level cross-validates its inputs again on the first trial's.
-# Off: at 60 s it was even with one partition on 14 small task-splits (8 better, 6 worse); at
-# 300 s better on 8 of 12 task-splits, by amounts within one run's spread (benchmarks/README.md,
-# section 11, sessions 18 and 19): too little to change the default.
+# Off: even with one partition at every measured budget, by amounts within one run's spread
+# (benchmarks/README.md, section 11, sessions 18-20): at 10 s 8 task-splits better and 6 worse,
+# at 60 s 15 and 13, at 300 s 8 and 4.
 RESHUFFLE = False
 
 
