@@ -88,8 +88,8 @@ def fit(
     task: Annotated[str, typer.Option(help="auto, binary, multiclass, classification or regression.")] = "auto",
     metric: Annotated[str | None, typer.Option(help="roc_auc, log_loss, accuracy, balanced_accuracy, f1_macro, rmse, mae, r2 (default per task).")] = None,
     learners: Annotated[str | None, typer.Option(help="Comma-separated learner families to search (default: all).")] = None,
-    trials: Annotated[int | None, typer.Option(help="Number of trials.")] = 30,
-    time_budget: Annotated[float | None, typer.Option(help="Seconds for the whole fit, final model included (whichever of trials and time ends first).")] = None,
+    trials: Annotated[int | None, typer.Option(help="Number of trials (default: 30, or no limit under --time-budget).", show_default=False)] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Seconds for the whole fit, final model included (with --trials, whichever ends first).")] = None,
     trial_timeout: Annotated[float | None, typer.Option(help="Seconds one trial may run.")] = None,
     cv: Annotated[str, typer.Option(help="Folds (e.g. 5), 'holdout', or 'auto' (5 folds; holdout above 100,000 rows).")] = "auto",
     ensemble: Annotated[bool, typer.Option(help="Ensemble selection (Caruana et al. 2004) over the best trials; --no-ensemble keeps the single best.")] = True,
@@ -123,7 +123,7 @@ def fit(
     import dataclasses
 
     from autometa.data import make_task, read_table
-    from autometa.flow import FitOptions, fit_task, study_for
+    from autometa.flow import FitOptions, default_trials, fit_task, study_for
     from autometa.metrics import get_metric
 
     name = data.stem
@@ -139,6 +139,7 @@ def fit(
 
     storage = storage or str(folder / "study.journal")
     check_shared_storage(storage, n_workers)
+    trials = default_trials("auto" if trials is None else trials, time_budget)
     options = FitOptions(metric=metric, learners=_split_list(learners), n_trials=trials,
                          time_budget=time_budget, trial_timeout=trial_timeout, cv=_parse_cv(cv),
                          seed=seed, ensemble=ensemble, stack=stack, final=final, repeats=repeats, level2=level2,

@@ -31,7 +31,7 @@ class _AutoMetaBase(BaseEstimator):
     def __init__(
         self,
         *,
-        n_trials: int | None = 30,
+        n_trials: int | str | None = "auto",
         time_budget: float | None = None,
         metric: str | None = None,
         cv: int | str = "auto",
@@ -78,12 +78,13 @@ class _AutoMetaBase(BaseEstimator):
         return tags
 
     def _options(self) -> Any:
-        from autometa.flow import FitOptions
+        from autometa.flow import FitOptions, default_trials
 
         name = type(self).__name__
         n_trials = self.n_trials
-        if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, numbers.Integral)):
-            raise OptionTypeError(message(f"The 'n_trials' parameter of {name} must be an int or None; "
+        if n_trials is not None and n_trials != "auto" and (isinstance(n_trials, bool)
+                                                            or not isinstance(n_trials, numbers.Integral)):
+            raise OptionTypeError(message(f"The 'n_trials' parameter of {name} must be an int, 'auto' or None; "
                                           f"got {n_trials!r}", "pass for example n_trials=30"))
         budget = self.time_budget
         if budget is not None and (isinstance(budget, bool) or not isinstance(budget, numbers.Real)):
@@ -102,6 +103,7 @@ class _AutoMetaBase(BaseEstimator):
         elif isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
             raise OptionTypeError(message(f"The 'random_state' parameter of {name} must be an int or None; "
                                           f"got {type(seed).__name__}", "pass for example random_state=0"))
+        n_trials = default_trials(n_trials, None if budget is None else float(budget))
         return FitOptions(metric=self.metric, learners=tuple(self.learners) if self.learners else None,
                           n_trials=None if n_trials is None else int(n_trials),
                           time_budget=None if budget is None else float(budget), cv=self.cv,
@@ -188,7 +190,8 @@ class AutoMetaClassifier(ClassifierMixin, _AutoMetaBase):
     """A classifier found by autometa's search.
 
     Args:
-        n_trials: Trials to run (None: until ``time_budget``).
+        n_trials: Trials to run; ``"auto"``: 30, or no limit under ``time_budget``
+            (None: until ``time_budget``).
         time_budget: Seconds for the whole fit, final model included (None: until ``n_trials``).
         metric: ``roc_auc``, ``log_loss``, ``accuracy``, ``balanced_accuracy`` or
             ``f1_macro``; None: ROC-AUC for two classes, log-loss for more.

@@ -47,6 +47,20 @@ __all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "le
            "study_for", "trial_evaluator"]
 
 ENSEMBLE_POOL = 25
+DEFAULT_TRIALS = 30  # the trial budget of a fit given neither trials nor a time budget
+
+
+def default_trials(n_trials: int | str | None, time_budget: float | None) -> int | None:
+    """The trial budget for ``n_trials="auto"``: ``DEFAULT_TRIALS`` without a time budget, none
+    with one (the time decides, as for AutoGluon's ``time_limit`` and FLAML's ``time_budget``);
+    anything else unchanged.
+
+        >>> default_trials("auto", None), default_trials("auto", 60.0), default_trials(10, 60.0)
+        (30, None, 10)
+    """
+    if n_trials == "auto":
+        return DEFAULT_TRIALS if time_budget is None else None
+    return n_trials  # type: ignore[return-value]
 # where the default final model is a linear stacker over ensemble selection's members: on held-out
 # tasks it beat selection's weights for regression, not for classes (benchmarks/README.md, 11)
 STACK_KINDS = ("regression",)
@@ -136,7 +150,7 @@ class FitOptions:
 
     metric: str | None = None
     learners: tuple[str, ...] | None = None
-    n_trials: int | None = 30
+    n_trials: int | None = DEFAULT_TRIALS
     time_budget: float | None = None
     trial_timeout: float | None = None
     cv: int | str = "auto"

@@ -249,3 +249,17 @@ def test_the_final_models_reserve_is_its_predicted_time_capped_by_the_share() ->
     with pytest.raises(ValueError, match="not predicted"):  # the logistic stacker's time is not predicted
         combine_seconds(y, log_loss, 3, members=25, stack=True)
 
+
+
+def test_a_time_budget_alone_lifts_the_default_trial_limit() -> None:
+    """Without trials or a time budget a fit runs 30 trials; a time budget alone sets no trial
+    limit (the CLI's --trials and the estimators' n_trials="auto"), an explicit count stays."""
+    from autometa import AutoMetaClassifier
+    from autometa.flow import DEFAULT_TRIALS, default_trials
+
+    assert default_trials("auto", None) == DEFAULT_TRIALS
+    assert default_trials("auto", 60.0) is None
+    assert default_trials(7, 60.0) == 7 and default_trials(None, 60.0) is None
+    assert AutoMetaClassifier()._options().n_trials == DEFAULT_TRIALS
+    assert AutoMetaClassifier(time_budget=60)._options().n_trials is None
+    assert AutoMetaClassifier(n_trials=5, time_budget=60)._options().n_trials == 5

@@ -226,3 +226,15 @@ def test_the_final_ensemble_s_members_are_counted_in_words() -> None:
     assert _members({"L2:3": 1.0}) == "1 second-level run"
     assert _members({3: 0.6, 7: 0.4}) == "2 trials"
     assert _members({3: 1.0, "L2:3": 0.5, "L2:7": 0.5}) == "1 trial and 2 second-level runs"
+
+
+@pytest.mark.slow
+def test_a_time_budget_alone_runs_past_the_default_30_trials(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`fit --time-budget` without --trials lets the time decide: cheap linear trials run past 30."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(["fit", str(EXAMPLE), "--target", "survived", "--time-budget", "20",
+                              "--learners", "linear", "--no-tracking", "--no-record", "--no-meta",
+                              "--output", "m", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(out)["n_trials"] > 30
