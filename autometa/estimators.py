@@ -82,8 +82,9 @@ class _AutoMetaBase(BaseEstimator):
 
         name = type(self).__name__
         n_trials = self.n_trials
-        if n_trials is not None and n_trials != "auto" and (isinstance(n_trials, bool)
-                                                            or not isinstance(n_trials, numbers.Integral)):
+        auto = isinstance(n_trials, str) and n_trials == "auto"
+        if n_trials is not None and not auto and (isinstance(n_trials, bool)
+                                                  or not isinstance(n_trials, numbers.Integral)):
             raise OptionTypeError(message(f"The 'n_trials' parameter of {name} must be an int, 'auto' or None; "
                                           f"got {n_trials!r}", "pass for example n_trials=30"))
         budget = self.time_budget

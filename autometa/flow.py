@@ -43,24 +43,11 @@ if TYPE_CHECKING:
     from autometa.meta.cost import Calibrated
     from autometa.meta.recommend import Recommendation
 
-__all__ = ["FitFailed", "FitOptions", "FitResult", "WorkerPool", "fit_task", "leaderboard", "new_study_name", "prepare",
-           "study_for", "trial_evaluator"]
+__all__ = ["DEFAULT_TRIALS", "FitFailed", "FitOptions", "FitResult", "WorkerPool", "default_trials", "fit_task",
+           "leaderboard", "new_study_name", "prepare", "study_for", "trial_evaluator"]
 
 ENSEMBLE_POOL = 25
 DEFAULT_TRIALS = 30  # the trial budget of a fit given neither trials nor a time budget
-
-
-def default_trials(n_trials: int | str | None, time_budget: float | None) -> int | None:
-    """The trial budget for ``n_trials="auto"``: ``DEFAULT_TRIALS`` without a time budget, none
-    with one (the time decides, as for AutoGluon's ``time_limit`` and FLAML's ``time_budget``);
-    anything else unchanged.
-
-        >>> default_trials("auto", None), default_trials("auto", 60.0), default_trials(10, 60.0)
-        (30, None, 10)
-    """
-    if n_trials == "auto":
-        return DEFAULT_TRIALS if time_budget is None else None
-    return n_trials  # type: ignore[return-value]
 # where the default final model is a linear stacker over ensemble selection's members: on held-out
 # tasks it beat selection's weights for regression, not for classes (benchmarks/README.md, 11)
 STACK_KINDS = ("regression",)
@@ -79,6 +66,19 @@ MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, what
 # check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
 # ends its search early enough to write the ensemble it would make if it stopped now (``_Weigher``).
 WRITE_FACTOR = 4.0
+
+
+def default_trials(n_trials: int | str | None, time_budget: float | None) -> int | None:
+    """The trial budget for ``n_trials="auto"``: ``DEFAULT_TRIALS`` without a time budget, none
+    with one (the time decides, as for AutoGluon's ``time_limit`` and FLAML's ``time_budget``);
+    an int or None unchanged. Callers validate first: ``"auto"`` is the only string they pass.
+
+        >>> default_trials("auto", None), default_trials("auto", 60.0), default_trials(10, 60.0)
+        (30, None, 10)
+    """
+    if isinstance(n_trials, str):
+        return DEFAULT_TRIALS if time_budget is None else None
+    return n_trials
 
 
 class FitFailed(AutoMetaError, RuntimeError):

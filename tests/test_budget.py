@@ -250,7 +250,6 @@ def test_the_final_models_reserve_is_its_predicted_time_capped_by_the_share() ->
         combine_seconds(y, log_loss, 3, members=25, stack=True)
 
 
-
 def test_a_time_budget_alone_lifts_the_default_trial_limit() -> None:
     """Without trials or a time budget a fit runs 30 trials; a time budget alone sets no trial
     limit (the CLI's --trials and the estimators' n_trials="auto"), an explicit count stays."""
