@@ -162,14 +162,16 @@ def _score_table(runs: pd.DataFrame) -> pd.DataFrame:
              .agg(learner=("learner", "first"), score=("score", "mean"), seconds=("fit_seconds", "mean"),
                   fidelity=("fidelity", "median"))
              .reset_index().rename(columns={"task_digest": "task"}))
-    parts = []
-    for _, part in agg.groupby("task", sort=False):
-        s = part["score"]
-        worst = s.min()
-        filled = s.fillna(worst - 1.0 if np.isfinite(worst) else 0.0)
-        pct = (filled.rank(method="average") - 1) / max(len(filled) - 1, 1)
-        best, med = s.max(), s.median()
-        spread = best - med
-        norm = ((s - med) / spread).clip(-1, 1) if spread > 0 else (s * 0 + 1.0)
-        parts.append(part.assign(pct=pct, norm=norm.fillna(-1.0)))
-    return pd.concat(parts, ignore_index=True)[columns]
+    # per task: percentile rank (no score ranks below the worst) and the score against the
+    # median, in units of the best's distance from it (clipped to [-1, 1]; 1 where all are equal)
+    by_task = agg.groupby("task", sort=False)["score"]
+    s = agg["score"]
+    worst = by_task.transform("min")
+    filled = s.fillna((worst - 1.0).where(np.isfinite(worst), 0.0))
+    ranks = filled.groupby(agg["task"], sort=False).rank(method="average")
+    count = by_task.transform("size")
+    med = by_task.transform("median")
+    spread = by_task.transform("max") - med
+    norm = ((s - med) / spread.where(spread > 0)).clip(-1, 1).where(spread > 0, s * 0 + 1.0)
+    out = agg.assign(pct=(ranks - 1) / np.maximum(count - 1, 1), norm=norm.fillna(-1.0))
+    return out[columns]
