@@ -119,6 +119,9 @@ def fit(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the result.")] = False,
 ) -> None:
     """Search for a good model for DATA; save it with a leaderboard and an MLflow history."""
+    import time
+
+    started = time.monotonic()  # --time-budget counts the imports and the reading below too
     _show_warnings(quiet or as_json)
     import dataclasses
 
@@ -179,7 +182,8 @@ def fit(
         try:
             result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update,
                               workers=LocalWorkers(n_workers - 1) if n_workers > 1 else None,
-                              source={"path": str(data.resolve()), "target": the_task.target, "task": task})
+                              source={"path": str(data.resolve()), "target": the_task.target, "task": task},
+                              budget_from=started)
         except KeyboardInterrupt:
             err.print(f"interrupted: the finished trials are recorded in MLflow and in {storage}; "
                       f"no model was saved. Resume: autometa fit {data} --output {folder} --resume "

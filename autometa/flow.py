@@ -565,6 +565,7 @@ def fit_task(
     on_trial: Callable[[TrialRecord], None] | None = None,
     workers: WorkerPool | None = None,
     source: Mapping[str, Any] | None = None,
+    budget_from: float | None = None,
 ) -> FitResult:
     """Search, pick and save a model for ``task``.
 
@@ -584,6 +585,9 @@ def fit_task(
             they are started once the study exists and joined before the final model.
         source: Where the data can be read again (``path``, ``target``, ``task``), stored on the
             study so that ``autometa worker`` can join it from another process or machine.
+        budget_from: The ``time.monotonic()`` the time budget counts from (None: now), so that
+            a caller's own work before the fit, such as the command line's imports and reading
+            the table, falls within it.
 
     Returns:
         The fitted model, leaderboard, study and records.
@@ -593,7 +597,8 @@ def fit_task(
         FitFailed: No trial completed.
     """
     started = time.perf_counter()
-    deadline = time.monotonic() + options.time_budget if options.time_budget is not None else None
+    deadline = ((time.monotonic() if budget_from is None else budget_from) + options.time_budget
+                if options.time_budget is not None else None)
     tracker = tracker or NullTracker()
     if options.init is None and options.use_meta and db is not None and "mlp" in (options.learners or ("mlp",)):
         from autometa.meta.starts import find_start
@@ -667,6 +672,12 @@ def fit_task(
         callbacks.append(on_trial)
     search_seconds, stop_when, ends, reserve = None, None, None, 0.0
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
+        if writes:  # the first save's one-time costs, paid before the search's time is set
+            from autometa.plots import prepare_plotting
+            from autometa.tracking import prepare_saving
+
+            prepare_saving()
+            prepare_plotting()
         reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options))
         left = deadline - time.monotonic() - reserve
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
