@@ -62,7 +62,9 @@ Usage::
         --peer-python /work/agvenv/.venv/bin/python
     python benchmarks/bench_budget.py --report
     python benchmarks/bench_budget.py ... --part 0 --parts 2 &   # two processes, every other task each
-    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --tasks 3   # the command line's overrun
+    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --tasks 8 --budgets 10 60 \\
+        --methods autometa-cli autometa-cli:old autogluon-best --code old=/tmp/old-worktree \\
+        --peer-python /work/peers-venv/bin/python   # the wall time at the shell, and its score
 """
 
 from __future__ import annotations
@@ -299,52 +301,55 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
              min_rows=min_rows, max_rows=max_rows)
 
 
-def cli(meta_db: str, n_tasks: int, budgets: list[float]) -> None:
-    """``autometa fit --time-budget B`` as a user runs it (model saved, MLflow tracking to a local
-    SQLite store): the command's wall time and the fit's own seconds against the budget."""
-    from bench_meta import live_tasks
+CLI_CSV = RESULTS / "budget_cli.csv"
 
-    from autometa.meta.corpus import load_specs, load_task
-    from autometa.meta.db import MetaDB
-    from autometa.meta.evaluation import grouped_folds
-    from autometa.meta.experience import Experience
 
-    exp = Experience.from_db(MetaDB(meta_db))
-    folds = grouped_folds(exp.tasks, 5, seed=SEED)
-    specs = {s.name: s for s in load_specs(HERE.parent / "meta_db" / "corpus_tasks.json")}
-    work = Path(tempfile.mkdtemp(prefix="bench-cli-"))
-    exe = str(Path(sys.executable).with_name("autometa"))
-    rows = []
-    for digest, fold in live_tasks(exp, n_tasks):
-        info = exp.tasks.loc[digest]
-        db_path = fold_db(meta_db, set(folds[fold]), Path(tempfile.gettempdir()) / "bench-budget", fold)
-        task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
-        frame = task.X.copy()
-        frame["target"] = task.y
-        data = work / f"{info['name']}.csv"
-        frame.to_csv(data, index=False)
-        for budget in budgets:
-            out = work / f"{info['name']}-{budget:g}"
-            cmd = [exe, "fit", str(data), "--target", "target", "--time-budget", str(budget), "--trials", "100000",
-                   "--n-jobs", "1", "--meta-db", db_path, "--no-record", "--output", str(out), "--json", "--quiet",
-                   "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
+def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, db_path: str,
+            code: dict[str, str]) -> tuple[np.ndarray, float, int]:
+    """``autometa fit --time-budget B`` as a user runs it, in a new process (the model saved,
+    MLflow tracking to a local SQLite store, the meta_db not written): the test predictions of
+    the saved model, the command's wall time and its trials. ``autometa-cli:LABEL`` runs the
+    package in the folder ``code[LABEL]`` (another commit's worktree), ``autometa-cli`` this one."""
+    from autometa.evaluate import predict_scores
+    from autometa.tracking import load_model
+
+    label = method.partition(":")[2]
+    env = {**os.environ, "PYTHONPATH": code[label]} if label else dict(os.environ)
+    with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
+        work = Path(folder)
+        frame = X_tr.copy()
+        frame["target"] = y_tr
+        frame.to_csv(work / "train.csv", index=False)
+        cmd = [sys.executable, "-m", "autometa.cli", "fit", "train.csv", "--target", "target", "--task", task.kind,
+               "--time-budget", str(budget), "--n-jobs", "1", "--meta-db", db_path, "--no-record",
+               "--output", "out", "--json", "--quiet", "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env, timeout=budget * 4 + 300)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
+        doc = json.loads(proc.stdout)
+        model = load_model(work / "out" / "model")
+        return predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0))
+
+
+def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],
+        csv: Path = CLI_CSV, part: tuple[int, int] = (0, 1), max_rows: int | None = None) -> None:
+    """The wall time a user waits at the shell, with the score it buys: ``autometa fit`` in a new
+    process against the peers' whole process (imports, fit and test predictions; ``peer_runner``),
+    on the held-out tasks' training rows, scored on their test rows."""
+    def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
+             db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+        if method.startswith("autometa-cli"):
+            pred, wall, done = run_cli(method, budget, task, X_tr, X_te, y_tr, db_path, code)
+        else:
             start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work)
+            pred, _, done = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
             wall = time.perf_counter() - start
-            doc = json.loads(proc.stdout) if proc.returncode == 0 else {}
-            rows.append({"task": info["name"], "rows": task.n_rows, "budget": budget,
-                         "fit s (fit_task)": doc.get("seconds", float("nan")), "command wall s": wall,
-                         "trials": doc.get("n_trials", 0), "rc": proc.returncode})
-            print(json.dumps(rows[-1]), flush=True)
-    from bench_meta import table
+        return pred, {"seconds": f"{wall:.2f}", "overrun": f"{wall - budget:.2f}", "trials": done}
 
-    df = pd.DataFrame(rows)
-    df.index = [f"{t} at {b:g} s" for t, b in zip(df.pop("task"), df["budget"], strict=True)]
-    df.index.name = "task"
-    text = table(df, "{:.2f}")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "budget_cli.md").write_text(text + "\n")
-    print(text)
+    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, work_name="bench-budget", part=part,
+             max_rows=max_rows)
 
 
 def solved_by_all(scores: pd.Series, metric: str) -> bool:
@@ -376,7 +381,8 @@ def report(csv: Path = CSV, pooled: tuple[Path, ...] = ()) -> None:
     for col in ("score", "seconds", "overrun", "budget"):
         df[col] = pd.to_numeric(df[col], errors="coerce")
     df = df.drop_duplicates(["task", "budget", "method"], keep="last")
-    methods = [m for m in METHODS[:5] + METHODS[6:] if m in set(df["method"])]
+    order = METHODS[:5] + METHODS[6:]  # the peers' place; the command line's methods first
+    methods = sorted(set(df["method"]), key=lambda m: (order.index(m) if m in order else -1, m))
     lines = []
     for budget in sorted(df["budget"].unique()):
         part = df[df["budget"] == budget]
@@ -425,10 +431,15 @@ def main() -> None:
     ap.add_argument("--meta-db", default="meta_db/build.sqlite")
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--budgets", type=float, nargs="+", default=[10.0, 60.0])
-    ap.add_argument("--methods", nargs="+", default=METHODS[:5], choices=METHODS)
+    ap.add_argument("--methods", nargs="+", default=None, help=f"default: {' '.join(METHODS[:5])}; "
+                    f"choices: {' '.join(METHODS)}; with --cli also autometa-cli[:LABEL]")
     ap.add_argument("--peer-python", default=os.environ.get("AG_PYTHON", "python"))
     ap.add_argument("--report", action="store_true")
-    ap.add_argument("--cli", action="store_true", help="time the command line's fits instead (model written)")
+    ap.add_argument("--cli", action="store_true",
+                    help="run the command line in a new process per fit (model written), against the peers' "
+                         "whole process, with their wall times (methods: autometa-cli[:LABEL] and the peers)")
+    ap.add_argument("--code", nargs="*", default=[], metavar="LABEL=PATH",
+                    help="with --cli: autometa-cli:LABEL runs the package in PATH (another commit's worktree)")
     ap.add_argument("--name", default=CSV.stem, help="results file names: results/NAME.csv and NAME.md")
     ap.add_argument("--split-seed", type=int, default=SEED, help="the seed of each task's train/test split")
     ap.add_argument("--pool", nargs="+", default=[], metavar="NAME",
@@ -442,10 +453,18 @@ def main() -> None:
     a = ap.parse_args()
     csv = RESULTS / f"{a.name}.csv"
     if a.cli:
-        cli(a.meta_db, a.tasks, a.budgets)
+        csv = RESULTS / f"{a.name}.csv" if a.name != CSV.stem else CLI_CSV
+        methods = a.methods or ["autometa-cli", "autogluon-best"]
+        if not a.report:
+            cli(a.meta_db, a.tasks, a.budgets, methods, a.peer_python, dict(c.split("=", 1) for c in a.code), csv,
+                (a.part, a.parts), a.max_rows)
+        report(csv)
         return
+    methods = a.methods or METHODS[:5]
+    if unknown := sorted(set(methods) - set(METHODS)):
+        ap.error(f"unknown methods {unknown}; choose from {METHODS}")
     if not a.report:
-        run(a.meta_db, a.tasks, a.budgets, a.methods, a.peer_python, csv, (a.part, a.parts), a.split_seed,
+        run(a.meta_db, a.tasks, a.budgets, methods, a.peer_python, csv, (a.part, a.parts), a.split_seed,
             a.min_rows, a.trials, a.max_rows)
     report(csv, tuple(RESULTS / f"{n}.csv" for n in a.pool))
 
