@@ -66,6 +66,10 @@ MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, what
 # check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
 # ends its search early enough to write the ensemble it would make if it stopped now (``_Weigher``).
 WRITE_FACTOR = 4.0
+# skops' dump time grows faster than the pickle: a histogram-boosting fold of 780 rounds (1.9 MB
+# pickled) dumped at 1.6 s/MB, one of 47 rounds (0.2 MB) at 0.3 s/MB. A fold this many times the
+# largest its family had dumped is dumped again (``_Weigher``).
+REWEIGH_GROWTH = 2.0
 
 
 def default_trials(n_trials: int | str | None, time_budget: float | None) -> int | None:
@@ -295,6 +299,10 @@ class FitResult:
     fidelity: str = "median"  # the fidelity schedules the search used (``auto`` resolved)
     repeats: int = 0  # the leaders' extra cross-validation rounds (``autometa.repeats``)
     repeats_partial: int = 0  # leaders bagged over one more, partial round
+    # where the seconds went: "setup" (meta-features, recommendation, tracking's start), "search",
+    # "after" (the repeats and the second stack level), "final" (the final model), "write" (the
+    # model, plots and tracking's end); a budgeted fit's setup includes its caller's (budget_from)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def n_trials(self) -> int:
@@ -331,6 +339,7 @@ class FitResult:
             "fidelity": self.fidelity,
             "cv_repeats": self.repeats,
             "cv_repeats_partial": self.repeats_partial,
+            "phases": {k: round(v, 2) for k, v in self.phases.items()},
         }
 
 
@@ -345,6 +354,7 @@ class _OofPool:
         self.dump_seconds: dict[int, float] = {}  # skops' time to dump a trial's bag, when weighed
         self.seconds: dict[int, float] = {}  # a trial's cross-validation seconds
         self.rounds: dict[int, int] = {}  # cross-validation rounds averaged (``autometa.repeats``)
+        self.unwritable: list[int] = []  # trials forgotten because the time left could not write them
 
     def add(self, number: int, score: float, config: Config, oof: Any, models: Sequence[Any] = (), *,
             save: bool = True, dump_seconds: float | None = None, seconds: float | None = None) -> None:
@@ -364,10 +374,7 @@ class _OofPool:
             self.folder.mkdir(parents=True, exist_ok=True)
             np.save(self.folder / f"{number}.npy", np.asarray(oof), allow_pickle=False)
         if len(self.items) > self.size:
-            worst = min(self.items, key=lambda n: self._key(self.items[n][0]))
-            self._forget(worst)
-            if self.folder is not None:
-                (self.folder / f"{worst}.npy").unlink(missing_ok=True)
+            self._drop(min(self.items, key=lambda n: self._key(self.items[n][0])))
 
     def merge(self, number: int, score: float, oof: Any, models: Sequence[Any] = ()) -> None:
         """Fold in one more cross-validation round of trial ``number`` (on another partition):
@@ -401,9 +408,28 @@ class _OofPool:
             return 0.0
         return WRITE_FACTOR * self.dump_seconds[number] / self.rounds[number]
 
-    def _forget(self, number: int) -> None:
+    def trim_to_write(self, seconds: float, y: Any = None) -> list[int]:
+        """Forget the heaviest weighed trials, one at a time, until writing the final model is
+        predicted to take at most ``seconds`` (``write_seconds(y)``), keeping one trial at least:
+        a trial whose bag cannot be written in the time left must not become the final model's
+        member. Returns the numbers forgotten (and adds them to ``unwritable``)."""
+        dropped: list[int] = []
+        while len(self.items) > 1 and self.write_seconds(y) > seconds:
+            weighed = [n for n in self.dump_seconds if n in self.items]
+            if not weighed:
+                break
+            heaviest = max(weighed, key=lambda n: self.dump_seconds[n])
+            self._drop(heaviest)
+            dropped.append(heaviest)
+        self.unwritable += dropped
+        return dropped
+
+    def _drop(self, number: int) -> None:
+        """Forget a trial, and its copy on disk (``reload`` must not bring it back)."""
         for store in (self.items, self.models, self.dump_seconds, self.seconds, self.rounds):
             store.pop(number, None)  # type: ignore[attr-defined]
+        if self.folder is not None:
+            (self.folder / f"{number}.npy").unlink(missing_ok=True)
 
     def write_seconds(self, y: Any = None) -> float:
         """Seconds to write the final model if the search stopped now: ``WRITE_FACTOR`` times the
@@ -529,6 +555,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
             if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
+                # a bag that the whole time left could not write leaves the pool, and the search goes on
+                pool.trim_to_write(deadline - time.monotonic(), encoded_y)
                 writing = pool.write_seconds(encoded_y)
             deadline -= writing
             if deadline <= time.monotonic():
@@ -597,6 +625,14 @@ def fit_task(
         FitFailed: No trial completed.
     """
     started = time.perf_counter()
+    clock = [time.monotonic() if budget_from is None else budget_from]  # each phase's start
+    phases: dict[str, float] = {}
+
+    def phase(name: str) -> None:
+        now = time.monotonic()
+        phases[name] = now - clock[0]
+        clock[0] = now
+
     deadline = ((time.monotonic() if budget_from is None else budget_from) + options.time_budget
                 if options.time_budget is not None else None)
     tracker = tracker or NullTracker()
@@ -681,12 +717,20 @@ def fit_task(
         reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options))
         left = deadline - time.monotonic() - reserve
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
+        if left < search_seconds:  # the set-up and the final model's share left less than the floor
+            spent = options.time_budget - (deadline - time.monotonic())
+            warnings.warn(f"the time budget of {options.time_budget:g} s is short: {spent:.0f} s went to "
+                          f"setting up and {reserve:.0f} s are kept for the final model, so the search gets "
+                          f"{search_seconds:.0f} s and the fit overruns by about {search_seconds - left:.0f} s; "
+                          f"give a budget of {2 * (spent + reserve):.0f} s or more for a real search",
+                          AutoMetaWarning, stacklevel=2)
         # the search, and each trial, ends early enough to repeat its leaders' cross-validation
         # (``autometa.repeats``)
         stop_when, ends = reserved(pool, search_seconds, options.repeats, options.level2_keep(plan.scheme))
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
                                weigh=options.time_budget is not None and writes, ends=ends)
     search_start = time.monotonic()
+    phase("setup")
     # workers search for as long as this process does
     attrs = {"autometa.digest": task.digest, "autometa.source": dict(source) if source else None,
              "autometa.options": {**options.for_workers(), "time_budget": search_seconds or options.time_budget}}
@@ -719,6 +763,16 @@ def fit_task(
         raise FitFailed(message(f"no trial completed ({_failure_summary(outcome)})",
                                 "raise --time-budget or --trials, or check the data"))
     pool.reload(outcome.records)
+    phase("search")
+    if deadline is not None and writes and options.final == "bag":  # no member the time left cannot write
+        pool.trim_to_write(deadline - time.monotonic() - reserve, encode_target(task) if options.ensemble else None)
+        if dropped := sorted(pool.unwritable):
+            warnings.warn(f"left out of the final model: trial{'s' if len(dropped) > 1 else ''} "
+                          f"{', '.join(map(str, dropped))}, whose fold models would take longer to save "
+                          "than the time budget had left", AutoMetaWarning, stacklevel=2)
+            if best.number in dropped:  # the best trial the time left can write
+                leader = leaders(pool, top=1)[0]
+                best = next(r for r in outcome.records if r.number == leader)
     until = (deadline - reserve if deadline is not None
              else repeat_until(time.monotonic() - search_start))
     if deadline is not None and writes and options.final == "bag":  # the write the trials left time for
@@ -737,7 +791,9 @@ def fit_task(
         leader = leaders(pool, top=1)[0]
         best, best_score = next(r for r in outcome.records if r.number == leader), pool.items[leader][0]
     reached = {r.number: r.fidelity for r in outcome.records if r.fidelity is not None}
+    phase("after")
     model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces, reached, uppers)
+    phase("final")
     board = leaderboard(outcome, metric)
     model_dir = options.output_dir / "model" if options.output_dir else None
     result = FitResult(model=model, best_config=best.config, best_score=best_score, metric=metric.name,
@@ -746,9 +802,9 @@ def fit_task(
                        ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
                        tracking=tracker.location,
                        recommendation=recommendation, init=options.init, fidelity=options.fidelity,
-                       repeats=rounds, repeats_partial=partial)
+                       repeats=rounds, repeats_partial=partial, phases=phases)
     final_metrics = {f"best_{metric.name}": best_score, "n_trials": len(outcome.records), "cv_repeats": rounds,
-                     "cv_repeats_partial": partial}
+                     "cv_repeats_partial": partial, **{f"seconds_{k}": v for k, v in phases.items()}}
     if ens_score is not None:
         final_metrics[f"ensemble_{metric.name}"] = ens_score
     with tempfile.TemporaryDirectory(prefix="autometa-") as scratch:
@@ -758,6 +814,7 @@ def fit_task(
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model, model_dir=model_dir,
                            input_example=task.X.head(5),
                            tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
+    phase("write")
     return dataclasses.replace(result, seconds=time.perf_counter() - started)
 
 
@@ -767,12 +824,13 @@ class _Weigher:
     The first trial of each learner family has one fold model dumped with skops: its seconds per
     pickled megabyte (skops' pace differs by family: its JSON schema made a histogram-boosting
     fold 3-5 times its pickle, forests' arrays dump fast). Later trials are pickled, which is
-    quick, and scaled by their family's pace. The first dump also imports skops (3 s: it lists
-    every scikit-learn estimator) inside the search's time rather than after it.
+    quick, and scaled by their family's pace; a fold over ``REWEIGH_GROWTH`` times the largest its
+    family had dumped is dumped again, and sets the pace (skops' pace grows with the model).
     """
 
     def __init__(self) -> None:
         self.pace: dict[str, float] = {}  # seconds of skops dump per pickled megabyte, per family
+        self.largest: dict[str, float] = {}  # the pickled megabytes of the fold its pace was timed on
 
     def dump_seconds(self, learner: Any, models: Sequence[Any]) -> float:
         """The bag's dump time; forests are thinned to one forest's trees in a bag."""
@@ -781,12 +839,13 @@ class _Weigher:
         from autometa.learners.base import Learner
 
         pickled = len(pickle.dumps(models[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
-        if learner.name not in self.pace:
+        if learner.name not in self.pace or pickled > REWEIGH_GROWTH * self.largest[learner.name]:
             import skops.io as sio
 
             start = time.perf_counter()
             sio.dumps(models[0])
             self.pace[learner.name] = (time.perf_counter() - start) / max(pickled, 1e-6)
+            self.largest[learner.name] = pickled
         one = pickled * self.pace[learner.name]
         return one if type(learner).thin is not Learner.thin else one * len(models)
 

@@ -266,16 +266,21 @@ def test_a_time_budget_alone_lifts_the_default_trial_limit() -> None:
 
 def test_the_budget_counts_from_the_callers_clock() -> None:
     """``budget_from``: the command line's imports and reading count against --time-budget. A fit
-    whose 30 s began 28 s ago searches for the minimum share (a fifth) and ends long before a fit
-    whose 30 s begin now would."""
+    whose 30 s began 28 s ago searches for the minimum share (a fifth), says so, and ends long
+    before a fit whose 30 s begin now would."""
     import autometa.flow as flow
+    from autometa.data import AutoMetaWarning
 
     task = make_task(mixed_frame(n=200), "target")
     options = FitOptions(n_trials=None, time_budget=30, n_jobs=1, record=False, learners=("linear",))
     start = time.monotonic()
-    result = fit_task(task, options, budget_from=start - 28)
+    with pytest.warns(AutoMetaWarning, match=r"budget of 30 s is short: 28 s went to setting up.*overruns"):
+        result = fit_task(task, options, budget_from=start - 28)
     assert time.monotonic() - start < flow.MIN_SEARCH_SHARE * 30 + 4.0
     assert result.n_trials >= 1
+    # where the seconds went, the caller's 28 s in the set-up
+    assert list(result.phases) == ["setup", "search", "after", "final", "write"]
+    assert result.phases["setup"] >= 28 and result.summary()["phases"]["search"] > 0
 
 
 def test_saving_is_prepared_before_a_budgeted_search() -> None:
@@ -293,3 +298,48 @@ def test_saving_is_prepared_before_a_budgeted_search() -> None:
     prepare_plotting()
     assert "skops.io" in sys.modules and "matplotlib.pyplot" in sys.modules
     assert requirements_utils._MODULES_TO_PACKAGES is not None  # MLflow's map is built
+
+
+def test_a_bag_the_time_left_cannot_write_leaves_the_pool(tmp_path: Path) -> None:
+    """The heaviest weighed trials are forgotten until the final model's write fits the time left
+    (one trial stays), and their saved predictions go too, so that a reload cannot bring them
+    back as members to refit and write."""
+    import autometa.flow as flow
+    from autometa.records import TrialRecord
+    from autometa.spaces import Config
+
+    pool = flow._OofPool(get_metric("rmse", "regression"), folder=tmp_path / "oof")
+    y = np.linspace(0.0, 1.0, 50)
+    config = Config("linear", {})
+    for number, dump in enumerate([5.0, 3.0, 1.0]):
+        pool.add(number, 0.1 * (number + 1), config, y + 0.01 * number, models=("fold",), dump_seconds=dump)
+    assert pool.trim_to_write(5.0 * flow.WRITE_FACTOR) == [0]  # 9 s of dumps: the 5 s bag goes first
+    assert pool.trim_to_write(0.0) == [1] and list(pool.items) == [2]  # one trial always stays
+    assert pool.unwritable == [0, 1] and not (tmp_path / "oof" / "0.npy").exists()
+    records = [TrialRecord(number=n, state="complete", value=0.1 * (n + 1), config=config) for n in range(3)]
+    pool.reload(records)
+    assert list(pool.items) == [2]
+
+
+def test_the_weigher_times_a_much_larger_fold_again() -> None:
+    """skops' pace grows with the model: a fold over ``REWEIGH_GROWTH`` times the largest of its
+    family that was timed is dumped again and sets the pace; a similar one is only pickled."""
+    import autometa.flow as flow
+    from autometa.learners import get_learner
+    from autometa.spaces import Config
+
+    task = make_task(mixed_frame(n=300), "target")
+    learner = get_learner("hist_gradient_boosting")
+    weigher = flow._Weigher()
+
+    def fold(rounds: int) -> object:
+        config = Config("hist_gradient_boosting", {**learner.space.default_config("binary").params,
+                                                   "max_iter": rounds, "max_leaf_nodes": 31})
+        return learner.fit(learner.pipeline(config, task.columns, task.kind), task.X, task.y)
+
+    weigher.dump_seconds(learner, [fold(5)])
+    small = weigher.largest["hist_gradient_boosting"]
+    weigher.dump_seconds(learner, [fold(6)])
+    assert weigher.largest["hist_gradient_boosting"] == small  # not much larger: scaled, not timed
+    weigher.dump_seconds(learner, [fold(200)])
+    assert weigher.largest["hist_gradient_boosting"] > flow.REWEIGH_GROWTH * small
