@@ -177,7 +177,7 @@ def fit(
         err.print(f"[bold]{the_task.describe()}[/]", markup=True)
         if meta:
             err.print("recommending configurations from past runs ...")
-    with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget) as progress:
+    with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget, since=started) as progress:
         progress.direction = get_metric(metric, the_task.kind).direction
         try:
             result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update,
@@ -197,10 +197,13 @@ def fit(
 
 
 class _Progress:
-    """A rich progress bar over trials (or seconds) with the best score so far."""
+    """A rich progress bar over trials, or over the time budget's seconds where no trial limit is
+    set (from ``since``, a ``time.monotonic()``: the budget's own start), with the best score so far."""
 
-    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None, label: str = "search") -> None:
+    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None, label: str = "search",
+                 since: float | None = None) -> None:
         self.enabled, self.trials, self.seconds, self.label = enabled, trials, seconds, label
+        self.since = since
         self.best: float | None = None
         self.best_learner = ""
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
@@ -211,12 +214,26 @@ class _Progress:
 
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self._start = time.monotonic()
-            self._bar = Progress(TextColumn(self.label), BarColumn(), MofNCompleteColumn(),
+            by_time = self.trials is None and self.seconds is not None
+            since = self.since if self.since is not None else time.monotonic()
+            seconds = self.seconds or 0.0
+
+            class _ClockBar(BarColumn):  # the budget's share spent, redrawn as the clock runs
+                def render(self, task: Any) -> Any:
+                    from rich.progress_bar import ProgressBar
+
+                    done = min(time.monotonic() - since, seconds)
+                    return ProgressBar(total=seconds, completed=done, width=self.bar_width,
+                                       pulse=False, animation_time=task.get_time(), style=self.style,
+                                       complete_style=self.complete_style, finished_style=self.finished_style,
+                                       pulse_style=self.pulse_style)
+
+            counter = TextColumn("{task.fields[trials]}") if by_time else MofNCompleteColumn()
+            self._bar = Progress(TextColumn(self.label), _ClockBar() if by_time else BarColumn(), counter,
                                  TimeElapsedColumn(), TextColumn("{task.description}"),
                                  console=err, transient=False)
             self._bar.__enter__()
-            self._id = self._bar.add_task("starting", total=self.trials)
+            self._id = self._bar.add_task("starting", total=self.trials, trials="0 trials")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -231,7 +248,9 @@ class _Progress:
             best = f"best {self.best:.4f} ({self.best_learner})" if self.best is not None else "no score yet"
             extra = f", {self.counts['pruned']} pruned" if self.counts["pruned"] else ""
             extra += f", {self.counts['failed']} failed" if self.counts["failed"] else ""
-            self._bar.update(self._id, advance=1, description=f"{best}{extra}")
+            done = sum(self.counts.values())
+            self._bar.update(self._id, advance=1, description=f"{best}{extra}",
+                             trials=f"{done} trial{'s' if done != 1 else ''}")
 
     def advance_to(self, completed: int, description: str) -> None:
         if self.enabled:
