@@ -302,13 +302,14 @@ def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
 
 
 CLI_CSV = RESULTS / "budget_cli.csv"
+CLI_FIELDS = [*FIELDS, "phases"]  # autometa-cli's seconds by phase (``FitResult.phases``)
 
 
 def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, db_path: str,
-            code: dict[str, str]) -> tuple[np.ndarray, float, int]:
+            code: dict[str, str]) -> tuple[np.ndarray, float, int, str]:
     """``autometa fit --time-budget B`` as a user runs it, in a new process (the model saved,
     MLflow tracking to a local SQLite store, the meta_db not written): the test predictions of
-    the saved model, the command's wall time and its trials. ``autometa-cli:LABEL`` runs the
+    the saved model, the command's wall time, its trials and its seconds by phase. ``autometa-cli:LABEL`` runs the
     package in the folder ``code[LABEL]`` (another commit's worktree), ``autometa-cli`` this one."""
     from autometa.evaluate import predict_scores
     from autometa.tracking import load_model
@@ -330,7 +331,8 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
             raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
         doc = json.loads(proc.stdout)
         model = load_model(work / "out" / "model")
-        return predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0))
+        phases = " ".join(f"{k}={v:g}" for k, v in (doc.get("phases") or {}).items())
+        return predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0)), phases
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],
@@ -340,15 +342,16 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
     on the held-out tasks' training rows, scored on their test rows."""
     def call(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, metric: Any,
              db_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+        phases = ""
         if method.startswith("autometa-cli"):
-            pred, wall, done = run_cli(method, budget, task, X_tr, X_te, y_tr, db_path, code)
+            pred, wall, done, phases = run_cli(method, budget, task, X_tr, X_te, y_tr, db_path, code)
         else:
             start = time.perf_counter()
             pred, _, done = run_peer(method, budget, task, X_tr, X_te, y_tr, metric.name, python)
             wall = time.perf_counter() - start
-        return pred, {"seconds": f"{wall:.2f}", "overrun": f"{wall - budget:.2f}", "trials": done}
+        return pred, {"seconds": f"{wall:.2f}", "overrun": f"{wall - budget:.2f}", "trials": done, "phases": phases}
 
-    held_out(meta_db, n_tasks, budgets, methods, csv, FIELDS, call, work_name="bench-budget", part=part,
+    held_out(meta_db, n_tasks, budgets, methods, csv, CLI_FIELDS, call, work_name="bench-budget", part=part,
              max_rows=max_rows)
 
 
