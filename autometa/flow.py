@@ -355,6 +355,7 @@ class _OofPool:
         self.seconds: dict[int, float] = {}  # a trial's cross-validation seconds
         self.rounds: dict[int, int] = {}  # cross-validation rounds averaged (``autometa.repeats``)
         self.unwritable: list[int] = []  # trials forgotten because the time left could not write them
+        self.shrunk: dict[int, int] = {}  # a trial's bag cut to this many fold models, for the same reason
 
     def add(self, number: int, score: float, config: Config, oof: Any, models: Sequence[Any] = (), *,
             save: bool = True, dump_seconds: float | None = None, seconds: float | None = None) -> None:
@@ -410,17 +411,27 @@ class _OofPool:
 
     def trim_to_write(self, seconds: float, y: Any = None) -> list[int]:
         """Forget the heaviest weighed trials, one at a time, until writing the final model is
-        predicted to take at most ``seconds`` (``write_seconds(y)``), keeping one trial at least:
-        a trial whose bag cannot be written in the time left must not become the final model's
-        member. Returns the numbers forgotten (and adds them to ``unwritable``)."""
+        predicted to take at most ``seconds`` (``write_seconds(y)``): a trial whose bag cannot be
+        written in the time left must not become the final model's member. The last trial is
+        kept, its bag cut to the fold models that fit (one at least; ``shrunk``). Returns the
+        numbers forgotten (and adds them to ``unwritable``)."""
         dropped: list[int] = []
-        while len(self.items) > 1 and self.write_seconds(y) > seconds:
+        while (writing := self.write_seconds(y)) > seconds:
             weighed = [n for n in self.dump_seconds if n in self.items]
             if not weighed:
                 break
             heaviest = max(weighed, key=lambda n: self.dump_seconds[n])
-            self._drop(heaviest)
-            dropped.append(heaviest)
+            if len(self.items) > 1:
+                self._drop(heaviest)
+                dropped.append(heaviest)
+                continue
+            folds = self.models.get(heaviest, ())
+            keep = min(len(folds) - 1, max(1, int(len(folds) * max(seconds, 0.0) / writing)))
+            if keep < 1:
+                break
+            self.models[heaviest] = folds[:keep]
+            self.dump_seconds[heaviest] *= keep / len(folds)
+            self.shrunk[heaviest] = keep
         self.unwritable += dropped
         return dropped
 
@@ -555,8 +566,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
             if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
-                # a bag that the whole time left could not write leaves the pool, and the search goes on
-                pool.trim_to_write(deadline - time.monotonic(), encoded_y)
+                if encoded_y is not None:  # a bag the whole time left could not write leaves the pool
+                    pool.trim_to_write(deadline - time.monotonic(), encoded_y)
                 writing = pool.write_seconds(encoded_y)
             deadline -= writing
             if deadline <= time.monotonic():
@@ -764,12 +775,18 @@ def fit_task(
                                 "raise --time-budget or --trials, or check the data"))
     pool.reload(outcome.records)
     phase("search")
-    if deadline is not None and writes and options.final == "bag":  # no member the time left cannot write
-        pool.trim_to_write(deadline - time.monotonic() - reserve, encode_target(task) if options.ensemble else None)
+    # no member of the final ensemble that the time left cannot write
+    if deadline is not None and writes and options.final == "bag" and options.ensemble:
+        pool.trim_to_write(deadline - time.monotonic() - reserve, encode_target(task))
         if dropped := sorted(pool.unwritable):
             warnings.warn(f"left out of the final model: trial{'s' if len(dropped) > 1 else ''} "
                           f"{', '.join(map(str, dropped))}, whose fold models would take longer to save "
                           "than the time budget had left", AutoMetaWarning, stacklevel=2)
+        for number, keep in sorted(pool.shrunk.items()):
+            if number not in pool.items:
+                continue
+            warnings.warn(f"trial {number}'s bag keeps {keep} of its fold models: all of them would take "
+                          "longer to save than the time budget had left", AutoMetaWarning, stacklevel=2)
             if best.number in dropped:  # the best trial the time left can write
                 leader = leaders(pool, top=1)[0]
                 best = next(r for r in outcome.records if r.number == leader)
@@ -786,6 +803,7 @@ def fit_task(
     except BaseException:
         tracker.finish_fit(metrics={}, artifacts={}, status="KILLED")
         raise
+    assert best.value is not None  # a completed trial's (the pool keeps no other)
     best_score: float = best.value
     if rounds:  # the best trial after the rounds, and its score averaged over them
         leader = leaders(pool, top=1)[0]

@@ -302,8 +302,8 @@ def test_saving_is_prepared_before_a_budgeted_search() -> None:
 
 def test_a_bag_the_time_left_cannot_write_leaves_the_pool(tmp_path: Path) -> None:
     """The heaviest weighed trials are forgotten until the final model's write fits the time left
-    (one trial stays), and their saved predictions go too, so that a reload cannot bring them
-    back as members to refit and write."""
+    (the last one stays, with the fold models that fit), and their saved predictions go too, so
+    that a reload cannot bring them back as members to refit and write."""
     import autometa.flow as flow
     from autometa.records import TrialRecord
     from autometa.spaces import Config
@@ -312,9 +312,15 @@ def test_a_bag_the_time_left_cannot_write_leaves_the_pool(tmp_path: Path) -> Non
     y = np.linspace(0.0, 1.0, 50)
     config = Config("linear", {})
     for number, dump in enumerate([5.0, 3.0, 1.0]):
-        pool.add(number, 0.1 * (number + 1), config, y + 0.01 * number, models=("fold",), dump_seconds=dump)
+        pool.add(number, 0.1 * (number + 1), config, y + 0.01 * number, models=("f1", "f2", "f3", "f4"),
+                 dump_seconds=dump)
     assert pool.trim_to_write(5.0 * flow.WRITE_FACTOR) == [0]  # 9 s of dumps: the 5 s bag goes first
-    assert pool.trim_to_write(0.0) == [1] and list(pool.items) == [2]  # one trial always stays
+    assert pool.trim_to_write(0.5 * flow.WRITE_FACTOR) == [1] and list(pool.items) == [2]
+    # the last trial stays, its bag cut to the fold models that fit: 2 of 4, then 1 at least
+    assert pool.models[2] == ("f1", "f2") and pool.shrunk == {2: 2}
+    assert pool.write_seconds() == pytest.approx(0.5 * flow.WRITE_FACTOR)
+    pool.trim_to_write(0.0)
+    assert pool.models[2] == ("f1",) and list(pool.items) == [2]
     assert pool.unwritable == [0, 1] and not (tmp_path / "oof" / "0.npy").exists()
     records = [TrialRecord(number=n, state="complete", value=0.1 * (n + 1), config=config) for n in range(3)]
     pool.reload(records)
