@@ -119,9 +119,6 @@ def fit(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the result.")] = False,
 ) -> None:
     """Search for a good model for DATA; save it with a leaderboard and an MLflow history."""
-    import time
-
-    started = time.monotonic()  # --time-budget counts the imports and the reading below too
     _show_warnings(quiet or as_json)
     import dataclasses
 
@@ -177,13 +174,12 @@ def fit(
         err.print(f"[bold]{the_task.describe()}[/]", markup=True)
         if meta:
             err.print("recommending configurations from past runs ...")
-    with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget, since=started) as progress:
+    with _Progress(enabled=not (quiet or as_json), trials=trials, seconds=time_budget) as progress:
         progress.direction = get_metric(metric, the_task.kind).direction
         try:
             result = fit_task(the_task, options, tracker=tracker, db=db, on_trial=progress.update,
                               workers=LocalWorkers(n_workers - 1) if n_workers > 1 else None,
-                              source={"path": str(data.resolve()), "target": the_task.target, "task": task},
-                              budget_from=started)
+                              source={"path": str(data.resolve()), "target": the_task.target, "task": task})
         except KeyboardInterrupt:
             err.print(f"interrupted: the finished trials are recorded in MLflow and in {storage}; "
                       f"no model was saved. Resume: autometa fit {data} --output {folder} --resume "
@@ -198,12 +194,10 @@ def fit(
 
 class _Progress:
     """A rich progress bar over trials, or over the time budget's seconds where no trial limit is
-    set (from ``since``, a ``time.monotonic()``: the budget's own start), with the best score so far."""
+    set, with the best score so far."""
 
-    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None, label: str = "search",
-                 since: float | None = None) -> None:
+    def __init__(self, *, enabled: bool, trials: int | None, seconds: float | None, label: str = "search") -> None:
         self.enabled, self.trials, self.seconds, self.label = enabled, trials, seconds, label
-        self.since = since
         self.best: float | None = None
         self.best_learner = ""
         self.counts = {"complete": 0, "pruned": 0, "failed": 0}
@@ -215,7 +209,7 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             by_time = self.trials is None and self.seconds is not None
-            since = self.since if self.since is not None else time.monotonic()
+            since = time.monotonic()
             seconds = self.seconds or 0.0
 
             class _ClockBar(BarColumn):  # the budget's share spent, redrawn as the clock runs

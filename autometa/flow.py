@@ -301,7 +301,7 @@ class FitResult:
     repeats_partial: int = 0  # leaders bagged over one more, partial round
     # where the seconds went: "setup" (meta-features, recommendation, tracking's start), "search",
     # "after" (the repeats and the second stack level), "final" (the final model), "write" (the
-    # model, plots and tracking's end); a budgeted fit's setup includes its caller's (budget_from)
+    # model, plots and tracking's end)
     phases: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -604,7 +604,6 @@ def fit_task(
     on_trial: Callable[[TrialRecord], None] | None = None,
     workers: WorkerPool | None = None,
     source: Mapping[str, Any] | None = None,
-    budget_from: float | None = None,
 ) -> FitResult:
     """Search, pick and save a model for ``task``.
 
@@ -624,9 +623,6 @@ def fit_task(
             they are started once the study exists and joined before the final model.
         source: Where the data can be read again (``path``, ``target``, ``task``), stored on the
             study so that ``autometa worker`` can join it from another process or machine.
-        budget_from: The ``time.monotonic()`` the time budget counts from (None: now), so that
-            a caller's own work before the fit, such as the command line's imports and reading
-            the table, falls within it.
 
     Returns:
         The fitted model, leaderboard, study and records.
@@ -636,7 +632,7 @@ def fit_task(
         FitFailed: No trial completed.
     """
     started = time.perf_counter()
-    clock = [time.monotonic() if budget_from is None else budget_from]  # each phase's start
+    clock = [time.monotonic()]  # each phase's start
     phases: dict[str, float] = {}
 
     def phase(name: str) -> None:
@@ -644,8 +640,7 @@ def fit_task(
         phases[name] = now - clock[0]
         clock[0] = now
 
-    deadline = ((time.monotonic() if budget_from is None else budget_from) + options.time_budget
-                if options.time_budget is not None else None)
+    deadline = time.monotonic() + options.time_budget if options.time_budget is not None else None
     tracker = tracker or NullTracker()
     if options.init is None and options.use_meta and db is not None and "mlp" in (options.learners or ("mlp",)):
         from autometa.meta.starts import find_start
