@@ -714,12 +714,6 @@ def fit_task(
         callbacks.append(on_trial)
     search_seconds, stop_when, ends, reserve = None, None, None, 0.0
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-        if writes:  # the first save's one-time costs, paid before the search's time is set
-            from autometa.plots import prepare_plotting
-            from autometa.tracking import prepare_saving
-
-            prepare_saving()
-            prepare_plotting()
         reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options))
         left = deadline - time.monotonic() - reserve
         search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
@@ -838,7 +832,9 @@ class _Weigher:
     pickled megabyte (skops' pace differs by family: its JSON schema made a histogram-boosting
     fold 3-5 times its pickle, forests' arrays dump fast). Later trials are pickled, which is
     quick, and scaled by their family's pace; a fold over ``REWEIGH_GROWTH`` times the largest its
-    family had dumped is dumped again, and sets the pace (skops' pace grows with the model).
+    family had dumped is dumped again, and sets the pace (skops' pace grows with the model). The
+    first dump also imports skops (3 s: it lists every scikit-learn estimator) inside the
+    search's time rather than after it.
     """
 
     def __init__(self) -> None:

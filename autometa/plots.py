@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from autometa.records import TrialRecord
 
-__all__ = ["plot_anytime", "plot_history", "plot_importances", "prepare_plotting"]
+__all__ = ["plot_anytime", "plot_history", "plot_importances"]
 
 
 def _pyplot() -> Any:
@@ -19,12 +19,6 @@ def _pyplot() -> Any:
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def prepare_plotting() -> None:
-    """Import matplotlib now (about 0.7 s in a new process), before a time-budgeted search sets
-    its time, rather than while the final model is written."""
-    _pyplot()
 
 
 def _best_so_far(records: Sequence[TrialRecord], greater_is_better: bool) -> tuple[list[int], list[float]]:

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from autometa.records import TrialRecord
 
 __all__ = ["DatasetRef", "MlflowTracker", "NullTracker", "Tracker", "check_store", "list_fits", "load_model",
-           "prepare_saving", "read_fits", "save_model"]
+           "read_fits", "save_model"]
 
 MAX_PARAM_LENGTH = 6000
 
@@ -494,21 +494,6 @@ def _dataset_input(ref: DatasetRef) -> Any:
     entity = Dataset(name=sample.name, digest=sample.digest, source_type=sample.source_type, source=sample.source,
                      schema=sample.schema, profile=profile)
     return DatasetInput(dataset=entity, tags=[InputTag(key="mlflow.data.context", value="training")])
-
-
-def prepare_saving() -> None:
-    """Pay now the one-time costs of the first ``save_model`` in a process, about 4 s on a new
-    one: importing skops (it lists every scikit-learn estimator, importing torch on the way) and
-    MLflow's map of the installed packages (it checks the model's requirements against it). A
-    time-budgeted fit calls this before it sets its search's time, which then no longer spends
-    the time that saving the final model takes; later calls cost nothing."""
-    import skops.io  # noqa: F401
-    from mlflow.utils import requirements_utils
-
-    # a private function of MLflow's: where a later MLflow moves it, the first save pays instead
-    init = getattr(requirements_utils, "_init_packages_to_modules_map", None)
-    if callable(init):
-        init()
 
 
 def save_model(model: Any, path: str | Path, input_example: Any) -> Path:

@@ -282,23 +282,6 @@ def test_a_budget_too_short_for_a_real_search_says_so(monkeypatch: pytest.Monkey
     assert result.phases["search"] < 3.0 and result.summary()["phases"]["search"] > 0
 
 
-def test_saving_is_prepared_before_a_budgeted_search() -> None:
-    """The first save's one-time costs (skops' import, MLflow's map of installed packages, which
-    is read through a private MLflow function that a new MLflow could move) are paid by
-    ``prepare_saving``, before the search's time is set."""
-    import sys
-
-    from mlflow.utils import requirements_utils
-
-    from autometa.plots import prepare_plotting
-    from autometa.tracking import prepare_saving
-
-    prepare_saving()
-    prepare_plotting()
-    assert "skops.io" in sys.modules and "matplotlib.pyplot" in sys.modules
-    assert requirements_utils._MODULES_TO_PACKAGES is not None  # MLflow's map is built
-
-
 def test_a_bag_the_time_left_cannot_write_leaves_the_pool(tmp_path: Path) -> None:
     """The heaviest weighed trials are forgotten until the final model's write fits the time left
     (the last one stays, with the fold models that fit), and their saved predictions go too, so
