@@ -776,9 +776,9 @@ def fit_task(
                 continue
             warnings.warn(f"trial {number}'s bag keeps {keep} of its fold models: all of them would take "
                           "longer to save than the time budget had left", AutoMetaWarning, stacklevel=2)
-            if best.number in dropped:  # the best trial the time left can write
-                leader = leaders(pool, top=1)[0]
-                best = next(r for r in outcome.records if r.number == leader)
+        if best.number in dropped:  # the best trial the time left can write
+            leader = leaders(pool, top=1)[0]
+            best = next(r for r in outcome.records if r.number == leader)
     until = (deadline - reserve if deadline is not None
              else repeat_until(time.monotonic() - search_start))
     if deadline is not None and writes and options.final == "bag":  # the write the trials left time for
