@@ -632,13 +632,13 @@ def fit_task(
         FitFailed: No trial completed.
     """
     started = time.perf_counter()
-    clock = [time.monotonic()]  # each phase's start
     phases: dict[str, float] = {}
+    phase_start = time.monotonic()
 
     def phase(name: str) -> None:
+        nonlocal phase_start
         now = time.monotonic()
-        phases[name] = now - clock[0]
-        clock[0] = now
+        phases[name], phase_start = now - phase_start, now
 
     deadline = time.monotonic() + options.time_budget if options.time_budget is not None else None
     tracker = tracker or NullTracker()
