@@ -171,5 +171,7 @@ def test_a_fit_with_a_second_level_chooses_among_both_levels(kind: str, tmp_path
         assert np.allclose(loaded.predict(X), result.model.predict(X))
     level_two = [m for m in result.model.members if isinstance(m, LevelTwo)]
     assert len(level_two) == sum(isinstance(k, str) for k in result.ensemble_weights)
-    for m in level_two[1:]:  # second-level members share their inputs' bags: each written once
-        assert all(a is b for a, b in zip(m.inputs, level_two[0].inputs, strict=True))
+    for model in (result.model, loaded):  # second-level members share their inputs' bags: each written once
+        level_two = [m for m in model.members if isinstance(m, LevelTwo)]
+        for m in level_two[1:]:
+            assert all(a is b for a, b in zip(m.inputs, level_two[0].inputs, strict=True))
