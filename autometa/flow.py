@@ -33,6 +33,7 @@ from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, reser
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
+from autometa.skops_dump import linear_dumps
 from autometa.spaces import Config, iter_learner_names, load_spaces
 from autometa.stacking import Upper, level_two, level_two_seconds, stacks_level_two
 from autometa.tracking import NullTracker, Tracker, save_model
@@ -61,14 +62,14 @@ SMALL_TASK_ROWS = 5_000
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 FINISH_SAFETY = 3.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
-# writing a bagged model takes a multiple of skops' dumps of its folds one by one: MLflow's save
-# dumps it whole (70 MB took 0.48 s/MB against 0.14-0.19 s/MB for its folds alone), the allowlist
+# writing a bagged model takes a multiple of skops' dumps of its folds one by one (``skops_dump``
+# makes the whole dump their sum): MLflow's save dumps it whole and loads it back to check it
+# (loading takes twice the dump: 0.15 s/MB against 0.07 s/MB for histogram boosting), the allowlist
 # check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
 # ends its search early enough to write the ensemble it would make if it stopped now (``_Weigher``).
 WRITE_FACTOR = 4.0
-# skops' dump time grows faster than the pickle: a histogram-boosting fold of 780 rounds (1.9 MB
-# pickled) dumped at 1.6 s/MB, one of 47 rounds (0.2 MB) at 0.3 s/MB. A fold this many times the
-# largest its family had dumped is dumped again (``_Weigher``).
+# a fold this many times the largest its family had dumped is dumped again (``_Weigher``): a
+# family's pace may change with the model's size (skops' own writer was quadratic in the arrays)
 REWEIGH_GROWTH = 2.0
 
 
@@ -832,9 +833,10 @@ class _Weigher:
     pickled megabyte (skops' pace differs by family: its JSON schema made a histogram-boosting
     fold 3-5 times its pickle, forests' arrays dump fast). Later trials are pickled, which is
     quick, and scaled by their family's pace; a fold over ``REWEIGH_GROWTH`` times the largest its
-    family had dumped is dumped again, and sets the pace (skops' pace grows with the model). The
-    first dump also imports skops (3 s: it lists every scikit-learn estimator) inside the
-    search's time rather than after it.
+    family had dumped is dumped again, and sets the pace. Dumps are timed inside
+    ``skops_dump.linear_dumps``, as the final model is written. The first dump also imports
+    skops (3 s: it lists every scikit-learn estimator) inside the search's time rather than
+    after it.
     """
 
     def __init__(self) -> None:
@@ -852,7 +854,8 @@ class _Weigher:
             import skops.io as sio
 
             start = time.perf_counter()
-            sio.dumps(models[0])
+            with linear_dumps():  # as the final model is written
+                sio.dumps(models[0])
             self.pace[learner.name] = (time.perf_counter() - start) / max(pickled, 1e-6)
             self.largest[learner.name] = pickled
         one = pickled * self.pace[learner.name]

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning
+from autometa.skops_dump import linear_dumps
 from autometa.trust import check_trusted
 
 if TYPE_CHECKING:
@@ -404,7 +405,9 @@ def _trusted_types(model: Any) -> list[str]:
     import skops.io as sio
 
     sample = model.one_fold() if hasattr(model, "one_fold") else model
-    return check_trusted(sio.get_untrusted_types(data=sio.dumps(sample)), "the model")
+    with linear_dumps():
+        data = sio.dumps(sample)
+    return check_trusted(sio.get_untrusted_types(data=data), "the model")
 
 
 def _signature(model: Any, input_example: Any) -> Any:
@@ -441,8 +444,9 @@ def _model_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
 def _log_model(model: Any, input_example: Any, register: str | None = None) -> None:
     import mlflow.sklearn
 
-    mlflow.sklearn.log_model(model, name="model", registered_model_name=register,
-                             **_model_kwargs(model, input_example))
+    kwargs = _model_kwargs(model, input_example)
+    with linear_dumps():
+        mlflow.sklearn.log_model(model, name="model", registered_model_name=register, **kwargs)
 
 
 class _SavedFolder:
@@ -505,7 +509,9 @@ def save_model(model: Any, path: str | Path, input_example: Any) -> Path:
     """
     import mlflow.sklearn
 
-    mlflow.sklearn.save_model(model, str(path), **_model_kwargs(model, input_example))
+    kwargs = _model_kwargs(model, input_example)
+    with linear_dumps():
+        mlflow.sklearn.save_model(model, str(path), **kwargs)
     return Path(path)
 
 
