@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -447,13 +447,23 @@ class _OofPool:
         """Seconds to write the final model if the search stopped now: ``WRITE_FACTOR`` times the
         dumps of the bags that ensemble selection picks (with the encoded target ``y``), else of
         every weighed trial (an upper bound, for free)."""
+        return self.write_seconds_of(self.written(y))
+
+    def written(self, y: Any = None) -> set[int]:
+        """The weighed trials whose bags the final model would hold if the search stopped now:
+        those ensemble selection picks (with the encoded target ``y``), else all of them."""
         weighed = [n for n in sorted(self.dump_seconds) if n in self.items]
         if y is None or len(weighed) < 2:
-            return WRITE_FACTOR * sum(self.dump_seconds[n] for n in weighed)
+            return set(weighed)
         from autometa.ensemble import ensemble_selection
 
         weights, _ = ensemble_selection([self.items[n][2] for n in weighed], y, self.metric)
-        return WRITE_FACTOR * sum(self.dump_seconds[n] for n, w in zip(weighed, weights, strict=True) if w > 0)
+        return {n for n, w in zip(weighed, weights, strict=True) if w > 0}
+
+    def write_seconds_of(self, numbers: Iterable[int]) -> float:
+        """Seconds to write these trials' bags (``WRITE_FACTOR`` times their dumps; 0 for a trial
+        never weighed)."""
+        return WRITE_FACTOR * sum(self.dump_seconds.get(n, 0.0) for n in set(numbers) if n in self.items)
 
     def reload(self, records: Sequence[TrialRecord]) -> None:
         """Add the completed trials of an earlier, interrupted run of the same study."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from autometa.evaluate import cross_validate, shuffled_plan
@@ -68,6 +68,10 @@ class Pool(Protocol):
     def bag_growth(self, number: int) -> float: ...
 
     def write_seconds(self, y: Any = None) -> float: ...
+
+    def written(self, y: Any = None) -> set[int]: ...
+
+    def write_seconds_of(self, numbers: Iterable[int]) -> float: ...
 
 
 class Options(Protocol):

@@ -141,7 +141,8 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     """Run the second level: each candidate (``candidates``) cross-validated on ``plan`` with the
     inputs' (``inputs_of``) out-of-fold predictions as more columns, best first, starting none
     that is predicted to end after ``until`` (a ``time.monotonic()`` value; None: no limit; with
-    ``writes``, writing its bag counts too, at its first-level trial's pace). A candidate that
+    ``writes``, writing its bag counts too, at its first-level trial's pace, and for the first
+    its inputs' bags that the first level's ensemble would not hold). A candidate that
     fails is left out; one cut short by ``until`` ends the level.
 
     With an end (``until``) and ``LEVEL2_MORE``, the best trials of the other families follow the
@@ -165,10 +166,13 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     names = tuple(stack_columns(_prefix(task), len(inputs), len(task.classes)))
     upper = with_columns(task, columns, names)
     done: list[Upper] = []
+    # a second-level member holds its inputs: those the first level's ensemble would not hold are
+    # written too, once, with the first member
+    inputs_writing = pool.write_seconds_of(set(inputs) - pool.written(encode_target(task))) if writes else 0.0
     written = 0.0
     check = HoldoutCheck(task, pool, inputs, names, spaces, metric, options, plan) if LEVEL2_CHECK else None
     for n in candidates(pool, None if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
-        growth = pool.bag_growth(n) if writes else 0.0
+        growth = pool.bag_growth(n) + (0.0 if done else inputs_writing) if writes else 0.0
         end = None if until is None else until - written - growth
         cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
         if (check is not None and not check.ready and end is not None

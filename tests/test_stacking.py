@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from autometa import repeats, stacking
+from autometa import flow, repeats, stacking
 from autometa.data import make_task
 from autometa.ensemble import FoldBag, LevelTwo, stack_columns, with_predictions
 from autometa.errors import OptionError
@@ -105,6 +105,27 @@ def test_a_second_level_that_cannot_finish_in_time_is_not_started() -> None:
         pool.seconds[n] = 1e6
     assert stacking.level_two(task, pool, spaces, metric, FitOptions(cv=3, n_jobs=1), plan,
                               until=time.monotonic() + 60) == []
+
+
+def test_writing_the_inputs_the_first_level_would_not_hold_counts_against_the_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    task, metric, spaces, plan, pool = _searched()
+    inputs = stacking.inputs_of(pool, encode_target(task), metric)
+    for n in pool.items:
+        pool.dump_seconds[n] = 0.001
+    pool.dump_seconds[inputs[-1]] = 20.0  # written in 20 s x WRITE_FACTOR
+    options = FitOptions(cv=3, n_jobs=1)
+
+    def run(writes: bool) -> list[int]:
+        return [u.number for u in stacking.level_two(task, pool, spaces, metric, options, plan,
+                                                     until=time.monotonic() + 60, writes=writes)]
+
+    assert run(writes=False) == stacking.candidates(pool)
+    monkeypatch.setattr(pool, "written", lambda y=None: set(inputs[:-1]))  # the first level would not hold it
+    assert pool.write_seconds_of(inputs) == pytest.approx(flow.WRITE_FACTOR * (20.0 + 0.001 * (len(inputs) - 1)))
+    assert run(writes=True) == []
+    monkeypatch.setattr(pool, "written", lambda y=None: set(inputs))  # it is written anyway: no more to write
+    assert run(writes=True) == [n for n in stacking.candidates(pool) if n != inputs[-1]]  # but not a bag as large
 
 
 def test_time_left_at_the_end_goes_to_the_next_families(monkeypatch: pytest.MonkeyPatch) -> None:
