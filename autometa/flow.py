@@ -33,7 +33,7 @@ from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, reser
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
-from autometa.skops_dump import linear_dumps
+from autometa.skops_io import import_skops, linear_dumps
 from autometa.spaces import Config, iter_learner_names, load_spaces
 from autometa.stacking import Upper, level_two, level_two_seconds, stacks_level_two
 from autometa.tracking import NullTracker, Tracker, save_model
@@ -62,7 +62,7 @@ SMALL_TASK_ROWS = 5_000
 FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 FINISH_SAFETY = 3.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
-# writing a bagged model takes a multiple of skops' dumps of its folds one by one (``skops_dump``
+# writing a bagged model takes a multiple of skops' dumps of its folds one by one (``skops_io``
 # makes the whole dump their sum): MLflow's save dumps it whole and loads it back to check it
 # (loading takes twice the dump: 0.15 s/MB against 0.07 s/MB for histogram boosting), the allowlist
 # check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
@@ -844,7 +844,7 @@ class _Weigher:
     fold 3-5 times its pickle, forests' arrays dump fast). Later trials are pickled, which is
     quick, and scaled by their family's pace; a fold over ``REWEIGH_GROWTH`` times the largest its
     family had dumped is dumped again, and sets the pace. Dumps are timed inside
-    ``skops_dump.linear_dumps``, as the final model is written. The first dump also imports
+    ``skops_io.linear_dumps``, as the final model is written. The first dump also imports
     skops (3 s: it lists every scikit-learn estimator) inside the search's time rather than
     after it.
     """
@@ -861,8 +861,7 @@ class _Weigher:
 
         pickled = len(pickle.dumps(models[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
         if learner.name not in self.pace or pickled > REWEIGH_GROWTH * self.largest[learner.name]:
-            import skops.io as sio
-
+            sio = import_skops()
             start = time.perf_counter()
             with linear_dumps():  # as the final model is written
                 sio.dumps(models[0])

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning
-from autometa.skops_dump import linear_dumps
+from autometa.skops_io import import_skops, linear_dumps
 from autometa.trust import check_trusted
 
 if TYPE_CHECKING:
@@ -402,7 +402,7 @@ def _trusted_types(model: Any) -> list[str]:
     Listing them costs a serialization; an ensemble of bags of fold models is listed by its
     ``one_fold()`` copy (the first fold of each bag: the same types), several times cheaper.
     """
-    import skops.io as sio
+    sio = import_skops()
 
     sample = model.one_fold() if hasattr(model, "one_fold") else model
     with linear_dumps():
@@ -527,4 +527,5 @@ def load_model(path: str | Path) -> Any:
     spec = yaml.safe_load((Path(path) / "MLmodel").read_text(encoding="utf-8")) or {}
     flavor = spec.get("flavors", {}).get("sklearn", {})
     check_trusted(list(flavor.get("skops_trusted_types") or []), f"the model in '{path}'")
+    import_skops()  # before MLflow imports it (and torch with it)
     return mlflow.sklearn.load_model(str(path))

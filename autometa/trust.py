@@ -30,6 +30,8 @@ def check_trusted(types: list[str], where: str) -> list[str]:
 
 def loads_trusted(data: bytes, where: str) -> object:
     """A skops-serialized object, loaded after checking its types against the allowlist."""
-    import skops.io as sio
+    from autometa.skops_io import import_skops
+
+    sio = import_skops()
 
     return sio.loads(data, trusted=check_trusted(sio.get_untrusted_types(data=data), where))

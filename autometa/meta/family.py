@@ -244,6 +244,8 @@ def _encoder_bytes(encoder: Any) -> str | None:
         return None
     import base64
 
-    import skops.io as sio
+    from autometa.skops_io import import_skops
+
+    sio = import_skops()
 
     return base64.b64encode(sio.dumps(encoder)).decode("ascii")

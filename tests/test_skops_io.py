@@ -1,10 +1,12 @@
-"""Saved ensembles: each first-level model written once, by a writer of linear cost."""
+"""skops, the saved models' format: imported without torch; each first-level model written once, at linear cost."""
 
 from __future__ import annotations
 
 import io
 import json
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -15,7 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 
 from autometa.ensemble import FoldBag, LevelTwo, StackedEnsemble, WeightedEnsemble, stack_columns
-from autometa.skops_dump import linear_dumps
+from autometa.skops_io import linear_dumps
 
 
 def _stack(kind: type = WeightedEnsemble) -> tuple[object, pd.DataFrame]:
@@ -74,3 +76,21 @@ def test_linear_dumps_write_what_skops_loads_and_leave_skops_as_it_was() -> None
     assert sorted(sio.get_untrusted_types(data=data)) == sorted(sio.get_untrusted_types(data=plain))
     loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_skops_is_imported_without_torch_and_trusts_the_same_estimators() -> None:
+    code = """
+import sys
+from autometa.skops_io import _TORCH_NAMESPACE, import_skops
+sio = import_skops()
+assert "torch" not in sys.modules, "torch was imported"
+assert _TORCH_NAMESPACE not in sys.modules, "the placeholder was left behind"
+from skops.io._trusted_types import SKLEARN_ESTIMATOR_TYPE_NAMES
+from skops.io._utils import get_type_name
+from sklearn.utils import all_estimators
+listed = [get_type_name(c) for _, c in all_estimators() if get_type_name(c).startswith("sklearn.")]
+assert sorted(SKLEARN_ESTIMATOR_TYPE_NAMES) == sorted(listed), "skops trusts other estimators"
+assert import_skops() is sio
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr.strip().splitlines()[-1:]

@@ -1,6 +1,14 @@
-"""skops' writer at a cost that grows with the model, not with its square.
+"""skops, the format of saved models, at the cost of the model, not of its own overheads.
 
-skops (0.16) has two costs in its writer that grow faster than the model it writes:
+**Importing it** lists every scikit-learn estimator (``sklearn.utils.all_estimators``, for its
+trusted types). That walks scikit-learn's packages with ``pkgutil.walk_packages``, which imports
+each package it walks into, ``sklearn.externals.array_api_compat.torch`` among them, and so
+torch: 1.8 of skops' 2.6 s. ``all_estimators`` leaves ``externals`` out of its list anyway.
+``import_skops()`` imports skops with a placeholder for that one package (a package with no
+subpackages, removed once skops is in), so the walk passes it by; the list is the same, and
+torch stays out of a fit that trains no network, and out of ``autometa predict``.
+
+**Writing** has two costs in skops (0.16) that grow faster than the model it writes:
 
 - before it writes each array it asks ``name not in zip_file.namelist()``, and ``namelist``
   lists every entry written so far, so the check is quadratic in the arrays. A bag of five
@@ -20,12 +28,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 import types
 import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["linear_dumps"]
+__all__ = ["import_skops", "linear_dumps"]
+
+# the package that scikit-learn's walk imports torch through (``import_skops``)
+_TORCH_NAMESPACE = "sklearn.externals.array_api_compat.torch"
 
 
 class _Names(list[str]):
@@ -64,6 +76,7 @@ def linear_dumps() -> Iterator[None]:
     """A context in which ``skops.io.dump`` and ``dumps`` run at linear cost (see the module).
     Nested or concurrent contexts leave the first one's change in place until it ends."""
     try:
+        import_skops()
         from skops.io import _persist
     except ImportError:  # skops absent or reorganized: its own writer
         yield
@@ -76,3 +89,20 @@ def linear_dumps() -> Iterator[None]:
         yield
     finally:
         _persist.ZipFile, _persist.json = zipfile.ZipFile, json  # type: ignore[attr-defined]
+
+
+def import_skops() -> types.ModuleType:
+    """``skops.io``, imported without importing torch on the way (see the module)."""
+    if "skops.io" in sys.modules or "torch" in sys.modules or _TORCH_NAMESPACE in sys.modules:
+        import skops.io
+
+        return skops.io
+    placeholder = types.ModuleType(_TORCH_NAMESPACE)
+    placeholder.__path__ = []  # a package with nothing in it: the walk goes no further
+    sys.modules[_TORCH_NAMESPACE] = placeholder
+    try:
+        import skops.io
+    finally:
+        if sys.modules.get(_TORCH_NAMESPACE) is placeholder:
+            del sys.modules[_TORCH_NAMESPACE]
+    return skops.io
