@@ -573,7 +573,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         deadline = ctx.deadline
         if deadline is not None and ends is not None and (end := ends()) is not None:
             deadline = min(deadline, end)
+        learner = get_learner(config.learner, spaces[config.learner])
+        startup = learner.startup_seconds()  # a library's import, which past runs' costs leave out
         predicted = cost.predict(config) if cost is not None else None
+        predicted = None if predicted is None else predicted + startup
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
             if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
@@ -586,7 +589,6 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                 raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
         if predicted is not None and deadline is not None and predicted > deadline - time.monotonic():
             raise Skipped(f"predicted {predicted:.1f} s; {max(deadline - time.monotonic(), 0):.1f} s are left")
-        learner = get_learner(config.learner, spaces[config.learner])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
             ev = cross_validate(task, config, learner, metric,
@@ -597,7 +599,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                  dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None,
                  seconds=ev.fit_seconds)
         if cost is not None:
-            cost.observe(config, ev.fit_seconds)
+            cost.observe(config, ev.fit_seconds - startup)
         return ev.score, {"fold_scores": list(ev.fold_scores),
                           "fidelity": ev.fidelity if ev.reached is None else ev.reached}
 

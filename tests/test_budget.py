@@ -4,6 +4,7 @@ second, skipping what cannot finish, and cross-validations that stop when their 
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -331,3 +332,35 @@ def test_the_weigher_times_a_much_larger_fold_again() -> None:
     assert weigher.largest["hist_gradient_boosting"] == small  # not much larger: scaled, not timed
     weigher.dump_seconds(learner, [fold(200)])
     assert weigher.largest["hist_gradient_boosting"] > flow.REWEIGH_GROWTH * small
+
+
+
+def test_a_network_s_first_trial_is_predicted_with_torch_s_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from autometa.evaluate import plan_cv
+    from autometa.flow import _OofPool, trial_evaluator
+    from autometa.learners import get_learner, mlp
+    from autometa.search import TrialContext
+
+    class HalfSecond:  # a cost model that predicts every configuration at 0.5 s
+        def predict(self, config):  # type: ignore[no-untyped-def]
+            return 0.5
+
+        def observe(self, config, seconds):  # type: ignore[no-untyped-def]
+            raise AssertionError("a skipped trial is not observed")
+
+    spaces = load_spaces()
+    task = make_task(mixed_frame(n=80, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    evaluate = trial_evaluator(task, FitOptions(cv=3, n_jobs=1), metric, spaces, plan_cv(task, 3, seed=0),
+                               _OofPool(metric), cost=HalfSecond())  # type: ignore[arg-type]
+    trial = optuna.create_study().ask()
+    config = spaces["mlp"].default_config("regression")
+    learner = get_learner("mlp", spaces["mlp"])
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # as in a process that has not imported it
+    assert learner.startup_seconds() == mlp.TORCH_IMPORT_SECONDS
+    with pytest.raises(Skipped, match=r"predicted 2\.5 s"):  # 0.5 s of training after 2 s of importing
+        evaluate(config, TrialContext(trial, time.monotonic() + 1.5, prune=False))
+    monkeypatch.setitem(sys.modules, "torch", object())  # imported: nothing more to pay
+    assert learner.startup_seconds() == 0.0 and get_learner("lightgbm", spaces["lightgbm"]).startup_seconds() == 0.0

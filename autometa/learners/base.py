@@ -99,6 +99,11 @@ class Learner(ABC):
         model = self.make_model(dict(config.params), kind, layout_of(columns), seed=seed, n_jobs=n_jobs)
         return Pipeline([("prep", make_preprocessor(columns, self.encoding)), ("model", model)])
 
+    def startup_seconds(self) -> float:
+        """Seconds that this learner's first fit in the process spends before it trains
+        (importing its library), which past runs' costs leave out; 0 once paid."""
+        return 0.0
+
     def thin(self, pipe: Pipeline, share: float) -> None:  # noqa: B027 (a hook; most learners keep all)
         """Make a fitted pipeline smaller when it is one of ``1 / share`` fold models that are
         averaged (a bag): forests keep that share of their trees. Others stay as they are."""

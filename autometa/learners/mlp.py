@@ -13,6 +13,7 @@ weights of the best epoch after ``patience`` epochs without improvement.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["MLP", "MLPClassifier", "MLPRegressor", "device_name"]
 
 MIN_ROWS_FOR_VALIDATION = 50
+# importing torch, which the first network trained in a process pays (CPU build, 2 cores: 1.8-2.5 s)
+TORCH_IMPORT_SECONDS = 2.0
 
 
 def device_name() -> str:
@@ -293,6 +296,10 @@ class MLP(Learner):
         if start is not None:
             params = {**params, "init_coefs": list(start.coefs), "init_intercepts": list(start.intercepts)}
         return cls(random_state=seed, n_jobs=n_jobs, **params)
+
+    def startup_seconds(self) -> float:
+        """Importing torch, until it is imported."""
+        return 0.0 if "torch" in sys.modules else TORCH_IMPORT_SECONDS
 
     def reached(self, pipe: Pipeline) -> int | None:
         """The epoch whose weights early stopping kept."""
