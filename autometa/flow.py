@@ -847,8 +847,8 @@ class _Weigher:
     quick, and scaled by their family's pace; a fold over ``REWEIGH_GROWTH`` times the largest its
     family had dumped is dumped again, and sets the pace. Dumps are timed inside
     ``skops_io.linear_dumps``, as the final model is written. The first dump also imports
-    skops (3 s: it lists every scikit-learn estimator) inside the search's time rather than
-    after it.
+    skops (about 1 s: it lists every scikit-learn estimator) inside the search's time rather
+    than after it.
     """
 
     def __init__(self) -> None:
