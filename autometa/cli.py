@@ -507,7 +507,7 @@ def recommend(
                                   "pass for example --time-budget 60"))
     the_task = make_task(read_table(data), target, kind=task, name=data.stem)
     db = open_meta_db(meta_db, create=False)
-    model = recommender_for(db, recommender)
+    model = recommender_for(db, recommender, digest=the_task.digest)
     mf = compute_metafeatures(the_task)
     rec = model.recommend(mf, the_task.kind, top_k, learners=_split_list(learners), time_budget=time_budget)
     from autometa.meta.fidelity import curves_for

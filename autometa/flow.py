@@ -547,7 +547,7 @@ def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequ
         from autometa.meta.fidelity import curves_for
         from autometa.meta.recommend import recommender_for
 
-        recommender = recommender_for(db, options.recommender, seed=options.seed)
+        recommender = recommender_for(db, options.recommender, seed=options.seed, digest=stored_task.digest)
         for learner, advice in recommender.advise_fidelity(stored_task.metafeatures, kind, names,
                                                            curves_for(db)).items():
             schedules[learner] = advice.schedule
@@ -679,7 +679,7 @@ def fit_task(
     if db is not None and stored_task is not None and options.use_meta and options.top_k() > 0:
         from autometa.meta.recommend import recommender_for
 
-        recommender = recommender_for(db, options.recommender, seed=options.seed)
+        recommender = recommender_for(db, options.recommender, seed=options.seed, digest=task.digest)
         recommendation = recommender.recommend(stored_task.metafeatures, task.kind, options.top_k(), learners=names,
                                                time_budget=_left(deadline))
         warm_start = [*warm_start, *recommendation.configs()]

@@ -52,8 +52,10 @@ def mlflow_uri(tmp_path: Path) -> str:
 
 @pytest.fixture(autouse=True)
 def _isolated_meta_db(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own user meta_db and an empty shipped corpus, never the real ones."""
+    """Every test gets its own user meta_db, cache folder and an empty shipped corpus, never the real
+    ones."""
     folder = tmp_path_factory.mktemp("meta")
     monkeypatch.setenv("AUTOMETA_META_DB", str(folder / "user.sqlite"))
+    monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(folder / "cache"))
     monkeypatch.setenv("AUTOMETA_SHIPPED_META_DB", str(folder / "shipped"))
     return folder

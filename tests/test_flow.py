@@ -55,6 +55,29 @@ def test_fit_records_parent_and_child_runs_and_saves_the_model(tmp_path: Path, m
     assert len(pyfunc.predict(task.X.head(7))) == 7
 
 
+def test_a_saved_model_pins_its_requirements_without_mlflow_s_mismatch_check(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    import mlflow.utils.environment as environment
+    from sklearn.linear_model import Ridge
+
+    from autometa.tracking import save_model
+
+    calls: list[list[str]] = []
+
+    def spy(requirements: list[str]) -> None:
+        calls.append(requirements)
+
+    monkeypatch.setattr(environment, "warn_dependency_requirement_mismatches", spy)
+    X = pd.DataFrame({"a": np.arange(20.0), "b": np.arange(20.0) % 3})
+    save_model(Ridge().fit(X, X["a"] * 2), tmp_path / "model", X.head(5))
+    assert calls == [] and environment.warn_dependency_requirement_mismatches is spy  # skipped, then restored
+    pinned = (tmp_path / "model" / "requirements.txt").read_text().split()
+    assert all(f"{p}=={version(p)}" in pinned for p in ("scikit-learn", "numpy", "pandas", "skops"))
+    assert np.allclose(load_model(tmp_path / "model").predict(X), X["a"] * 2, atol=0.1)
+
+
 def test_regression_fit_without_tracking() -> None:
     task = make_task(mixed_frame(kind="regression"), "target")
     result = fit_task(task, FitOptions(n_trials=4, learners=("lightgbm", "linear"), n_jobs=1))

@@ -35,11 +35,11 @@ def metafeatures(cluster: str, rng: np.random.Generator, kind: str) -> dict[str,
     return mf
 
 
-def fill(db: MetaDB, n_groups: int = 12, seed: int = 0) -> None:
+def fill(db: MetaDB, n_groups: int = 12, seed: int = 0, first: int = 0) -> None:
     rng = np.random.default_rng(seed)
     spaces = load_spaces()
     slots = build_portfolio({k: v for k, v in spaces.items() if k in FAMILIES}, 3)
-    for g in range(n_groups):
+    for g in range(first, n_groups):
         for j, kind in enumerate(("binary", "regression")):
             cluster = "A" if g % 2 == 0 else "B"
             digest = f"g{g}-t{j}"
@@ -204,6 +204,76 @@ def test_recommender_is_retrained_only_when_the_database_changes(tmp_path: Path)
     assert again is not first and "group6" in again.training_groups
 
 
+def test_a_new_process_loads_the_recommender_trained_on_the_same_database(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import autometa.meta.recommend as recommend
+
+    db = MetaDB(tmp_path / "m.sqlite")
+    fill(db, n_groups=6)
+    first = recommender_for(db, "static")
+    query = first.experience.tasks[list(NAMES)].iloc[0].to_dict()
+    monkeypatch.setattr(recommend, "_CACHE", {})  # as a new process starts
+    monkeypatch.setattr(Recommender, "fit", lambda *a, **k: pytest.fail("retrained"))
+    loaded = recommender_for(db, "static")
+    assert loaded is not first and loaded.training_groups == first.training_groups
+    assert loaded.recommend(query, "binary", 4).configs() == first.recommend(query, "binary", 4).configs()
+
+
+def test_the_stored_recommender_is_not_used_once_the_database_changes(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import autometa.meta.recommend as recommend
+
+    db = MetaDB(tmp_path / "m.sqlite")
+    fill(db, n_groups=6)
+    recommender_for(db, "static")
+    fill(db, n_groups=7, seed=1)
+    monkeypatch.setattr(recommend, "_CACHE", {})
+    assert "group6" in recommender_for(db, "static").training_groups
+
+
+def test_a_stored_recommender_serves_until_the_database_grows_by_a_tenth(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import autometa.meta.recommend as recommend
+
+    db = MetaDB(tmp_path / "m.sqlite")
+    fill(db, n_groups=12)
+    recommender_for(db, "static")
+    fill(db, n_groups=13, seed=1, first=12)  # two tasks more: a twelfth of 24
+    monkeypatch.setattr(recommend, "_CACHE", {})
+    stale = recommender_for(db, "static", digest="g5-t0")
+    assert "group12" not in stale.training_groups  # the stored one, trained before the two tasks
+    monkeypatch.setattr(recommend, "_CACHE", {})
+    fresh = recommender_for(db, "static", digest="g12-t0")  # data among the fits it has not seen
+    assert "group12" in fresh.training_groups
+    fill(db, n_groups=16, seed=2, first=13)  # six more: a quarter of the 26 the stored one saw
+    monkeypatch.setattr(recommend, "_CACHE", {})
+    assert recommender_for(db, "static")._static is not fresh._static
+    assert "group15" in recommender_for(db, "static").training_groups
+
+
+def test_a_damaged_or_unwritable_cache_only_costs_a_retraining(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autometa.meta.recommend as recommend
+    from autometa.meta import stored
+
+    folder = stored.cache_dir()
+    assert folder is not None
+    db = MetaDB(tmp_path / "m.sqlite")
+    fill(db, n_groups=6)
+    recommender_for(db, "static")
+    [entry] = folder.glob("recommender-*.pkl")
+    entry.write_bytes(b"not a pickle")
+    monkeypatch.setattr(recommend, "_CACHE", {})
+    assert recommender_for(db, "static").training_groups  # retrained, and written again
+    assert stored.load("recommender", repr((db.url, "static", 0))) is not None
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("AUTOMETA_CACHE_DIR", str(blocker / "cache"))  # a folder that cannot be made
+    monkeypatch.setattr(recommend, "_CACHE", {})
+    assert recommender_for(db, "static").training_groups
+    monkeypatch.setenv("AUTOMETA_CACHE_DIR", "")  # no cache on disk
+    assert stored.cache_dir() is None
+
+
 def test_grouped_folds_never_split_a_group(experience: Experience) -> None:
     folds = grouped_folds(experience.tasks, 5)
     assert len(folds) == 5 and set().union(*folds) == set(experience.groups)
@@ -301,7 +371,7 @@ def test_a_recorded_fit_improves_the_next_recommendation(tmp_path: Path) -> None
     task = make_task(mixed_frame(kind="regression"), "target", name="mine")
     before = recommender_for(db, "static").recommend(compute_metafeatures(task), task.kind, 4)
     result = fit_task(task, FitOptions(n_trials=5, ensemble=False, n_jobs=1, learners=("linear", "knn")), db=db)
-    after = recommender_for(db, "static").recommend(compute_metafeatures(task), task.kind, 4)
+    after = recommender_for(db, "static", digest=task.digest).recommend(compute_metafeatures(task), task.kind, 4)
     assert after.suggestions[0].config == result.best_config != before.suggestions[0].config
     assert "earlier fit of the same data (mine)" in after.suggestions[0].reason and "fitted before" in after.note
     assert len(after.suggestions) == 4 and after.neighbours[0].distance == 0.0

@@ -303,6 +303,12 @@ class MetaDB:
         except (OperationalError, DatabaseError, sqlite3.DatabaseError) as exc:
             raise self._error(exc) from exc
 
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: gone with this process, so nothing learnt from it outlives it."""
+        url = self.engine.url
+        return self.engine.dialect.name == "sqlite" and (not url.database or url.database == ":memory:")
+
     def _sqlite_file(self) -> Path | None:
         if self.engine.dialect.name != "sqlite":
             return None
@@ -538,13 +544,20 @@ class MetaDB:
 
     # ------------------------------------------------------------------ reading
 
-    def fingerprint(self) -> str:
-        """Changes whenever a task, run or curve is added: what a cache of anything learnt from the database
-        is keyed by."""
+    def state(self) -> tuple[int, int | None, int, int | None, int | None]:
+        """Task count, highest task id, run count, highest run id, highest curve id: rows are only
+        ever added, so a database whose state has no smaller number than an earlier one's grew
+        from it."""
         with self._tx() as conn:
             n_tasks, top_task = conn.execute(sa.select(sa.func.count(), sa.func.max(tasks.c.id))).one()
             n_runs, top_run = conn.execute(sa.select(sa.func.count(), sa.func.max(runs.c.id))).one()
             n_curves = conn.execute(sa.select(sa.func.max(curves.c.id))).scalar_one() if self.has_curves else None
+        return n_tasks, top_task, n_runs, top_run, n_curves
+
+    def fingerprint(self) -> str:
+        """Changes whenever a task, run or curve is added: what a cache of anything learnt from the database
+        is keyed by."""
+        n_tasks, top_task, n_runs, top_run, n_curves = self.state()
         return f"{self._safe_url()}|{n_tasks}:{top_task}|{n_runs}:{top_run}|{n_curves}"
 
     def task_digests(self, origin: str | None = None) -> set[str]:

@@ -67,6 +67,7 @@ __all__ = [
 STRATEGIES = ("static", "knn", "surrogate", "knn+static")
 DEFAULT_STRATEGY = "knn+static"
 NOVELTY_QUANTILE = 0.95
+STALE_SHARE = 0.1  # a recommender stored on disk serves until the database grows by this share
 MIN_TASKS = 5  # fewer past tasks of the problem type than this: no transfer, learner defaults
 TWIN_DISTANCE = 1e-6  # meta-features are seeded: the same data gives the same vector
 # the order of the learners' defaults when nothing is known (the families that most often win)
@@ -354,11 +355,50 @@ def _unique(suggestions: tuple[Suggestion, ...]) -> tuple[Suggestion, ...]:
 _CACHE: dict[tuple[str, str, int], Recommender] = {}
 
 
-def recommender_for(db: Any, strategy: str = "auto", *, seed: int = 0) -> Recommender:
-    """A recommender trained on ``db``, retrained only when the database has changed since
-    (cached in this process by ``MetaDB.fingerprint``)."""
+def recommender_for(db: Any, strategy: str = "auto", *, seed: int = 0,
+                    digest: str | None = None) -> Recommender:
+    """A recommender trained on ``db``, or on ``db`` before it grew by at most ``STALE_SHARE`` of its
+    tasks and runs; kept in this process (by ``MetaDB.fingerprint``) and on disk
+    (``autometa.meta.stored``), so that a new process does not retrain it.
+
+    Every recorded fit adds runs, so an exact match would retrain (about 1 s, inside the next fit's
+    time budget) after each one; the few fits recorded since are left out until the database has
+    grown by ``STALE_SHARE``. The one exception is the data about to be fitted (``digest``): when
+    it is among them, the recommender is retrained, and an earlier fit of the same data comes
+    first.
+    """
+    from autometa.meta import stored
+
     key = (db.fingerprint(), strategy, seed)
-    if key not in _CACHE:
-        _CACHE.clear()  # one database version at a time
-        _CACHE[key] = Recommender(strategy, seed=seed).fit(Experience.from_db(db))
-    return _CACHE[key]
+    if key in _CACHE:
+        return _CACHE[key]
+    _CACHE.clear()  # one database version at a time
+    state, disk_key = db.state(), repr((db.url, strategy, seed))
+    found = None if db.in_memory else stored.load("recommender", disk_key)
+    if found is not None and _still_serves(found, state, db, digest):
+        recommender = found[1]
+    else:
+        recommender = Recommender(strategy, seed=seed).fit(Experience.from_db(db))
+        if not db.in_memory:
+            stored.save("recommender", disk_key, (state, recommender))
+    _CACHE[key] = recommender
+    return recommender
+
+
+def _still_serves(found: Any, now: tuple[int | None, ...], db: Any, digest: str | None) -> bool:
+    """Whether a stored (database state, recommender) serves a database in state ``now``
+    (``MetaDB.state``): the database grew from that state by at most ``STALE_SHARE`` of its tasks
+    and of its runs, and not by an earlier fit of the data ``digest``."""
+    if not (isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], Recommender)
+            and isinstance(found[0], tuple) and len(found[0]) == len(now)):
+        return False
+    then, recommender = found
+    if then == now:
+        return True
+    if any((b or 0) < (a or 0) for a, b in zip(then, now, strict=True)):
+        return False  # not grown from it: another database at the same place
+    (tasks_then, _, runs_then, _, _), (tasks_now, _, runs_now, _, _) = then, now
+    if tasks_now - tasks_then > STALE_SHARE * tasks_then or runs_now - runs_then > STALE_SHARE * runs_then:
+        return False
+    seen = recommender.experience.tasks.index if recommender.experience is not None else ()
+    return digest is None or digest in seen or digest not in db.task_digests()
