@@ -589,6 +589,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                 raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
         if predicted is not None and deadline is not None and predicted > deadline - time.monotonic():
             raise Skipped(f"predicted {predicted:.1f} s; {max(deadline - time.monotonic(), 0):.1f} s are left")
+        learner.start_up()  # outside the folds' clock: their pace, and the cost observed, are training's
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
             ev = cross_validate(task, config, learner, metric,
@@ -599,7 +600,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                  dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None,
                  seconds=ev.fit_seconds)
         if cost is not None:
-            cost.observe(config, ev.fit_seconds - startup)
+            cost.observe(config, ev.fit_seconds)
         return ev.score, {"fold_scores": list(ev.fold_scores),
                           "fidelity": ev.fidelity if ev.reached is None else ev.reached}
 

@@ -364,3 +364,36 @@ def test_a_network_s_first_trial_is_predicted_with_torch_s_import(monkeypatch: p
         evaluate(config, TrialContext(trial, time.monotonic() + 1.5, prune=False))
     monkeypatch.setitem(sys.modules, "torch", object())  # imported: nothing more to pay
     assert learner.startup_seconds() == 0.0 and get_learner("lightgbm", spaces["lightgbm"]).startup_seconds() == 0.0
+
+
+def test_a_library_s_import_is_paid_before_the_folds_are_timed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import optuna
+
+    from autometa.evaluate import plan_cv
+    from autometa.flow import _OofPool, trial_evaluator
+    from autometa.learners import get_learner
+    from autometa.search import TrialContext
+
+    observed: list[float] = []
+
+    class Recorder:
+        def predict(self, config):  # type: ignore[no-untyped-def]
+            return 0.01
+
+        def observe(self, config, seconds):  # type: ignore[no-untyped-def]
+            observed.append(seconds)
+
+    spaces = load_spaces()
+    learner = type(get_learner("linear", spaces["linear"]))
+    started: list[float] = []
+    monkeypatch.setattr(learner, "start_up", lambda self: started.append(time.sleep(0.6) or 0.6))  # a slow import
+    task = make_task(mixed_frame(n=80, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    evaluate = trial_evaluator(task, FitOptions(cv=3, n_jobs=1), metric, spaces, plan_cv(task, 3, seed=0),
+                               _OofPool(metric), cost=Recorder())  # type: ignore[arg-type]
+    start = time.monotonic()
+    score, _ = evaluate(spaces["linear"].default_config("regression"),
+                        TrialContext(optuna.create_study().ask(), start + 2.0, prune=False))
+    assert started == [0.6] and math.isfinite(score)
+    assert len(observed) == 1 and observed[0] < 0.5  # the import is not training
+

@@ -104,6 +104,10 @@ class Learner(ABC):
         (importing its library), which past runs' costs leave out; 0 once paid."""
         return 0.0
 
+    def start_up(self) -> None:  # noqa: B027 (a hook; most learners' libraries are already imported)
+        """Pay what ``startup_seconds`` predicts, before a trial's folds are timed: the first
+        fold's pace then measures training alone."""
+
     def thin(self, pipe: Pipeline, share: float) -> None:  # noqa: B027 (a hook; most learners keep all)
         """Make a fitted pipeline smaller when it is one of ``1 / share`` fold models that are
         averaged (a bag): forests keep that share of their trees. Others stay as they are."""

@@ -301,6 +301,9 @@ class MLP(Learner):
         """Importing torch, until it is imported."""
         return 0.0 if "torch" in sys.modules else TORCH_IMPORT_SECONDS
 
+    def start_up(self) -> None:
+        import torch  # noqa: F401
+
     def reached(self, pipe: Pipeline) -> int | None:
         """The epoch whose weights early stopping kept."""
         return int(pipe[-1].best_epoch_)
