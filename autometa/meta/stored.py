@@ -2,11 +2,11 @@
 
 Training the recommender on a meta_db (reading its runs, fitting the cost model) takes about a
 second, and a fit with a time budget pays it inside that budget. A command-line fit is a new
-process each time, so ``load``/``save`` keep the trained object in the user's cache folder, keyed
-by what it was learnt from: the database's ``MetaDB.fingerprint()`` (which changes whenever a task,
-run or curve is added), autometa's own source and search spaces, and the versions of the
-libraries whose objects it holds. Anything else (a changed database, an upgrade, a damaged or
-unreadable file) is a miss, and the caller learns it again.
+process each time, so ``load``/``save`` keep the trained object in the user's cache folder, under
+the caller's key (the recommender's: the database's URL, its strategy and seed; the database's
+state is stored beside it, ``recommend.recommender_for``) and the code that made it: autometa's
+own source and search spaces, and the versions of the libraries whose objects it holds. An
+upgrade, or a damaged or unreadable file, is a miss, and the caller learns it again.
 
 The folder is ``$AUTOMETA_CACHE_DIR`` if set (empty: no cache on disk), else
 ``$XDG_CACHE_HOME/autometa`` (``~/.cache/autometa``). Files are pickles written by this user's
