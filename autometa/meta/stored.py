@@ -43,15 +43,13 @@ def _code_version(spaces: Path) -> str:
     spaces in ``spaces``, and the libraries' versions."""
     from importlib.metadata import PackageNotFoundError, version
 
-    import autometa
-
     digest = hashlib.sha256()
     for name in LIBRARIES:
         try:
             digest.update(f"{name}={version(name)};".encode())
         except PackageNotFoundError:
             digest.update(f"{name}=?;".encode())
-    package = Path(autometa.__file__).parent
+    package = Path(__file__).resolve().parent.parent  # the autometa package
     for path in sorted([*package.rglob("*.py"), *spaces.glob("*.yaml")]):
         if path.is_file():
             digest.update(path.name.encode())
