@@ -223,3 +223,32 @@ def test_a_commit_cut_by_a_server_disconnect_is_transient() -> None:
     assert not _transient(wrapped(bad))
     taken = sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key"))
     assert not _transient(wrapped(taken))
+
+
+def test_importances_judge_a_long_search_on_an_even_sample_of_its_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from autometa.search import IMPORTANCE_TRIALS, LEARNER_PARAM, param_importances
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rng = random.Random(0)
+    study = optuna.create_study()
+
+    def objective(trial: optuna.Trial) -> float:
+        learner = trial.suggest_categorical(LEARNER_PARAM, ["linear"])
+        x = trial.suggest_float(f"{learner}.x", 0, 1)
+        return 3 * x + trial.suggest_float(f"{learner}.noise", 0, 1) * 0.1 + rng.random() * 0.01
+
+    study.optimize(objective, n_trials=IMPORTANCE_TRIALS + 60)
+    seen: list[list[float | None]] = []
+    real = optuna.importance.get_param_importances
+
+    def spy(sub: optuna.Study, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append([t.value for t in sub.trials])
+        return real(sub, **kwargs)
+
+    monkeypatch.setattr(optuna.importance, "get_param_importances", spy)
+    found = param_importances(study)
+    assert len(seen) == 1 and len(seen[0]) == IMPORTANCE_TRIALS
+    assert seen[0][0] == study.trials[0].value and seen[0][-1] == study.trials[-1].value  # first to last
+    assert max(found["linear"], key=found["linear"].get) == "x"
