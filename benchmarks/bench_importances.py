@@ -14,17 +14,15 @@ Writes benchmarks/results/importances.csv and importances.md.
 
 from __future__ import annotations
 
+from _setup import write_results
+
 import argparse
-import csv
 import random
 import time
-from pathlib import Path
 
 import optuna
 
 from autometa import search
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def study_of(n_trials: int, seed: int = 0) -> optuna.Study:
@@ -69,18 +67,11 @@ def main() -> None:
         rows.append({"trials": n, "all_64_s": f"{full:.2f}", "sampled_16_s": f"{sampled:.2f}",
                      "same_leader": all(full_lead[k] == sampled_lead.get(k) for k in full_lead)})
         print(rows[-1], flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    with (RESULTS / "importances.csv").open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
     lines = ["| trials (2 learners) | all trials, 64 trees s | sampled, 16 trees s | same leading parameter |",
              "|---:|---:|---:|---|"]
     lines += [f"| {r['trials']} | {r['all_64_s']} | {r['sampled_16_s']} | {'yes' if r['same_leader'] else 'no'} |"
               for r in rows]
-    (RESULTS / "importances.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-
+    write_results("importances", rows, lines)
 
 if __name__ == "__main__":
     main()
