@@ -63,9 +63,9 @@ class Skipped(Exception):
 
 MAX_SKIPS = 3
 # fANOVA's importances, drawn in every fit's outputs: on at most this many trials per learner, with
-# this many trees (Optuna's default is 64). On synthetic searches of 50-1,000 trials they named the
-# same leading parameter as every trial with 64 trees, at 1/4 to 1/30 of the time; the smaller
-# importances moved by up to 0.2
+# this many trees (Optuna's default is 64). On synthetic searches of 100-1,000 trials they named the
+# same leading parameter as every trial with 64 trees, at 1/5 to 1/65 of the time
+# (benchmarks/bench_importances.py); the smaller importances moved by up to 0.2
 IMPORTANCE_TRIALS, IMPORTANCE_TREES = 100, 16
 WARM_TRIALS = "autometa.warm_trials"  # the study attribute: how many trials the warm start enqueued
 
@@ -379,14 +379,14 @@ def study_attrs(storage: str, study_name: str) -> dict[str, Any]:
     return dict(study.user_attrs)
 
 
-def param_importances(study: optuna.Study, min_trials: int = 5,
-                      max_trials: int = IMPORTANCE_TRIALS) -> dict[str, dict[str, float]]:
-    """Each learner's hyperparameter importances (fANOVA, ``IMPORTANCE_TREES`` trees) over its
-    completed trials, for the learners with at least ``min_trials`` of them; a learner's parameters
-    differ from another's, so each is judged on its own trials. A learner with more than
-    ``max_trials`` is judged on an even sample of them: fANOVA's cost grows with trials times
-    trees, and with Optuna's 64 trees and every trial it took 3.4 s for 300 trials of one learner
-    and 21 s for 1,000, spent writing a time-budgeted fit's outputs."""
+def param_importances(study: optuna.Study, min_trials: int = 5, max_trials: int = IMPORTANCE_TRIALS,
+                      trees: int = IMPORTANCE_TREES) -> dict[str, dict[str, float]]:
+    """Each learner's hyperparameter importances (fANOVA with ``trees`` trees) over its completed
+    trials, for the learners with at least ``min_trials`` of them; a learner's parameters differ
+    from another's, so each is judged on its own trials. A learner with more than ``max_trials``
+    is judged on an even sample of them: fANOVA's cost grows with trials times trees, and with
+    Optuna's 64 trees on every trial it took 15.7 s for 1,000 trials of two learners
+    (benchmarks/bench_importances.py), spent writing a time-budgeted fit's outputs."""
     import optuna
     from optuna.trial import TrialState as S
 
@@ -407,8 +407,7 @@ def param_importances(study: optuna.Study, min_trials: int = 5,
             continue
         try:
             found = optuna.importance.get_param_importances(
-                sub, params=names, evaluator=optuna.importance.FanovaImportanceEvaluator(n_trees=IMPORTANCE_TREES,
-                                                                                         seed=0))
+                sub, params=names, evaluator=optuna.importance.FanovaImportanceEvaluator(n_trees=trees, seed=0))
         except (ValueError, RuntimeError):  # too few distinct values to split on
             continue
         out[learner] = {k.split(".", 1)[1]: float(v) for k, v in found.items()}

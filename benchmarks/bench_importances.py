@@ -43,14 +43,9 @@ def study_of(n_trials: int, seed: int = 0) -> optuna.Study:
 
 def timed(study: optuna.Study, max_trials: int, trees: int) -> tuple[float, dict[str, str]]:
     """Seconds of ``param_importances`` and each learner's leading parameter."""
-    default = search.IMPORTANCE_TREES
-    search.IMPORTANCE_TREES = trees
-    try:
-        start = time.perf_counter()
-        found = search.param_importances(study, max_trials=max_trials)
-        seconds = time.perf_counter() - start
-    finally:
-        search.IMPORTANCE_TREES = default
+    start = time.perf_counter()
+    found = search.param_importances(study, max_trials=max_trials, trees=trees)
+    seconds = time.perf_counter() - start
     return seconds, {learner: max(imp, key=imp.__getitem__) for learner, imp in found.items()}
 
 
@@ -72,6 +67,7 @@ def main() -> None:
     lines += [f"| {r['trials']} | {r['all_64_s']} | {r['sampled_16_s']} | {'yes' if r['same_leader'] else 'no'} |"
               for r in rows]
     write_results("importances", rows, lines)
+
 
 if __name__ == "__main__":
     main()

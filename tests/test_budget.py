@@ -334,7 +334,6 @@ def test_the_weigher_times_a_much_larger_fold_again() -> None:
     assert weigher.largest["hist_gradient_boosting"] > flow.REWEIGH_GROWTH * small
 
 
-
 def test_a_network_s_first_trial_is_predicted_with_torch_s_import(monkeypatch: pytest.MonkeyPatch) -> None:
     import optuna
 
@@ -396,4 +395,3 @@ def test_a_library_s_import_is_paid_before_the_folds_are_timed(monkeypatch: pyte
                         TrialContext(optuna.create_study().ask(), start + 2.0, prune=False))
     assert started == [0.6] and math.isfinite(score)
     assert len(observed) == 1 and observed[0] < 0.5  # the import is not training
-
