@@ -23,7 +23,7 @@ import optuna
 
 from autometa.errors import OptionError, TrialTimeout, message
 from autometa.evaluate import FINAL_STAGE_STEP
-from autometa.interrupts import interrupt_deferred
+from autometa.interrupts import interrupt_deferred, interrupt_remembered, raise_if_interrupted
 from autometa.records import TrialRecord, TrialState
 from autometa.schedules import HYPERBAND, MEDIAN, FidelitySchedule, parse_schedules
 from autometa.spaces import Config, Param, SearchSpace
@@ -606,6 +606,7 @@ def run_search(
         completed[0] = completed[0] or record.state == "complete"
         for cb in callbacks:
             cb(record)
+        raise_if_interrupted()  # a Ctrl-C that a finalizer or a library swallowed: the trial is recorded, stop
         if stop_when is not None and stop_when():
             study.stop()
 
@@ -621,7 +622,8 @@ def run_search(
 
         stops.append(MaxTrialsCallback(settings.n_trials, states=(S.COMPLETE, S.PRUNED, S.FAIL)))
     if remaining != 0:
-        study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
-                       catch=(Exception,), callbacks=stops)
+        with interrupt_remembered():
+            study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
+                           catch=(Exception,), callbacks=stops)
     records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
     return SearchOutcome(study=study, records=records, direction=direction, earlier=earlier)

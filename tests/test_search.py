@@ -252,3 +252,29 @@ def test_importances_judge_a_long_search_on_an_even_sample_of_its_trials(monkeyp
     assert len(seen) == 1 and len(seen[0]) == IMPORTANCE_TRIALS
     assert seen[0][0] == study.trials[0].value and seen[0][-1] == study.trials[-1].value  # first to last
     assert max(found["linear"], key=found["linear"].get) == "x"
+
+
+def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_trial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    recorded: list[int] = []
+
+    class Finalized:
+        def __del__(self) -> None:  # Python prints and drops what a finalizer raises
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler runs here, inside the finalizer
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        if len(recorded) == 2:
+            Finalized()  # collected at once: the Ctrl-C lands in its __del__
+        return 1.0, {}
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=50, storage=storage),
+                   callbacks=[lambda r: recorded.append(r.number)])
+    assert recorded == [0, 1, 2]  # the trial in flight finished and was recorded; no other started
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
