@@ -676,13 +676,15 @@ def fit_task(
     # meta-features cost a fraction of a second: compute them only when something stores them
     stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
                            origin="user") if db is not None or tracking else None
+    # the seconds kept for the final model (and writing): the search, and the recommendations, get the rest
+    reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options)) if deadline is not None else 0.0
     recommendation, cost = None, None
     if db is not None and stored_task is not None and options.use_meta and options.top_k() > 0:
         from autometa.meta.recommend import recommender_for
 
         recommender = recommender_for(db, options.recommender, seed=options.seed, digest=task.digest)
         recommendation = recommender.recommend(stored_task.metafeatures, task.kind, options.top_k(), learners=names,
-                                               time_budget=_left(deadline))
+                                               time_budget=_search_seconds(options, deadline, reserve))
         warm_start = [*warm_start, *recommendation.configs()]
         if options.time_budget is not None:
             from autometa.meta.cost import Calibrated
@@ -726,11 +728,11 @@ def fit_task(
     callbacks: list[Callable[[TrialRecord], None]] = [log, finished.append]
     if on_trial is not None:
         callbacks.append(on_trial)
-    search_seconds, stop_when, ends, reserve = None, None, None, 0.0
+    search_seconds, stop_when, ends = None, None, None
     if deadline is not None and options.time_budget is not None:  # the budget left, less the final's share
-        reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options))
         left = deadline - time.monotonic() - reserve
-        search_seconds = max(left, MIN_SEARCH_SHARE * options.time_budget)
+        search_seconds = _search_seconds(options, deadline, reserve)
+        assert search_seconds is not None
         if left < search_seconds:  # the set-up and the final model's share left less than the floor
             spent = options.time_budget - (deadline - time.monotonic())
             warnings.warn(f"the time budget of {options.time_budget:g} s is short: {spent:.0f} s went to "
@@ -874,9 +876,12 @@ class _Weigher:
         return one if type(learner).thin is not Learner.thin else one * len(models)
 
 
-def _left(deadline: float | None) -> float | None:
-    """Seconds until ``deadline`` (None: no deadline)."""
-    return None if deadline is None else deadline - time.monotonic()
+def _search_seconds(options: FitOptions, deadline: float | None, reserve: float) -> float | None:
+    """The seconds a budgeted search has from now: those left until ``deadline`` less the
+    final model's ``reserve``, and at least ``MIN_SEARCH_SHARE`` of the budget (None: no budget)."""
+    if deadline is None or options.time_budget is None:
+        return None
+    return max(deadline - time.monotonic() - reserve, MIN_SEARCH_SHARE * options.time_budget)
 
 
 def new_study_name(name: str) -> str:

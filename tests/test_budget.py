@@ -4,6 +4,7 @@ second, skipping what cannot finish, and cross-validations that stop when their 
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 import warnings
@@ -15,7 +16,7 @@ import pytest
 from autometa.data import make_task
 from autometa.errors import TrialTimeout
 from autometa.evaluate import _check_pace
-from autometa.flow import FitOptions, fit_task
+from autometa.flow import FINISH_SECONDS, FitOptions, fit_task
 from autometa.meta.cost import SIZE_FEATURES, Calibrated, CostModel
 from autometa.meta.db import MetaDB, RunRow, TaskRow
 from autometa.meta.experience import Experience
@@ -156,6 +157,9 @@ def test_a_budgeted_fit_orders_its_recommendation_by_time(world: MetaDB) -> None
     assert all(s.seconds is not None for s in result.recommendation.suggestions)
     assert "budget" in result.recommendation.suggestions[0].reason
     assert result.n_trials >= 1 and result.model is not None
+    # the recommendations are planned for the search's seconds: the final model's reserve is not theirs
+    planned = float(re.search(r"of a ([0-9.]+) s budget", result.recommendation.suggestions[0].reason).group(1))
+    assert planned <= 20 - FINISH_SECONDS
 
 
 def test_cli_recommend_shows_seconds_and_takes_a_budget(world: MetaDB, capsys: pytest.CaptureFixture[str],
