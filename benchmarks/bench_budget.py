@@ -305,6 +305,13 @@ CLI_CSV = RESULTS / "budget_cli.csv"
 CLI_FIELDS = [*FIELDS, "phases"]  # autometa-cli's seconds by phase (``FitResult.phases``)
 
 
+def cli_cache(label: str) -> str:
+    """The stored-recommender folder of ``autometa-cli:LABEL``: one per compared code, so that
+    several codes' entries do not push each other out of one folder (``autometa.meta.stored``)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return str(base / "autometa-bench" / label)
+
+
 def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: Any, db_path: str,
             code: dict[str, str]) -> tuple[np.ndarray, float, int, str]:
     """``autometa fit --time-budget B`` as a user runs it, in a new process (the model saved,
@@ -315,7 +322,9 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
     from autometa.tracking import load_model
 
     label = method.partition(":")[2]
-    env = {**os.environ, "PYTHONPATH": code[label]} if label else dict(os.environ)
+    env = dict(os.environ)
+    if label:
+        env.update(PYTHONPATH=code[label], AUTOMETA_CACHE_DIR=cli_cache(label))
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
         work = Path(folder)
         frame = X_tr.copy()
