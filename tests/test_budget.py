@@ -125,6 +125,24 @@ def test_recommendation_under_a_budget_is_affordable_and_says_so(world: MetaDB) 
     assert tight.to_dict()["suggestions"][0]["predicted_seconds"] > 0
 
 
+def test_a_library_s_import_counts_in_its_recommendations_seconds(world: MetaDB,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from autometa.learners.lightgbm import LightGBM
+
+    rec = Recommender("static").fit(Experience.from_db(world))
+    before = {s.key: s.seconds for s in rec.recommend(query(1_000), "binary", 10).suggestions}
+    assert any(s.config.learner == "lightgbm" for s in rec.recommend(query(1_000), "binary", 10,
+                                                                      time_budget=60.0).suggestions)
+    monkeypatch.setattr(LightGBM, "startup_seconds", lambda self: 40.0)  # a library not imported yet
+    after = rec.recommend(query(1_000), "binary", 10)
+    for s in after.suggestions:
+        extra = 40.0 if s.config.learner == "lightgbm" else 0.0
+        assert s.seconds == pytest.approx((before[s.key] or 0.0) + extra)
+    # the first fit of the family would take most of a 60 s budget: it is not recommended there
+    tight = rec.recommend(query(1_000), "binary", 10, time_budget=60.0)
+    assert all(s.config.learner != "lightgbm" for s in tight.suggestions)
+
+
 def test_search_stops_after_repeated_skips_and_the_meta_db_leaves_them_out(tmp_path: Path) -> None:
     spaces = {"linear": load_spaces()["linear"]}
 

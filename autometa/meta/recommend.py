@@ -284,12 +284,17 @@ class Recommender:
 
     def _timed(self, suggestions: tuple[Suggestion, ...], metafeatures: Mapping[str, float], k: int,
                time_budget: float | None) -> tuple[Suggestion, ...]:
-        """The first ``k`` suggestions with their predicted seconds. Under a time budget: the first
-        ``k`` that fit in half of it, ordered by ``per_second``."""
+        """The first ``k`` suggestions with their predicted seconds: cross-validation's, plus the
+        import of the learner's library where this process has not paid it yet (torch's, for a
+        network: about 2 s, which past runs' costs leave out). Under a time budget: the first ``k``
+        that fit in half of it, ordered by ``per_second``."""
+        from autometa.learners import get_learner
+
         budgeted = time_budget is not None and self.cost.fitted
         candidates = suggestions if budgeted else suggestions[:k]  # the filter below may need them all
         seconds = self.cost.predict([s.config for s in candidates], metafeatures)
-        timed = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t))
+        startup = {n: get_learner(n, self.spaces[n]).startup_seconds() for n in {s.config.learner for s in candidates}}
+        timed = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t) + startup[s.config.learner])
                  for s, t in zip(candidates, seconds, strict=True)]
         if time_budget is None or not budgeted:
             return tuple(timed)
