@@ -78,6 +78,29 @@ def test_a_saved_model_pins_its_requirements_without_mlflow_s_mismatch_check(
     assert np.allclose(load_model(tmp_path / "model").predict(X), X["a"] * 2, atol=0.1)
 
 
+def test_a_saved_model_is_not_read_back_by_mlflow_and_still_loads(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from autometa.skops_io import import_skops
+    from autometa.tracking import save_model
+
+    sio = import_skops()
+    load, calls = sio.load, []
+
+    def spy(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(sio, "load", spy)
+    X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3})
+    model = HistGradientBoostingRegressor(max_iter=20).fit(X, X["a"] * 2)
+    save_model(model, tmp_path / "model", X.head(5))
+    assert calls == [] and sio.load is spy  # MLflow's load-back skipped, the function restored
+    back = load_model(tmp_path / "model")  # autometa's own load is not skipped
+    assert len(calls) == 1 and np.allclose(back.predict(X), model.predict(X))
+
+
 def test_regression_fit_without_tracking() -> None:
     task = make_task(mixed_frame(kind="regression"), "target")
     result = fit_task(task, FitOptions(n_trials=4, learners=("lightgbm", "linear"), n_jobs=1))
