@@ -10,21 +10,25 @@ from contextlib import contextmanager
 
 __all__ = ["interrupt_deferred", "interrupt_remembered", "raise_if_interrupted"]
 
-# Set by Ctrl-C inside ``interrupt_remembered``; cleared when such a block starts.
+# Set by Ctrl-C inside ``interrupt_remembered``; cleared when such a block starts and ends.
 _REQUESTED = threading.Event()
 
 
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+def _ours() -> bool:
+    """Whether Ctrl-C is this process's to handle here: in the main thread (signal handlers belong
+    to it), with Python's own handler or ``interrupt_remembered``'s. One that ignores it (a shell's
+    background job) or an application's own handler is left as it is."""
+    return (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _remember))
 
 
 @contextmanager
 def interrupt_deferred() -> Iterator[None]:
     """Hold Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt`` if it came.
 
-    Signal handlers belong to the main thread: elsewhere the block runs as it is.
+    Where Ctrl-C is not this process's to handle (``_ours``), the block runs as it is.
     """
-    if not _main_thread():
+    if not _ours():
         yield
         return
     caught: list[int] = []
@@ -50,17 +54,19 @@ def interrupt_remembered() -> Iterator[None]:
     Python prints and drops an exception raised in a finalizer or a weakref callback ("Exception
     ignored in ..."), and a library may catch it: a Ctrl-C that lands there would be lost, and a
     long search would go on. A loop that calls ``raise_if_interrupted`` between its steps stops
-    at the next one instead. Elsewhere than in the main thread the block runs as it is.
+    at the next one instead. Where Ctrl-C is not this process's to handle (``_ours``), the block
+    runs as it is.
     """
-    if not _main_thread():
+    _REQUESTED.clear()  # a Ctrl-C remembered by an earlier block was raised there
+    if not _ours():
         yield
         return
-    _REQUESTED.clear()
     previous = signal.signal(signal.SIGINT, _remember)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        _REQUESTED.clear()
 
 
 def raise_if_interrupted() -> None:

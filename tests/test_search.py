@@ -278,3 +278,24 @@ def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_tri
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+
+def test_a_search_in_a_process_that_ignores_ctrl_c_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import signal
+
+    from autometa.interrupts import interrupt_deferred
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell's background job starts
+    try:
+        def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+            with interrupt_deferred():  # as a trial's record is written
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.02)
+            return 1.0, {}
+
+        out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=3))
+        assert len(out.completed) == 3
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
