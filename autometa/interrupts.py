@@ -4,9 +4,11 @@ write), and remembered where Python would drop it."""
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 __all__ = ["interrupt_deferred", "interrupt_remembered", "raise_if_interrupted"]
 
@@ -52,20 +54,29 @@ def interrupt_remembered() -> Iterator[None]:
     """Inside the block, Ctrl-C raises ``KeyboardInterrupt`` as usual and is also remembered.
 
     Python prints and drops an exception raised in a finalizer or a weakref callback ("Exception
-    ignored in ..."), and a library may catch it: a Ctrl-C that lands there would be lost, and a
-    long search would go on. A loop that calls ``raise_if_interrupted`` between its steps stops
-    at the next one instead. Where Ctrl-C is not this process's to handle (``_ours``), the block
-    runs as it is.
+    ignored in ...", with a traceback), and a library may catch it: a Ctrl-C that lands there
+    would be lost, and a long search would go on. A loop that calls ``raise_if_interrupted``
+    between its steps stops at the next one instead, and Python's report of the dropped
+    ``KeyboardInterrupt`` is not printed. Where Ctrl-C is not this process's to handle
+    (``_ours``), the block runs as it is.
     """
     _REQUESTED.clear()  # a Ctrl-C remembered by an earlier block was raised there
     if not _ours():
         yield
         return
     previous = signal.signal(signal.SIGINT, _remember)
+    hook = sys.unraisablehook
+
+    def quiet(unraisable: Any) -> None:  # the dropped Ctrl-C is remembered: no "Exception ignored" report
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            hook(unraisable)
+
+    sys.unraisablehook = quiet
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+        sys.unraisablehook = hook
         _REQUESTED.clear()
 
 

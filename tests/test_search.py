@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 
 import optuna
@@ -254,7 +255,8 @@ def test_importances_judge_a_long_search_on_an_even_sample_of_its_trials(monkeyp
     assert max(found["linear"], key=found["linear"].get) == "x"
 
 
-def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_trial(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_trial(  # type: ignore[no-untyped-def]
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import signal
 
@@ -271,10 +273,13 @@ def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_tri
         return 1.0, {}
 
     storage = f"sqlite:///{tmp_path / 'study.db'}"
+    reported: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
     with pytest.raises(KeyboardInterrupt):
         run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=50, storage=storage),
                    callbacks=[lambda r: recorded.append(r.number)])
     assert recorded == [0, 1, 2]  # the trial in flight finished and was recorded; no other started
+    assert reported == [] and sys.unraisablehook == reported.append  # no "Exception ignored" report
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
