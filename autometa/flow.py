@@ -63,11 +63,12 @@ FINISH_SECONDS, FINISH_SHARE, WRITE_SECONDS = 0.5, 0.05, 2.0
 FINISH_SAFETY = 3.0
 MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, whatever came before
 # writing a bagged model takes a multiple of skops' dumps of its folds one by one (``skops_io``
-# makes the whole dump their sum): MLflow's save dumps it whole and loads it back to check it
-# (loading takes twice the dump: 0.15 s/MB against 0.07 s/MB for histogram boosting), the allowlist
-# check dumps one fold of each member, and the signature predicts. A budgeted fit that writes
-# ends its search early enough to write the ensemble it would make if it stopped now (``_Weigher``).
-WRITE_FACTOR = 4.0
+# makes the whole dump their sum): MLflow's save dumps it whole (without loading it back:
+# ``tracking._no_load_back``), the allowlist check dumps one fold of each member, and the
+# signature predicts. Measured: 1.6-1.7 times the summed dumps (benchmarks/README.md, section 11,
+# session 24). A budgeted fit that writes ends its search early enough to write the ensemble it
+# would make if it stopped now (``_Weigher``).
+WRITE_FACTOR = 2.0
 # a fold this many times the largest its family had dumped is dumped again (``_Weigher``): a
 # family's pace may change with the model's size (skops' own writer was quadratic in the arrays)
 REWEIGH_GROWTH = 2.0

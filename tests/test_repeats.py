@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from autometa import repeats
+from autometa import flow, repeats
 from autometa.data import make_task
 from autometa.ensemble import FoldBag
 from autometa.errors import OptionError
@@ -55,7 +55,7 @@ def test_the_reserve_is_whole_rounds_within_a_quarter_of_the_search() -> None:
 def test_the_pool_extends_a_bag_without_touching_its_scores() -> None:
     pool = _pool()
     pool.dump_seconds[1] = 0.2
-    assert pool.bag_growth(1) == pytest.approx(4.0 * 0.2)  # WRITE_FACTOR times one more round's dump
+    assert pool.bag_growth(1) == pytest.approx(flow.WRITE_FACTOR * 0.2)  # one more round's dump
     assert pool.bag_growth(0) == 0.0  # never weighed
     pool.extend(1, ("m1b", "m1c"))
     assert pool.models[1] == ("m1", "m1b", "m1c") and pool.dump_seconds[1] == pytest.approx(0.6)
@@ -104,9 +104,9 @@ def test_a_partial_round_leaves_time_to_write_every_bag_it_grows() -> None:
     ev = cross_validate(task, Config("linear", {"alpha": 1.0}), get_learner("linear", spaces["linear"]), metric,
                         plan_cv(task, 3, seed=0))
     pool.add(0, ev.score - 1.0, Config("linear", {"alpha": 0.5}), ev.oof, seconds=0.01, save=False)  # no bag
-    for n, alpha in ((1, 1.0), (2, 2.0)):  # each bag's write grows by 4 x 4 s with one more round
+    for n, alpha in ((1, 1.0), (2, 2.0)):  # each bag's write (16 s) grows by 16 s with one more round
         pool.add(n, ev.score + n, Config("linear", {"alpha": alpha}), ev.oof, ev.models, seconds=0.01,
-                 dump_seconds=4.0, save=False)
+                 dump_seconds=16.0 / flow.WRITE_FACTOR, save=False)
     assert repeats.leaders(pool) == [0, 1, 2] and pool.write_seconds() == pytest.approx(32.0)
 
     done = repeats.repeat(task, pool, spaces, metric, FitOptions(cv=3, n_jobs=1), rounds=1,

@@ -113,7 +113,7 @@ def test_writing_the_inputs_the_first_level_would_not_hold_counts_against_the_se
     inputs = stacking.inputs_of(pool, encode_target(task), metric)
     for n in pool.items:
         pool.dump_seconds[n] = 0.001
-    pool.dump_seconds[inputs[-1]] = 20.0  # written in 20 s x WRITE_FACTOR
+    pool.dump_seconds[inputs[-1]] = 80.0 / flow.WRITE_FACTOR  # written in 80 s: more than the 60 s left
     options = FitOptions(cv=3, n_jobs=1)
 
     def run(writes: bool) -> list[int]:
@@ -122,7 +122,7 @@ def test_writing_the_inputs_the_first_level_would_not_hold_counts_against_the_se
 
     assert run(writes=False) == stacking.candidates(pool)
     monkeypatch.setattr(pool, "written", lambda y=None: set(inputs[:-1]))  # the first level would not hold it
-    assert pool.write_seconds_of(inputs) == pytest.approx(flow.WRITE_FACTOR * (20.0 + 0.001 * (len(inputs) - 1)))
+    assert pool.write_seconds_of(inputs) == pytest.approx(80.0 + flow.WRITE_FACTOR * 0.001 * (len(inputs) - 1))
     assert run(writes=True) == []
     monkeypatch.setattr(pool, "written", lambda y=None: set(inputs))  # it is written anyway: no more to write
     assert run(writes=True) == [n for n in stacking.candidates(pool) if n != inputs[-1]]  # but not a bag as large
