@@ -496,11 +496,20 @@ def _no_load_back() -> Iterator[None]:
         sio.load = load
 
 
+@contextlib.contextmanager
+def _saving() -> Iterator[None]:
+    """The context in which MLflow saves or logs a model: skops' writer at linear cost
+    (``skops_io.linear_dumps``), without MLflow's requirements check (``_pinned_requirements``)
+    or its read-back of the file (``_no_load_back``)."""
+    with linear_dumps(), _pinned_requirements(), _no_load_back():
+        yield
+
+
 def _log_model(model: Any, input_example: Any, register: str | None = None) -> None:
     import mlflow.sklearn
 
     kwargs = _model_kwargs(model, input_example)
-    with linear_dumps(), _pinned_requirements(), _no_load_back():
+    with _saving():
         mlflow.sklearn.log_model(model, name="model", registered_model_name=register, **kwargs)
 
 
@@ -565,7 +574,7 @@ def save_model(model: Any, path: str | Path, input_example: Any) -> Path:
     import mlflow.sklearn
 
     kwargs = _model_kwargs(model, input_example)
-    with linear_dumps(), _pinned_requirements(), _no_load_back():
+    with _saving():
         mlflow.sklearn.save_model(model, str(path), **kwargs)
     return Path(path)
 

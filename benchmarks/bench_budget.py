@@ -305,11 +305,15 @@ CLI_CSV = RESULTS / "budget_cli.csv"
 CLI_FIELDS = [*FIELDS, "phases"]  # autometa-cli's seconds by phase (``FitResult.phases``)
 
 
-def cli_cache(label: str) -> str:
-    """The stored-recommender folder of ``autometa-cli:LABEL``: one per compared code, so that
-    several codes' entries do not push each other out of one folder (``autometa.meta.stored``)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return str(base / "autometa-bench" / label)
+def cli_env(label: str, code: dict[str, str]) -> dict[str, str]:
+    """The environment of ``autometa-cli:LABEL``'s processes: the package in ``code[LABEL]``, and a
+    stored-recommender folder per compared code, so that several codes' entries do not push each
+    other out of one folder (``autometa.meta.stored``). No label: this checkout, as installed."""
+    env = dict(os.environ)
+    if label:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        env.update(PYTHONPATH=code[label], AUTOMETA_CACHE_DIR=str(base / "autometa-bench" / label))
+    return env
 
 
 WARM = """
@@ -327,12 +331,9 @@ def warm_cli(label: str, db_path: str, code: dict[str, str], warmed: set[tuple[s
     train this checkout's code instead of ``code[LABEL]``."""
     if (label, db_path) in warmed:
         return
-    env = dict(os.environ)
-    if label:
-        env.update(PYTHONPATH=code[label], AUTOMETA_CACHE_DIR=cli_cache(label))
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as folder:
-        subprocess.run([sys.executable, "-c", WARM, str(Path(db_path).resolve())], cwd=folder, env=env, check=True,
-                       capture_output=True, timeout=600)
+        subprocess.run([sys.executable, "-c", WARM, str(Path(db_path).resolve())], cwd=folder,
+                       env=cli_env(label, code), check=True, capture_output=True, timeout=600)
     warmed.add((label, db_path))
 
 
@@ -345,10 +346,7 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
     from autometa.evaluate import predict_scores
     from autometa.tracking import load_model
 
-    label = method.partition(":")[2]
-    env = dict(os.environ)
-    if label:
-        env.update(PYTHONPATH=code[label], AUTOMETA_CACHE_DIR=cli_cache(label))
+    env = cli_env(method.partition(":")[2], code)
     with tempfile.TemporaryDirectory(prefix="bench-cli-") as folder:
         work = Path(folder)
         frame = X_tr.copy()
