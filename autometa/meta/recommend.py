@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,22 +286,33 @@ class Recommender:
                time_budget: float | None) -> tuple[Suggestion, ...]:
         """The first ``k`` suggestions with their predicted seconds: cross-validation's, plus the
         import of the learner's library where this process has not paid it yet (torch's, for a
-        network: about 2 s, which past runs' costs leave out). Under a time budget: the first ``k``
-        that fit in half of it, ordered by ``per_second``."""
+        network: about 2 s, which past runs' costs leave out), counted once, on the family's first
+        suggestion in the order returned. Under a time budget: the first ``k`` that fit in half of
+        it, ordered by ``per_second``, greedily (a family's import, once paid, no longer counts)."""
         from autometa.learners import get_learner
 
         budgeted = time_budget is not None and self.cost.fitted
         candidates = suggestions if budgeted else suggestions[:k]  # the filter below may need them all
         seconds = self.cost.predict([s.config for s in candidates], metafeatures)
         startup = {n: get_learner(n, self.spaces[n]).startup_seconds() for n in {s.config.learner for s in candidates}}
-        timed = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t) + startup[s.config.learner])
-                 for s, t in zip(candidates, seconds, strict=True)]
+        fits = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t))
+                for s, t in zip(candidates, seconds, strict=True)]
         if time_budget is None or not budgeted:
-            return tuple(timed)
-        affordable = [s for s in timed if s.seconds is not None and s.seconds <= time_budget / 2] or timed[:1]
-        ranked = sorted(affordable[:k], key=lambda s: -per_second(s.predicted, s.seconds, time_budget))
+            return _with_imports(fits, startup)
+        affordable = [s for s in fits
+                      if s.seconds is not None and s.seconds + startup[s.config.learner] <= time_budget / 2]
+        affordable = affordable[:k] or fits[:1]
+        ranked: list[Suggestion] = []
+        paid: set[str] = set()
+        while affordable:  # the best gain per second, counting the imports not yet paid
+            pick = max(affordable, key=lambda s: per_second(
+                s.predicted, _plus(s.seconds, 0.0 if s.config.learner in paid else startup[s.config.learner]),
+                time_budget))
+            affordable.remove(pick)
+            ranked.append(pick)
+            paid.add(pick.config.learner)
         return tuple(dataclasses.replace(s, reason=f"{s.reason}; ~{s.seconds:.2g} s of a {time_budget:g} s budget")
-                     for s in ranked)
+                     for s in _with_imports(ranked, startup))
 
     def _twin_first(self, query: Query, ranked: list[Ranked], k: int) -> list[Ranked]:
         """When the same data was fitted before (a past task at distance ~0: a user's earlier
@@ -345,6 +356,21 @@ def per_second(predicted: float, seconds: float | None, time_budget: float) -> f
     """
     floor = time_budget / 20
     return (predicted - 0.5) / max(seconds if seconds is not None else floor, floor)
+
+
+def _plus(seconds: float | None, extra: float) -> float | None:
+    return None if seconds is None else seconds + extra
+
+
+def _with_imports(suggestions: Sequence[Suggestion], startup: Mapping[str, float]) -> tuple[Suggestion, ...]:
+    """The suggestions, in this order, with each library's import added to the seconds of its
+    family's first suggestion: the fits after it find the library imported."""
+    out, paid = [], set()
+    for s in suggestions:
+        extra = 0.0 if s.config.learner in paid else startup[s.config.learner]
+        paid.add(s.config.learner)
+        out.append(dataclasses.replace(s, seconds=_plus(s.seconds, extra)))
+    return tuple(out)
 
 
 def _unique(suggestions: tuple[Suggestion, ...]) -> tuple[Suggestion, ...]:
