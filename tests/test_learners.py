@@ -52,6 +52,27 @@ def test_staged_fit_stops_at_the_deadline(name: str) -> None:
         learner.fit(pipe, task.X, task.y, deadline=time.monotonic() - 1)
 
 
+@pytest.mark.parametrize("name", ["lightgbm", "xgboost", "catboost"])
+def test_a_booster_stops_growing_once_the_deadline_passes_mid_stage(name: str) -> None:
+    from autometa.learners.boosting import _inner
+
+    task = make_task(mixed_frame(n=400), "target")
+    learner = get_learner(name)
+    rounds = 200_000  # far more than 0.3 s can grow: only a check inside the boosting stops it
+    pipe = learner.pipeline(learner.space.default_config(task.kind), task.columns, task.kind)
+    model = pipe.named_steps["model"].steps[-1][1]
+    _inner(model).set_params(n_estimators=rounds)  # past the space's range
+    with pytest.raises(TrialTimeout):
+        learner.fit(pipe, task.X, task.y, deadline=time.monotonic() + 0.3, staged=False)
+    model = pipe.named_steps["model"].steps[-1][1]
+    if name == "xgboost":
+        trees = _inner(model)
+        assert trees.get_booster().num_boosted_rounds() < rounds
+        assert trees.get_params()["callbacks"] is None  # the deadline is not saved with the model
+    elif name == "catboost":
+        assert 0 < model.tree_count_ < rounds
+
+
 def test_lightgbm_uses_native_categorical_splits() -> None:
     rng = np.random.default_rng(0)
     n = 600

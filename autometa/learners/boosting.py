@@ -145,7 +145,12 @@ class XGBoost(_Boosting):
         if stop is not None:
             trees.set_params(early_stopping_rounds=stop[2])
             extra["eval_set"] = [(stop[0], stop[1])]
-        booster = booster.fit(data, y, xgb_model=None if first else trees.get_booster(), verbose=False, **extra)
+        if deadline is not None:  # the stage check after this call raises once it has passed
+            trees.set_params(callbacks=[_xgboost_stop_at(deadline)])
+        try:
+            booster = booster.fit(data, y, xgb_model=None if first else trees.get_booster(), verbose=False, **extra)
+        finally:
+            _inner(booster).set_params(callbacks=None)  # not saved with the model
         return booster, _inner(booster).get_booster().num_boosted_rounds() - before
 
     def _best(self, booster: Any) -> int | None:
@@ -211,6 +216,19 @@ class CatBoost(_Boosting):
         # the fitted model keeps the total, so that a clone (a refit) grows as many rounds;
         # CatBoost's set_params refuses fitted models, and this is the dict it writes to
         booster._init_params["n_estimators"] = rounds
+
+
+def _xgboost_stop_at(deadline: float) -> Any:
+    """An XGBoost callback that stops boosting once ``deadline`` (``time.monotonic()``) has passed."""
+    import time
+
+    import xgboost as xgb
+
+    class StopAt(xgb.callback.TrainingCallback):  # type: ignore[misc]
+        def after_iteration(self, model: Any, epoch: int, evals_log: Any) -> bool:
+            return time.monotonic() > deadline
+
+    return StopAt()
 
 
 class _StopAt:
