@@ -34,7 +34,7 @@ from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, re
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
 from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
 from autometa.skops_io import import_skops, linear_dumps
-from autometa.spaces import Config, iter_learner_names, load_spaces
+from autometa.spaces import Config, SearchSpace, iter_learner_names, load_spaces
 from autometa.stacking import Upper, level_two, level_two_seconds, stacks_level_two
 from autometa.tracking import NullTracker, Tracker, save_model
 
@@ -608,6 +608,17 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
     return evaluate
 
 
+def fallback_config(spaces: Mapping[str, SearchSpace], kind: str, options: FitOptions) -> Config | None:
+    """What a budgeted fit runs, without the budget's deadline, when no trial completed within
+    it (``run_search``'s ``fallback``): the linear model's default where the fit searches it
+    (fast on any table, and its time grows no faster than the rows and columns), else the
+    first learner's default. None without a time budget: the trial limit cuts nothing."""
+    if options.time_budget is None or not spaces:
+        return None
+    name = "linear" if "linear" in spaces else next(iter(spaces))
+    return spaces[name].default_config(kind)
+
+
 def fit_task(
     task: Task,
     options: FitOptions,
@@ -756,7 +767,7 @@ def fit_task(
                              options.search_settings(study_name, search_seconds),
                              warm_start=warm_start, interleave=interleave, callbacks=callbacks, attrs=attrs,
                              warm_labels={c: "meta" for c in recommendation.configs()} if recommendation else None,
-                             stop_when=stop_when,
+                             stop_when=stop_when, fallback=fallback_config(spaces, task.kind, options),
                              on_ready=(lambda: workers.start(str(options.storage), study_name)) if workers else None)
         if workers is not None:
             workers.join()
@@ -781,8 +792,14 @@ def fit_task(
                                 "raise --time-budget or --trials, or check the data"))
     pool.reload(outcome.records)
     phase("search")
-    # no member of the final ensemble that the time left cannot write
-    if deadline is not None and writes and options.final == "bag" and options.ensemble:
+    rescued = best.source == "fallback"
+    if rescued:
+        warnings.warn(f"no trial finished within the time budget of {options.time_budget:g} s, so the "
+                      f"{best.config.learner} learner's default ran past it to give the fit a model; "
+                      "raise --time-budget for a real search", AutoMetaWarning, stacklevel=2)
+    # no member of the final ensemble that the time left cannot write (the fallback's, which had
+    # no budget left to keep, is written whole)
+    if deadline is not None and writes and options.final == "bag" and options.ensemble and not rescued:
         pool.trim_to_write(deadline - time.monotonic() - reserve, encode_target(task))
         if dropped := sorted(pool.unwritable):
             warnings.warn(f"left out of the final model: trial{'s' if len(dropped) > 1 else ''} "
@@ -986,7 +1003,7 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
     if not options.ensemble:
         return member(best.number, best.config), {}, None
     if len(pool.items) < 2:  # holdout validation keeps no out-of-fold predictions
-        if options.cv != "holdout" and pool.items:
+        if options.cv != "holdout" and pool.items and best.source != "fallback":  # (which has its warning)
             warnings.warn("ensemble selection needs 2+ completed trials; keeping the best trial's model",
                           AutoMetaWarning, stacklevel=3)
         return member(best.number, best.config), {}, None

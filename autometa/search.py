@@ -57,8 +57,10 @@ class Pruned(Exception):
 
 class Skipped(Exception):
     """Raised by an evaluator for a configuration that cannot finish in the time left. The trial
-    is recorded as pruned with the reason; after ``MAX_SKIPS`` in a row the search stops, since
-    the time left is too short for what it proposes."""
+    is recorded as pruned with the reason; after ``MAX_SKIPS`` in a row of the sampler's own
+    proposals the search stops, since the time left is too short for what it proposes. Skipped
+    recommended configurations do not count: they were chosen before this machine's pace on the
+    task was known, and the sampler's proposals, cheaper ones among them, may still fit."""
 
 
 MAX_SKIPS = 3
@@ -505,6 +507,7 @@ def run_search(
     attrs: Mapping[str, Any] | None = None,
     on_ready: Callable[[], None] | None = None,
     stop_when: Callable[[], bool] | None = None,
+    fallback: Config | None = None,
 ) -> SearchOutcome:
     """Run one study.
 
@@ -525,6 +528,11 @@ def run_search(
         attrs: JSON-able facts stored on a new study (what workers need to join it).
         on_ready: Called once the study exists with its warm start enqueued (start workers here).
         stop_when: Asked after each trial; the search stops (before its budget) once it says True.
+        fallback: Under a time budget, a cheap configuration to run once more, without the
+            budget's deadline, when the search ends and no trial of the study has completed (the
+            budget cuts every trial, the first included, so that a configuration far slower than
+            predicted cannot hold the fit past its budget; this one gives the fit its model).
+            Source ``"fallback"``. None: the search may end with no completed trial.
 
     Returns:
         The study and the records of all its trials.
@@ -560,13 +568,12 @@ def run_search(
     start = time.monotonic()
     global_deadline = start + settings.time_budget if settings.time_budget else None
     skips: list[int] = []  # the trials skipped in a row
-    # until a trial completes, the budget's deadline does not cut trials: a fit always has a model
-    completed = [any(t.state == optuna.trial.TrialState.COMPLETE for t in study.get_trials(deepcopy=False))]
+    rescue = [False]  # the fallback's trial: the budget's deadline does not cut it
 
     def objective(trial: optuna.Trial) -> float:
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         config = suggest_config(trial, spaces, kind)
-        deadlines = [d for d in (global_deadline if completed[0] else None,
+        deadlines = [d for d in (None if rescue[0] else global_deadline,
                                  time.monotonic() + settings.trial_timeout if settings.trial_timeout else None)
                      if d is not None]
         ctx = TrialContext(trial, min(deadlines) if deadlines else None, settings.pruning)
@@ -579,7 +586,8 @@ def run_search(
         except Skipped as exc:
             skipped = True
             trial.set_user_attr("error", f"skipped: {exc}")
-            skips.append(trial.number)
+            if trial.user_attrs.get("source", "sampler") == "sampler":
+                skips.append(trial.number)
             if len(skips) >= MAX_SKIPS:
                 trial.study.stop()
             raise optuna.TrialPruned(str(exc)) from None
@@ -603,7 +611,6 @@ def run_search(
             nxt = next(later, None)
             if nxt is not None:
                 study.enqueue_trial(params_of(nxt), user_attrs={"source": "meta"}, skip_if_exists=True)
-        completed[0] = completed[0] or record.state == "complete"
         for cb in callbacks:
             cb(record)
         raise_if_interrupted()  # a Ctrl-C that a finalizer or a library swallowed: the trial is recorded, stop
@@ -625,5 +632,10 @@ def run_search(
         with interrupt_remembered():
             study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
                            catch=(Exception,), callbacks=stops)
+            if fallback is not None and global_deadline is not None and not study.get_trials(
+                    deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):  # (workers' trials too)
+                rescue[0] = True
+                study.enqueue_trial(params_of(fallback), user_attrs={"source": "fallback"})
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[on_trial])
     records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
     return SearchOutcome(study=study, records=records, direction=direction, earlier=earlier)

@@ -26,7 +26,7 @@ from autometa.meta.recommend import Recommender, per_second
 from autometa.metafeatures import NAMES
 from autometa.metrics import get_metric
 from autometa.search import SearchSettings, Skipped, run_search
-from autometa.spaces import load_spaces
+from autometa.spaces import Config, load_spaces
 from tests.conftest import mixed_frame
 
 # seconds per 1,000 rows of one cross-validation: forests are slow, linear models fast
@@ -182,6 +182,18 @@ def test_search_stops_after_repeated_skips_and_the_meta_db_leaves_them_out(tmp_p
     db = MetaDB(tmp_path / "m.sqlite")
     stored = task_row(task, source="user:x", group_key="user:x", origin="user")
     assert record_fit(db, stored, outcome.records, get_metric(None, "binary"), "5-fold CV", 0, {"linear": 1}) == 0
+
+
+def test_skipped_recommendations_do_not_stop_the_search_the_sampler_s_own_skips_do() -> None:
+    spaces = {"linear": load_spaces()["linear"]}
+    warm = [Config("linear", {"C": c, "class_weight": None}) for c in (0.1, 1.0, 10.0, 100.0)]
+
+    def evaluate(config, ctx):  # type: ignore[no-untyped-def]
+        raise Skipped("predicted 100 s; 1 s are left")
+
+    outcome = run_search(spaces, "binary", "maximize", evaluate, SearchSettings(n_trials=30),
+                         warm_start=warm, warm_labels={c: "meta" for c in warm})
+    assert [r.source for r in outcome.records] == ["meta"] * 4 + ["sampler"] * 3
 
 
 def test_cross_validation_stops_when_its_remaining_folds_cannot_finish() -> None:
@@ -443,3 +455,37 @@ def test_a_library_s_import_is_paid_before_the_folds_are_timed(monkeypatch: pyte
                         TrialContext(optuna.create_study().ask(), start + 2.0, prune=False))
     assert started == [0.6] and math.isfinite(score)
     assert len(observed) == 1 and observed[0] < 0.5  # the import is not training
+
+
+def test_a_first_trial_far_slower_than_predicted_is_cut_and_the_fallback_gives_the_model(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A configuration that would run for a minute (here: k-nearest neighbours made to) is cut at
+    the budget's deadline even as the fit's first trial; the linear model's default then runs
+    once, past the budget, and gives the fit its model."""
+    from autometa.learners.base import check_deadline
+    from autometa.learners.sklearn_models import KNearestNeighbors
+
+    def crawl(self, model, Xt, y, stages, on_stage, deadline, *, valid=None):  # type: ignore[no-untyped-def]
+        for _ in range(600):  # a minute, checking its deadline as the boosting libraries do
+            time.sleep(0.1)
+            check_deadline(deadline)
+        raise AssertionError("ran past its deadline")
+
+    monkeypatch.setattr(KNearestNeighbors, "fit_stages", crawl)
+    task = make_task(mixed_frame(n=200), "target")
+    slow = load_spaces()["knn"].default_config(task.kind)
+    start = time.monotonic()
+    from autometa.data import AutoMetaWarning
+
+    with warnings.catch_warnings(record=True) as caught:  # (MLflow's own pandas deprecation among them)
+        warnings.simplefilter("always")
+        result = fit_task(task, FitOptions(n_trials=None, time_budget=4, n_jobs=1, record=False,
+                                           learners=("knn", "linear"), output_dir=tmp_path / "out"),
+                          warm_start=[slow])
+    ours = [str(w.message) for w in caught if issubclass(w.category, AutoMetaWarning)]
+    assert len(ours) == 1 and ours[0].startswith("no trial finished within the time budget of 4 s")
+    assert time.monotonic() - start < 20  # not the minute the first trial would take
+    assert result.records[0].config == slow and result.records[0].state == "failed"
+    assert (result.records[0].error or "").startswith("timeout")
+    assert result.best_config.learner == "linear" and result.records[-1].source == "fallback"
+    assert len(result.model.members) == 5  # the fallback's whole bag: five fold models

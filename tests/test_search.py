@@ -126,23 +126,43 @@ def test_time_budget_ends_the_search_and_cuts_the_trial_in_flight() -> None:
     end = time.monotonic()
     assert end - start < 2.5
     assert 2 <= len(out.records) <= 5
-    assert deadlines[0] is None  # the first trial runs to its end: a fit always has a model
-    # the later trials share the search's deadline: a second after it started (creating the study
-    # comes first, and can take a moment on a busy machine), and the search ended there
-    later = set(deadlines[1:])
-    assert len(later) == 1 and None not in later
-    assert start + 1.0 <= later.pop() <= end  # type: ignore[operator]
+    # every trial, the first included, shares the search's deadline: a second after it started
+    # (creating the study comes first, and can take a moment on a busy machine), and the search
+    # ended there
+    shared = set(deadlines)
+    assert len(shared) == 1 and None not in shared
+    assert start + 1.0 <= shared.pop() <= end  # type: ignore[operator]
 
 
-def test_a_budget_shorter_than_the_first_trial_still_gives_one_completed_trial() -> None:
+def test_a_budget_shorter_than_the_first_trial_ends_with_the_fallback_s_trial() -> None:
+    seen: list[tuple[Config, float | None]] = []
+
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        seen.append((config, ctx.deadline))
         time.sleep(0.5)
         if ctx.deadline is not None and time.monotonic() > ctx.deadline:
             raise TrialTimeout("past the deadline")
         return 0.5, {}
 
-    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=0.1))
-    assert [r.state for r in out.records] == ["complete"]
+    cheap = Config("linear", {"C": 1.0, "class_weight": None})
+    start = time.monotonic()
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=0.1),
+                     fallback=cheap)
+    assert time.monotonic() - start < 3.0  # the first trial is cut, not run to its end
+    assert [(r.state, r.source) for r in out.records] == [("failed", "sampler"), ("complete", "fallback")]
+    assert seen[0][1] is not None and seen[1] == (cheap, None)  # the fallback alone runs past the budget
+    # without a fallback the budget cuts every trial, and the search can end with none completed
+    bare = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=None, time_budget=0.1))
+    assert [r.state for r in bare.records] == ["failed"]
+
+
+def test_the_fallback_does_not_run_once_a_trial_has_completed() -> None:
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        return 0.5, {}
+
+    out = run_search(spaces(), "binary", "maximize", evaluate, SearchSettings(n_trials=2, time_budget=60),
+                     fallback=Config("linear", {"C": 1.0, "class_weight": None}))
+    assert [r.source for r in out.records] == ["sampler", "sampler"]
 
 
 def test_pruner_compares_within_a_learner() -> None:
