@@ -65,6 +65,9 @@ Usage::
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --tasks 8 --budgets 10 60 \\
         --methods autometa-cli autometa-cli:old autogluon-best --code old=/tmp/old-worktree \\
         --peer-python /work/peers-venv/bin/python   # the wall time at the shell, and its score
+    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --unseen --budgets 60 \
+        --methods autometa-cli autogluon-best --peer-python /work/peers-venv/bin/python \
+        --name unseen60   # tables outside the corpus (unseen_tables.py), the whole meta_db
 """
 
 from __future__ import annotations
@@ -227,7 +230,6 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
     task, X_tr, X_te, y_tr, metric, db_path)`` returns the test predictions and facts for the row;
     the row (the task, the test score, the facts) is appended at once, so a run resumes. Tasks
     of fewer than ``min_rows`` rows, or more than ``max_rows``, are left out."""
-    from bench_cold import append_row, class_index
     from bench_cold import read_rows as read
     from bench_meta import live_tasks
 
@@ -235,7 +237,6 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
     from autometa.meta.db import MetaDB
     from autometa.meta.evaluation import grouped_folds
     from autometa.meta.experience import Experience
-    from autometa.metrics import get_metric
 
     exp = Experience.from_db(MetaDB(meta_db))
     folds = grouped_folds(exp.tasks, 5, seed=SEED)
@@ -256,28 +257,59 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
         if task.n_rows < min_rows or (max_rows is not None and task.n_rows > max_rows):
             continue
         db_path = fold_db(meta_db, set(folds[fold]), work, fold)
-        metric = get_metric(None, task.kind)
-        X_tr, X_te, y_tr, y_te = split(task, split_seed)
-        y_true = class_index(task.classes, y_te) if task.is_classification else y_te
-        for budget, method in todo:
-            print(f"[{i}/{len(chosen)}] {info['name']} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...",
-                  end=" ", flush=True)
-            score, facts, error = float("nan"), {}, ""
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    pred, facts = call(method, budget, task, X_tr, X_te, y_tr, metric, db_path)
-                score = metric(y_true, pred)
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
-                traceback.print_exc()
-            row = {"task": info["name"], "group": info["group_key"], "kind": task.kind, "rows": task.n_rows,
-                   "fold": fold, "metric": metric.name, "budget": budget, "method": method, "score": f"{score:.6g}",
-                   "error": error, "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   "load1": f"{os.getloadavg()[0]:.2f}", **facts}
-            append_row({k: row.get(k, "") for k in fields}, csv, fields)
-            print(f"{metric.name}={score:.4f} " + ", ".join(f"{k}={v}" for k, v in facts.items() if k != "curve")
-                  + (f" FAILED {error}" if error else ""), flush=True)
+        run_task(f"[{i}/{len(chosen)}]", info["name"], info["group_key"], fold, task, db_path, todo, csv, fields,
+                 call, split_seed)
+
+
+def run_task(label: str, name: str, group: str, fold: int, task: Any, db_path: str, todo: list[tuple[float, str]],
+             csv: Path, fields: list[str], call: Any, split_seed: int = SEED) -> None:
+    """Each (budget, method) of ``todo`` on one task: ``call``'s test predictions scored on the
+    task's test rows, and the row appended to ``csv`` at once (a failure is a row too)."""
+    from bench_cold import append_row, class_index
+
+    from autometa.metrics import get_metric
+
+    metric = get_metric(None, task.kind)
+    X_tr, X_te, y_tr, y_te = split(task, split_seed)
+    y_true = class_index(task.classes, y_te) if task.is_classification else y_te
+    for budget, method in todo:
+        print(f"{label} {name} ({task.kind}, {task.n_rows} rows) {budget:g}s {method} ...", end=" ", flush=True)
+        score, facts, error = float("nan"), {}, ""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pred, facts = call(method, budget, task, X_tr, X_te, y_tr, metric, db_path)
+            score = metric(y_true, pred)
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+            traceback.print_exc()
+        row = {"task": name, "group": group, "kind": task.kind, "rows": task.n_rows, "fold": fold,
+               "metric": metric.name, "budget": budget, "method": method, "score": f"{score:.6g}", "error": error,
+               "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "load1": f"{os.getloadavg()[0]:.2f}",
+               **facts}
+        append_row({k: row.get(k, "") for k in fields}, csv, fields)
+        print(f"{metric.name}={score:.4f} " + ", ".join(f"{k}={v}" for k, v in facts.items() if k != "curve")
+              + (f" FAILED {error}" if error else ""), flush=True)
+
+
+def unseen(meta_db: str, budgets: list[float], methods: list[str], csv: Path, fields: list[str], call: Any,
+           part: tuple[int, int] = (0, 1), split_seed: int = SEED) -> None:
+    """``held_out`` on the tables of ``unseen_tables`` (outside the corpus: larger, wider, more
+    classes, messier), with the whole meta_db ``meta_db``."""
+    from bench_cold import read_rows as read
+    from unseen_tables import make_tables
+
+    from autometa.data import make_task, read_table
+
+    done = {(r["task"], float(r["budget"]), r["method"]) for r in read(csv)}
+    tables = make_tables(Path.home() / ".cache" / "autometa-bench" / "unseen")
+    print(f"{len(tables)} unseen tables x budgets {budgets} x {len(methods)} methods", flush=True)
+    for i, (name, path, target) in enumerate(tables, start=1):
+        todo = [(b, m) for b in budgets for m in methods if (name, b, m) not in done]
+        if (i - 1) % part[1] != part[0] or not todo:
+            continue
+        task = make_task(read_table(path), target, name=name)
+        run_task(f"[{i}/{len(tables)}]", name, "unseen", -1, task, meta_db, todo, csv, fields, call, split_seed)
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
@@ -367,7 +399,8 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],
-        csv: Path = CLI_CSV, part: tuple[int, int] = (0, 1), max_rows: int | None = None) -> None:
+        csv: Path = CLI_CSV, part: tuple[int, int] = (0, 1), max_rows: int | None = None,
+        tables: bool = False) -> None:
     """The wall time a user waits at the shell, with the score it buys: ``autometa fit`` in a new
     process against the peers' whole process (imports, fit and test predictions; ``peer_runner``),
     on the held-out tasks' training rows, scored on their test rows. Each code's recommender is
@@ -386,6 +419,9 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
             wall = time.perf_counter() - start
         return pred, {"seconds": f"{wall:.2f}", "overrun": f"{wall - budget:.2f}", "trials": done, "phases": phases}
 
+    if tables:  # the unseen tables, with the whole meta_db
+        unseen(meta_db, budgets, methods, csv, CLI_FIELDS, call, part)
+        return
     held_out(meta_db, n_tasks, budgets, methods, csv, CLI_FIELDS, call, work_name="bench-budget", part=part,
              max_rows=max_rows)
 
@@ -476,6 +512,9 @@ def main() -> None:
     ap.add_argument("--cli", action="store_true",
                     help="run the command line in a new process per fit (model written), against the peers' "
                          "whole process, with their wall times (methods: autometa-cli[:LABEL] and the peers)")
+    ap.add_argument("--unseen", action="store_true",
+                    help="with --cli: the tables of unseen_tables.py (outside the corpus) instead of the held-out "
+                         "corpus tasks, with the whole --meta-db")
     ap.add_argument("--code", nargs="*", default=[], metavar="LABEL=PATH",
                     help="with --cli: autometa-cli:LABEL runs the package in PATH (another commit's worktree)")
     ap.add_argument("--name", default=CSV.stem, help="results file names: results/NAME.csv and NAME.md")
@@ -495,7 +534,7 @@ def main() -> None:
         methods = a.methods or ["autometa-cli", "autogluon-best"]
         if not a.report:
             cli(a.meta_db, a.tasks, a.budgets, methods, a.peer_python, dict(c.split("=", 1) for c in a.code), csv,
-                (a.part, a.parts), a.max_rows)
+                (a.part, a.parts), a.max_rows, a.unseen)
         report(csv)
         return
     methods = a.methods or METHODS[:5]
