@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from autometa.flow import FitResult
     from autometa.records import TrialRecord
 
-__all__ = ["app", "main"]
+__all__ = ["app", "entry", "main"]
 
 app = typer.Typer(
     name="autometa",
@@ -746,5 +746,18 @@ def main() -> None:
         sys.exit(1)
 
 
+def entry() -> None:
+    """The process's entry point (the ``autometa`` command, ``python -m autometa.cli``): ``main``,
+    then an exit that does not search the command's objects for reference cycles. The command
+    is done by then (its files closed, its runs ended) and atexit handlers still run; the
+    interpreter's last collections took about 1.3 s after a fit."""
+    try:
+        main()
+    finally:
+        import gc
+
+        gc.freeze()  # the objects left move to the generation that no collection visits
+
+
 if __name__ == "__main__":
-    main()
+    entry()

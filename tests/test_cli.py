@@ -238,3 +238,22 @@ def test_a_time_budget_alone_runs_past_the_default_30_trials(tmp_path: Path, cap
                               "--output", "m", "--json"], capsys, monkeypatch)
     assert code == 0, err
     assert json.loads(out)["n_trials"] > 30
+
+
+def test_the_command_s_entry_runs_main_then_spares_the_exit_its_collections(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    import autometa.cli as cli
+
+    ran: list[bool] = []
+    monkeypatch.setattr(cli, "main", lambda: ran.append(True))
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    try:
+        cli.entry()
+        assert ran == [True] and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this test process goes on collecting
+    out = subprocess.run([sys.executable, "-m", "autometa.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "fit" in out.stdout
