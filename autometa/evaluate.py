@@ -228,15 +228,11 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
     stages = stage_values(full, fractions) if full is not None else [0]
     step_of = {v: FINAL_STAGE_STEP - (len(stages) - 1 - i) for i, v in enumerate(stages)}
     X = task.X
-    marks: list[tuple[float, int]] = []  # the first fold's stages: when each ended, at what fidelity
     for fold, (train, val) in enumerate(plan.splits):
         pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=n_jobs)
         X_val, y_val = X.iloc[val], y_enc[val]
 
         def on_stage(value: int, *, _pipe: Any = pipe, _X: Any = X_val, _y: Any = y_val) -> None:
-            if full is not None:
-                marks.append((time.perf_counter(), value))
-                _check_stage_pace(start, marks, full, plan.n_splits, deadline)
             if reporter is not None and value in step_of:
                 reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
 
@@ -270,28 +266,6 @@ def _check_pace(start: float, done: int, total: int, deadline: float | None) -> 
     left = deadline - time.monotonic()
     if per_fold * (total - done) > left:
         raise TrialTimeout(f"{total - done} more folds would take about {per_fold * (total - done):.1f} s; "
-                           f"{max(left, 0.0):.1f} s are left")
-
-
-def _check_stage_pace(start: float, marks: Sequence[tuple[float, int]], full: int, total: int,
-                      deadline: float | None) -> None:
-    """Stop a cross-validation whose first fold, grown in stages, shows a pace at which the
-    whole cannot end by ``deadline``: the seconds per unit of fidelity between its last two
-    stages, and the fold's time before its first (preprocessing), project the rest of this fold
-    and the ``total - 1`` folds after it. A configuration far slower than predicted (a table
-    wider or larger than the past ones) is then cut a third of the way into its first fold,
-    not at the deadline."""
-    if deadline is None or len(marks) < 2 or marks[-1][1] >= full:
-        return
-    (t1, v1), (t2, v2) = marks[-2], marks[-1]
-    if v2 <= v1:
-        return
-    per_unit = (t2 - t1) / (v2 - v1)
-    before = max(t1 - start - per_unit * v1, 0.0)
-    rest = per_unit * (full - v2) + (total - 1) * (before + per_unit * full)
-    left = deadline - time.monotonic()
-    if rest > left:
-        raise TrialTimeout(f"at the first fold's pace the cross-validation needs about {rest:.1f} s more; "
                            f"{max(left, 0.0):.1f} s are left")
 
 

@@ -489,21 +489,3 @@ def test_a_first_trial_far_slower_than_predicted_is_cut_and_the_fallback_gives_t
     assert (result.records[0].error or "").startswith("timeout")
     assert result.best_config.learner == "linear" and result.records[-1].source == "fallback"
     assert len(result.model.members) == 5  # the fallback's whole bag: five fold models
-
-
-def test_a_first_fold_s_stages_project_a_cross_validation_past_its_deadline() -> None:
-    from autometa.evaluate import _check_stage_pace
-
-    now = time.perf_counter()
-    # 1 s to 10 rounds, 2 s more to 30: 0.1 s a round and nothing before them; 70 more rounds of
-    # this fold and 4 folds of 100 rounds are about 47 s
-    marks = [(now - 2.0, 10), (now, 30)]
-    _check_stage_pace(now - 3.0, marks, 100, 5, time.monotonic() + 60)  # they fit
-    _check_stage_pace(now - 3.0, marks[:1], 100, 5, time.monotonic() + 1)  # one stage: no pace yet
-    _check_stage_pace(now - 3.0, [*marks, (now, 100)], 100, 5, time.monotonic() + 1)  # the fold is grown
-    _check_stage_pace(now - 3.0, marks, 100, 5, None)  # no deadline
-    with pytest.raises(TrialTimeout, match=r"needs about 47\.0 s more"):
-        _check_stage_pace(now - 3.0, marks, 100, 5, time.monotonic() + 40)
-    # a second of preprocessing before the first stage counts once per fold to come
-    with pytest.raises(TrialTimeout, match=r"needs about 51\.0 s more"):
-        _check_stage_pace(now - 4.0, marks, 100, 5, time.monotonic() + 50)
