@@ -65,8 +65,8 @@ Usage::
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --tasks 8 --budgets 10 60 \\
         --methods autometa-cli autometa-cli:old autogluon-best --code old=/tmp/old-worktree \\
         --peer-python /work/peers-venv/bin/python   # the wall time at the shell, and its score
-    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --unseen --budgets 60 \
-        --methods autometa-cli autogluon-best --peer-python /work/peers-venv/bin/python \
+    python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --unseen --budgets 60 \\
+        --methods autometa-cli autogluon-best --peer-python /work/peers-venv/bin/python \\
         --name unseen60   # tables outside the corpus (unseen_tables.py), the whole meta_db
 """
 
