@@ -58,4 +58,12 @@ def message(problem: str, fix: str) -> str:
 
 
 class TrialTimeout(RuntimeError):
-    """A trial ran past its deadline; raised inside training, recorded as a failed trial."""
+    """A trial ran past its deadline; raised inside training, recorded as a failed trial.
+
+    ``projected``: where a cross-validation was cut, the seconds it would have taken in all, at
+    the pace of its folds so far (at least: a fold cut midway counts as done); None elsewhere.
+    """
+
+    def __init__(self, *args: object, projected: float | None = None) -> None:
+        super().__init__(*args)
+        self.projected = projected

@@ -228,27 +228,32 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
     stages = stage_values(full, fractions) if full is not None else [0]
     step_of = {v: FINAL_STAGE_STEP - (len(stages) - 1 - i) for i, v in enumerate(stages)}
     X = task.X
-    for fold, (train, val) in enumerate(plan.splits):
-        pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=n_jobs)
-        X_val, y_val = X.iloc[val], y_enc[val]
+    try:
+        for fold, (train, val) in enumerate(plan.splits):
+            pipe = learner.pipeline(config, task.columns, task.kind, seed=seed, n_jobs=n_jobs)
+            X_val, y_val = X.iloc[val], y_enc[val]
 
-        def on_stage(value: int, *, _pipe: Any = pipe, _X: Any = X_val, _y: Any = y_val) -> None:
-            if reporter is not None and value in step_of:
-                reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
+            def on_stage(value: int, *, _pipe: Any = pipe, _X: Any = X_val, _y: Any = y_val) -> None:
+                if reporter is not None and value in step_of:
+                    reporter.report(step_of[value], _finite(metric(_y, predict_scores(_pipe, _X, task))))
 
-        # plan_cv's folds never leave a class out of a training part, so every validation label is known
-        valid = (X_val, task.y[val]) if early_stop else None
-        learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline, fractions=fractions,
-                    on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None,
-                    valid=valid)
-        pred = predict_scores(pipe, X_val, task)
-        scores.append(_finite(metric(y_val, pred)))
-        models.append(pipe)
-        if oof is not None:
-            oof[val] = pred
-        if fold > 0 and reporter is not None:
-            reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
-        _check_pace(start, fold + 1, plan.n_splits, deadline)
+            # plan_cv's folds never leave a class out of a training part, so every validation label is known
+            valid = (X_val, task.y[val]) if early_stop else None
+            learner.fit(pipe, X.iloc[train], task.y[train], deadline=deadline, fractions=fractions,
+                        on_stage=on_stage if fold == 0 else None, staged=fold == 0 and reporter is not None,
+                        valid=valid)
+            pred = predict_scores(pipe, X_val, task)
+            scores.append(_finite(metric(y_val, pred)))
+            models.append(pipe)
+            if oof is not None:
+                oof[val] = pred
+            if fold > 0 and reporter is not None:
+                reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
+            _check_pace(start, fold + 1, plan.n_splits, deadline)
+    except TrialTimeout as exc:  # cut inside a fold: counting that fold as done gives at least the total
+        if exc.projected is None:
+            exc.projected = (time.perf_counter() - start) * plan.n_splits / (len(scores) + 1)
+        raise
     ends = [learner.reached(m) for m in models]
     known = [e for e in ends if e is not None]
     reached = int(np.median(known)) if known and len(known) == len(ends) else None
@@ -266,7 +271,7 @@ def _check_pace(start: float, done: int, total: int, deadline: float | None) -> 
     left = deadline - time.monotonic()
     if per_fold * (total - done) > left:
         raise TrialTimeout(f"{total - done} more folds would take about {per_fold * (total - done):.1f} s; "
-                           f"{max(left, 0.0):.1f} s are left")
+                           f"{max(left, 0.0):.1f} s are left", projected=per_fold * total)
 
 
 def _finite(value: float) -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning, Task
-from autometa.errors import AutoMetaError, OptionError, message
+from autometa.errors import AutoMetaError, OptionError, TrialTimeout, message
 from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv, trial_plan
 from autometa.interrupts import interrupt_deferred
 from autometa.learners import get_learner
@@ -578,6 +578,12 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         startup = learner.startup_seconds()  # a library's import, which past runs' costs leave out
         predicted = cost.predict(config) if cost is not None else None
         predicted = None if predicted is None else predicted + startup
+
+        def skip_if_too_slow(until: float | None) -> None:
+            if predicted is not None and until is not None and predicted > until - time.monotonic():
+                raise Skipped(f"predicted {predicted:.1f} s; {max(until - time.monotonic(), 0):.1f} s are left")
+
+        skip_if_too_slow(deadline)  # before weighing the write, which can take a second on a large table
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
             if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
@@ -588,15 +594,19 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             if deadline <= time.monotonic():
                 left = deadline + writing - time.monotonic()
                 raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
-        if predicted is not None and deadline is not None and predicted > deadline - time.monotonic():
-            raise Skipped(f"predicted {predicted:.1f} s; {max(deadline - time.monotonic(), 0):.1f} s are left")
+        skip_if_too_slow(deadline)
         learner.start_up()  # outside the folds' clock: their pace, and the cost observed, are training's
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
-            ev = cross_validate(task, config, learner, metric,
-                                trial_plan(task, plan, options.cv, options.seed, ctx.number), seed=options.seed,
-                                n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx,
-                                fractions=fractions[config.learner], early_stop=options.early_stop)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # library noise inside trials; outcomes are recorded
+                ev = cross_validate(task, config, learner, metric,
+                                    trial_plan(task, plan, options.cv, options.seed, ctx.number), seed=options.seed,
+                                    n_jobs=options.threads(task.n_rows), deadline=deadline, reporter=ctx,
+                                    fractions=fractions[config.learner], early_stop=options.early_stop)
+        except TrialTimeout as exc:  # what its folds so far say of the whole is a bound on its cost
+            if cost is not None and exc.projected is not None:
+                cost.observe(config, exc.projected, at_least=True)
+            raise
         pool.add(ctx.number, ev.score, config, ev.oof, ev.models if options.final == "bag" else (),
                  dump_seconds=weigher.dump_seconds(learner, ev.models) if weigher is not None and ev.models else None,
                  seconds=ev.fit_seconds)

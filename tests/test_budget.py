@@ -109,6 +109,118 @@ def test_calibration_scales_predictions_to_this_machine(world: MetaDB) -> None:
     assert cost.predict(config) == pytest.approx(3 * raw)
 
 
+def test_calibration_follows_each_learner_s_own_trials_shrunk_to_the_pooled_ratio(world: MetaDB) -> None:
+    spaces = load_spaces()
+    linear, forest, boosted = (spaces[n].default_config("binary") for n in ("linear", "random_forest", "lightgbm"))
+    cost = Calibrated(CostModel().fit(Experience.from_db(world)), query(2_000))
+    raw = {c.learner: cost.predict(c) for c in (linear, forest, boosted)}
+    for _ in range(3):
+        cost.observe(linear, 2 * raw["linear"])  # the machine: twice as slow as past runs
+    cost.observe(boosted, 32 * raw["lightgbm"])  # and this table: far slower for one learner
+    pooled = float(np.median([2, 2, 2, 32]))
+    assert cost.predict(forest) == pytest.approx(pooled * raw["random_forest"])  # no trial of its own
+    assert cost.predict(linear) == pytest.approx(2 * raw["linear"])  # its own three agree with the pool
+    assert cost.predict(boosted) == pytest.approx(math.sqrt(32 * pooled) * raw["lightgbm"])  # one trial: half way
+    cost.observe(boosted, 32 * raw["lightgbm"])
+    assert cost.predict(boosted) == pytest.approx((32 ** 2 * float(np.median([2, 2, 2, 32, 32]))) ** (1 / 3)
+                                                  * raw["lightgbm"])
+
+
+def test_a_lower_bound_on_seconds_counts_only_above_the_prediction(world: MetaDB) -> None:
+    config = load_spaces()["lightgbm"].default_config("binary")
+    cost = Calibrated(CostModel().fit(Experience.from_db(world)), query(2_000))
+    raw = cost.predict(config)
+    assert raw is not None
+    cost.observe(config, 0.5 * raw, at_least=True)  # cut early: it says no more than "at least half"
+    assert cost.predict(config) == pytest.approx(raw)
+    cost.observe(config, 4 * raw, at_least=True)  # cut, and already four times the prediction
+    assert cost.predict(config) == pytest.approx(4 * raw)
+
+
+def test_a_cut_cross_validation_says_at_least_what_the_whole_would_take(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pace check projects the whole from the folds done; a cut inside a fold counts that
+    fold as done. Either way the trial's evaluator passes the bound on to the cost model."""
+    import optuna
+
+    from autometa.evaluate import cross_validate, plan_cv
+    from autometa.flow import _OofPool, trial_evaluator
+    from autometa.learners import get_learner
+    from autometa.search import TrialContext
+
+    one_second_ago = time.perf_counter() - 1.0
+    with pytest.raises(TrialTimeout) as paced:
+        _check_pace(one_second_ago, 1, 5, time.monotonic() + 2)
+    assert paced.value.projected == pytest.approx(5.0, rel=0.05)
+
+    spaces = load_spaces()
+    learner = get_learner("linear", spaces["linear"])
+    real_fit = type(learner).fit
+
+    def slow_fit(self, pipe, *args, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)
+        return real_fit(self, pipe, *args, **kwargs)
+
+    monkeypatch.setattr(type(learner), "fit", slow_fit)
+    task = make_task(mixed_frame(n=80, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    config = spaces["linear"].default_config("regression")
+    with pytest.raises(TrialTimeout) as cut:  # the deadline passes inside the first fold
+        from autometa.learners.base import check_deadline
+
+        def stuck(self, pipe, *args, deadline=None, **kwargs):  # type: ignore[no-untyped-def]
+            time.sleep(0.2)
+            check_deadline(deadline)
+
+        with monkeypatch.context() as m:
+            m.setattr(type(learner), "fit", stuck)
+            cross_validate(task, config, learner, metric, plan_cv(task, 4, seed=0), seed=0, n_jobs=1,
+                           deadline=time.monotonic() + 0.1)
+    assert cut.value.projected is not None and cut.value.projected >= 4 * 0.2
+
+    observed: list[tuple[float, bool]] = []
+
+    class Recorder:
+        def predict(self, config):  # type: ignore[no-untyped-def]
+            return 0.01
+
+        def observe(self, config, seconds, *, at_least=False):  # type: ignore[no-untyped-def]
+            observed.append((seconds, at_least))
+
+    evaluate = trial_evaluator(task, FitOptions(cv=4, n_jobs=1), metric, spaces, plan_cv(task, 4, seed=0),
+                               _OofPool(metric), cost=Recorder())  # type: ignore[arg-type]
+    with pytest.raises(TrialTimeout, match="3 more folds"):  # 0.3 s per fold; 0.5 s for four
+        evaluate(config, TrialContext(optuna.create_study().ask(), time.monotonic() + 0.5, prune=False))
+    assert len(observed) == 1 and observed[0][1] and observed[0][0] >= 4 * 0.3
+
+
+def test_a_configuration_predicted_past_the_time_left_is_skipped_before_the_write_is_weighed() -> None:
+    """Weighing the final model's write runs ensemble selection over the pool (a second or more on
+    a large table); a configuration that cannot fit even with no write to leave time for is
+    skipped without it."""
+    import optuna
+
+    from autometa.evaluate import plan_cv
+    from autometa.flow import _OofPool, trial_evaluator
+    from autometa.search import TrialContext
+
+    class Unweighable(_OofPool):
+        def write_seconds(self, y=None):  # type: ignore[no-untyped-def]
+            raise AssertionError("the write was weighed")
+
+    class Minute:
+        def predict(self, config):  # type: ignore[no-untyped-def]
+            return 60.0
+
+    spaces = load_spaces()
+    task = make_task(mixed_frame(n=80, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    evaluate = trial_evaluator(task, FitOptions(cv=3, n_jobs=1), metric, spaces, plan_cv(task, 3, seed=0),
+                               Unweighable(metric), cost=Minute(), weigh=True)  # type: ignore[arg-type]
+    with pytest.raises(Skipped, match=r"predicted 60\.0 s"):
+        evaluate(spaces["linear"].default_config("regression"),
+                 TrialContext(optuna.create_study().ask(), time.monotonic() + 5, prune=False))
+
+
 def test_score_per_second_favours_cheap_configurations_only_where_time_matters() -> None:
     assert per_second(0.95, 5.0, 10.0) < per_second(0.85, 0.5, 10.0)  # 10 s: the cheap one first
     assert per_second(0.95, 5.0, 300.0) > per_second(0.85, 0.5, 300.0)  # 300 s: both are cheap

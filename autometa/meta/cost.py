@@ -158,8 +158,14 @@ def _elasticities(runs: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 class Calibrated:
-    """A cost model's predictions for one task, scaled to this machine: by the median ratio of
-    observed to predicted seconds over the trials seen so far (1 before the first).
+    """A cost model's predictions for one task, scaled to this machine by the ratios of observed
+    to predicted seconds over the trials seen so far (1 before the first).
+
+    The scale is the median ratio over all trials, moved toward the learner's own median by the
+    number of its trials (a shrinkage with the weight of one trial on the pooled median, in log
+    space). The machine's speed is common to every learner, but beyond the past tasks' sizes each
+    learner's prediction is off by its own factor: on a 3,000 x 500 table, observed over predicted
+    seconds were about 2 for the linear model and 13 for LightGBM.
 
     Args:
         model: A fitted ``CostModel`` (None: nothing is predicted).
@@ -168,7 +174,7 @@ class Calibrated:
 
     def __init__(self, model: CostModel | None, metafeatures: Mapping[str, float]) -> None:
         self.model, self.metafeatures = model, dict(metafeatures)
-        self.ratios: list[float] = []
+        self.ratios: dict[str, list[float]] = {}  # per learner, in the order seen
         self._raw: dict[Config, float] = {}  # the model's prediction, once per configuration
 
     def _predicted(self, config: Config) -> float | None:
@@ -178,15 +184,29 @@ class Calibrated:
             self._raw[config] = float(self.model.predict([config], self.metafeatures)[0])
         return self._raw[config]
 
+    def scale(self, learner: str) -> float:
+        """The factor applied to ``learner``'s predictions."""
+        pooled = [r for ratios in self.ratios.values() for r in ratios]
+        if not pooled:
+            return 1.0
+        own = self.ratios.get(learner, [])
+        log_scale = (len(own) * math.log(np.median(own)) if own else 0.0) + math.log(np.median(pooled))
+        return math.exp(log_scale / (len(own) + 1))
+
     def predict(self, config: Config) -> float | None:
         """Predicted seconds, or None when nothing is known."""
         raw = self._predicted(config)
         if raw is None:
             return None
-        return raw * (float(np.median(self.ratios)) if self.ratios else 1.0)
+        return raw * self.scale(config.learner)
 
-    def observe(self, config: Config, seconds: float) -> None:
-        """Record a finished trial's real seconds."""
+    def observe(self, config: Config, seconds: float, *, at_least: bool = False) -> None:
+        """Record a trial's real seconds. With ``at_least``, ``seconds`` is a lower bound (a
+        trial cut short, projected from its folds so far): it is recorded only where it exceeds
+        what is predicted now, since a bound below the prediction does not contradict it."""
         raw = self._predicted(config)
-        if raw is not None and raw > 0 and seconds > 0:
-            self.ratios.append(seconds / raw)
+        if raw is None or raw <= 0 or seconds <= 0:
+            return
+        if at_least and seconds <= raw * self.scale(config.learner):
+            return
+        self.ratios.setdefault(config.learner, []).append(seconds / raw)
