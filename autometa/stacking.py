@@ -39,6 +39,7 @@ more time, and at 60 s it took the time of the runs it judged.
 
 from __future__ import annotations
 
+import statistics
 import time
 import warnings
 from collections.abc import Mapping
@@ -106,7 +107,14 @@ def candidates(pool: Pool, top: int | None = LEVEL2_FAMILIES) -> list[int]:
 
 def level_two_seconds(pool: Pool, search_seconds: float) -> float:
     """Seconds a search of ``search_seconds`` keeps for the second level over its current
-    candidates: those, best first, whose predicted seconds fit ``LEVEL2_SHARE`` of it."""
+    candidates: those, best first, whose predicted seconds fit ``LEVEL2_SHARE`` of it.
+
+    A candidate's seconds are those ``level_two`` counts before starting it: its run, and where
+    the fit weighs its write, the growth of its bag and, for the first, the write of the inputs'
+    bags that the first level's ensemble would not hold (here the best trial of every family but
+    the best: ``inputs_of`` without its ensemble selection, which is too slow to run after every
+    trial). Without them the search had kept a 60 s fit 14 s that no candidate could use: the
+    first needed 14 s to run and 5 s more to write its inputs."""
     if len(pool.items) < 2:
         return 0.0
     from autometa.evaluate import RESHUFFLE
@@ -114,8 +122,10 @@ def level_two_seconds(pool: Pool, search_seconds: float) -> float:
     cap, total = LEVEL2_SHARE * search_seconds, 0.0
     # a reshuffled search's candidates are inputs too, cross-validated again for their columns
     factor = COLUMNS_COST + (1.0 if RESHUFFLE else 0.0)
-    for n in candidates(pool):
-        cost = factor * pool.seconds.get(n, 0.0)
+    ranked = candidates(pool, None)
+    inputs_writing = pool.write_seconds_of(ranked[1:])
+    for n in ranked[:LEVEL2_FAMILIES]:
+        cost = factor * pool.seconds.get(n, 0.0) + pool.bag_growth(n) + (0.0 if total else inputs_writing)
         if total + cost <= cap:
             total += cost
     return total
@@ -143,7 +153,9 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     that is predicted to end after ``until`` (a ``time.monotonic()`` value; None: no limit; with
     ``writes``, writing its bag counts too, at its first-level trial's pace, and for the first
     its inputs' bags that the first level's ensemble would not hold). A candidate that
-    fails is left out; one cut short by ``until`` ends the level.
+    fails is left out, and so is one cut short (its folds would end past ``until``); the next
+    are predicted at the pace this level's runs have kept over their first-level trials (at
+    least ``COLUMNS_COST``: a multiclass task's inputs add a column per class).
 
     With an end (``until``) and ``LEVEL2_MORE``, the best trials of the other families follow the
     ``LEVEL2_FAMILIES`` candidates, in the time the search kept for those and did not use (their
@@ -170,11 +182,15 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     # written too, once, with the first member
     inputs_writing = pool.write_seconds_of(set(inputs) - pool.written(encode_target(task))) if writes else 0.0
     written = 0.0
+    ratios: list[float] = []  # a run's seconds over its first-level trial's, so far in this level
     check = HoldoutCheck(task, pool, inputs, names, spaces, metric, options, plan) if LEVEL2_CHECK else None
     for n in candidates(pool, None if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
         growth = pool.bag_growth(n) + (0.0 if done else inputs_writing) if writes else 0.0
         end = None if until is None else until - written - growth
-        cost = COLUMNS_COST * pool.seconds.get(n, 0.0)
+        trial_seconds = pool.seconds.get(n, 0.0)
+        # the added columns cost more where they are many (a class each per input): what this
+        # level's runs took so far says how much
+        cost = max(COLUMNS_COST, statistics.median(ratios) if ratios else 0.0) * trial_seconds
         if (check is not None and not check.ready and end is not None
                 and time.monotonic() + cost + CHECK_MARGIN * check.seconds(n) > end):
             check = None  # no time to judge the candidates: they run unjudged, as they did before
@@ -196,12 +212,16 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
         start = time.perf_counter()
         try:
             ev = run_config(upper, config, spaces, metric, options, plan, end)
-        except TrialTimeout:
-            break
+        except TrialTimeout as exc:  # slower than predicted: a later, cheaper candidate may still fit
+            if exc.projected is not None and trial_seconds > 0:
+                ratios.append(exc.projected / trial_seconds)
+            continue
         except Exception:  # this configuration fails on the new columns; the next may not
             continue
-        done.append(Upper(n, ev.score, config, ev.oof, ev.models, tuple(inputs), names,
-                          time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        if trial_seconds > 0:
+            ratios.append(seconds / trial_seconds)
+        done.append(Upper(n, ev.score, config, ev.oof, ev.models, tuple(inputs), names, seconds))
         written += growth
     return done
 

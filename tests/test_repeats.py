@@ -181,6 +181,10 @@ def test_a_budgeted_search_and_its_workers_share_the_hooks_that_leave_the_rounds
     tight = repeats.reserved(pool, 13.0, rounds=4)  # one round reserved (a quarter of 13 s is 3.25 s)
     assert tight.ends() == pytest.approx(start + 13.0 - cost, abs=0.5)
     assert not repeats.reserved(pool, 10.0, rounds=0).stop_when()
+    # the search goes on while its fastest trial (0.5 s; the pool's mean is 1 s) still fits
+    near = repeats.reserved(pool, 13.0, rounds=4, more=lambda p, s: 13.0 - cost - 1.0)
+    assert not near.stop_when()
+    assert repeats.reserved(pool, 13.0, rounds=4, more=lambda p, s: 13.0 - cost - 0.4).stop_when()
     # a worker reads the fit's options from its study: the rounds it leaves time for are the fit's
     assert FitOptions(repeats=2).for_workers()["repeats"] == 2
 

@@ -147,6 +147,34 @@ def test_time_left_at_the_end_goes_to_the_next_families(monkeypatch: pytest.Monk
                                                  until=time.monotonic() + 600)] == best_first[:1]
 
 
+def test_a_candidate_cut_short_leaves_its_time_to_the_next_at_the_pace_it_showed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from autometa import stack_check
+    from autometa.errors import TrialTimeout
+
+    task, metric, spaces, plan, pool = _searched()
+    options = FitOptions(cv=3, n_jobs=1)
+    first, second = stacking.candidates(pool)
+    real = stack_check.run_config
+    seen: list[int] = []
+
+    def slow_first(task, config, *args, **kwargs):  # type: ignore[no-untyped-def]
+        number = next(n for n in (first, second) if pool.items[n][1] == config)
+        seen.append(number)
+        if number == first:  # its folds, at the pace of the first, would end past the time left
+            raise TrialTimeout("cut", projected=3 * pool.seconds[first])
+        return real(task, config, *args, **kwargs)
+
+    monkeypatch.setattr(stack_check, "run_config", slow_first)
+    pool.seconds[second] = 1.0
+    done = stacking.level_two(task, pool, spaces, metric, options, plan, until=time.monotonic() + 60)
+    assert seen == [first, second] and [u.number for u in done] == [second]
+    pool.seconds[second] = 30.0  # 1.2 x 30 s would fit in 60 s; at the 3 x the first showed, not
+    seen.clear()
+    assert stacking.level_two(task, pool, spaces, metric, options, plan, until=time.monotonic() + 60) == []
+    assert seen == [first]
+
+
 def test_the_search_keeps_the_second_level_its_time_within_its_share() -> None:
     _, _, _, _, pool = _searched()
     for n in pool.seconds:
@@ -159,6 +187,15 @@ def test_the_search_keeps_the_second_level_its_time_within_its_share() -> None:
     kept = repeats.trials_end(pool, end, 100.0, rounds=0, more=stacking.level_two_seconds)
     assert kept == pytest.approx(end - cost)
     assert repeats.trials_end(pool, end, 100.0, rounds=0) is None  # nothing kept without it
+    for n in pool.items:  # a fit that writes: each bag takes 0.5 s to dump (twice that to write)
+        pool.dump_seconds[n] = 0.5
+    growth = 2 * 0.5
+    first = stacking.candidates(pool)[0]
+    assert pool.bag_growth(first) == pytest.approx(growth)
+    # each run, its bag's growth, and with the first the other family's best trial's bag (an input)
+    assert stacking.level_two_seconds(pool, 100.0) == pytest.approx(cost + 2 * growth + growth)
+    first_alone = stacking.COLUMNS_COST + growth + growth
+    assert stacking.level_two_seconds(pool, (first_alone + 0.1) / stacking.LEVEL2_SHARE) == pytest.approx(first_alone)
 
 
 def test_only_a_bagged_cross_validated_fit_has_a_second_level() -> None:
