@@ -15,6 +15,13 @@ groups:
 * ``linear``: the same with an elasticity of at least 1 in rows (the work of every family here
   grows at least linearly in its rows, once fixed costs stop dominating).
 
+With ``--widths``, the tables keep the first of ``--sizes`` rows and are widened instead, with
+standard-normal columns up to each width (the corpus's tables have at most 99 columns), and a
+fourth prediction is added:
+
+* ``linear_cols``: the default with an elasticity of at least 1 in columns (histograms, splits and
+  distances visit every column; the corpus's estimates, 0.3-0.8, are fixed costs' as much).
+
 The machine's own speed divides out: every ratio is measured / predicted, divided by the
 median ratio at the smallest size (in the corpus's range; what ``Calibrated`` corrects after
 the first trial). 1 is a perfect prediction of how cost grows with size. "median abs log2" is the
@@ -23,6 +30,7 @@ ratio of its table and size: the error left in the families' relative costs once
 trials have set the level.
 
     python benchmarks/bench_cost.py --meta-db /tmp/corpus.sqlite [--sizes 2000 8000 32000] [--limit 120]
+    python benchmarks/bench_cost.py --meta-db /tmp/corpus.sqlite --sizes 2000 --widths 0 200 500 --name cost_wide
     python benchmarks/bench_cost.py --meta-db ... --name cost_p0 --part 0 --parts 2 &   # two processes
     python benchmarks/bench_cost.py --meta-db ... --report --name cost_p0 --pool cost_p1
 
@@ -47,7 +55,7 @@ RESULTS = HERE / "results"
 TASKS = ("ggplot2.diamonds.price", "carData.MplsStops.problem", "ggplot2movies.movies.length",
          "DAAG.nassCDS.weight", "Ecdat.HI.whrswk")
 SIZES = (2000, 8000, 32000)
-VARIANTS = ("flat", "elastic", "linear")
+VARIANTS = ("flat", "elastic", "linear", "linear_cols")
 
 
 def typical_configs(exp: Any) -> dict[str, Any]:
@@ -71,10 +79,31 @@ def predictions(cost: Any, config: Any, mf: dict[str, float]) -> dict[str, float
     rows_beyond = max(mf["log_rows"] - cost.largest["log_rows"], 0.0)
     e_rows = float(cost.elasticity_of(config.learner)[EXTRAPOLATED.index("log_rows")])
     linear = elastic * math.exp((max(e_rows, 1.0) - e_rows) * rows_beyond)
-    return {"flat": flat, "elastic": elastic, "linear": linear}
+    cols_beyond = max(mf["log_features"] - cost.largest["log_features"], 0.0)
+    e_cols = float(cost.elasticity_of(config.learner)[EXTRAPOLATED.index("log_features")])
+    linear_cols = elastic * math.exp((max(e_cols, 1.0) - e_cols) * cols_beyond)
+    return {"flat": flat, "elastic": elastic, "linear": linear, "linear_cols": linear_cols}
 
 
-def run(meta_db: str, sizes: tuple[int, ...], limit: float, csv: Path, part: tuple[int, int] = (0, 1)) -> pd.DataFrame:
+def widened(task: Any, width: int, seed: int = 0) -> Any:
+    """``task`` with standard-normal columns added up to ``width`` columns (0: as it is)."""
+    from autometa.data import make_task
+
+    if width <= len(task.columns):
+        return task if width == 0 else None
+    rng = np.random.default_rng(seed)
+    frame = task.X.copy()
+    extra = width - len(task.columns)
+    noise = pd.DataFrame(rng.standard_normal((len(frame), extra)), columns=[f"noise{i}" for i in range(extra)],
+                         index=frame.index)
+    frame = pd.concat([frame, noise], axis=1)
+    frame["__target"] = task.y
+    return make_task(frame, "__target", kind=task.kind, name=task.name)
+
+
+def run(meta_db: str, sizes: tuple[int, ...], limit: float, csv: Path, part: tuple[int, int] = (0, 1),
+        widths: tuple[int, ...] = ()) -> pd.DataFrame:
+    """Each table at each size (or, with ``widths``, at the first size and each width)."""
     from autometa.evaluate import cross_validate, plan_cv
     from autometa.learners import get_learner
     from autometa.meta.corpus import load_specs, load_task
@@ -92,11 +121,16 @@ def run(meta_db: str, sizes: tuple[int, ...], limit: float, csv: Path, part: tup
     done = pd.read_csv(csv) if csv.exists() else pd.DataFrame()
     seen = set(zip(done.get("task", []), done.get("size", []), done.get("learner", []), strict=True))
     rows = done.to_dict("records")
+    shapes = [(sizes[0], w) for w in widths] if widths else [(n, 0) for n in sizes]
     for name in TASKS[part[0]::part[1]]:
-        for n in sizes:
+        for n, width in shapes:
             task = load_task(specs[name], max_rows=n)
             if task.n_rows < n:  # the table is smaller
                 continue
+            task = widened(task, width)
+            if task is None:  # already wider
+                continue
+            n = width if widths else n  # (the report groups by "size": here 0 is the table as it is)
             mf = compute_metafeatures(task).as_dict()
             metric, plan = get_metric(None, task.kind), plan_cv(task, 5, seed=0)
             takes = families(task.kind)
@@ -130,7 +164,7 @@ def families(kind: str) -> set[str]:
     return set(iter_learner_names(load_spaces(), kind))
 
 
-def report(df: pd.DataFrame) -> str:
+def report(df: pd.DataFrame, by: str = "rows") -> str:
     ok = df[df["status"] == "ok"].copy()
     smallest = ok.groupby("task")["size"].transform("min")
     for v in VARIANTS:
@@ -140,7 +174,7 @@ def report(df: pd.DataFrame) -> str:
         # what is left once the first trials have calibrated the level on this table and size
         ok[f"c_{v}"] = ok[f"r_{v}"] / ok.groupby(["task", "size"])[f"r_{v}"].transform("median")
     head = " | ".join(f"{v}: median ratio | {v}: median abs log2 | {v}: calibrated" for v in VARIANTS)
-    lines = [f"| rows | runs | {head} |", "|---:|---:|" + "---:|---:|---:|" * len(VARIANTS)]
+    lines = [f"| {by} | runs | {head} |", "|---:|---:|" + "---:|---:|---:|" * len(VARIANTS)]
     for n, part in ok.groupby("size"):
         cells = [f"{part[f'r_{v}'].median():.2f} | {np.median(np.abs(np.log2(part[f'r_{v}']))):.2f} | "
                  f"{np.median(np.abs(np.log2(part[f'c_{v}']))):.2f}" for v in VARIANTS]
@@ -159,6 +193,8 @@ def main() -> None:
     ap.add_argument("--meta-db", help="the meta_db whose runs train the cost model (not needed with --report)")
     ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     ap.add_argument("--limit", type=float, default=120.0, help="seconds one cross-validation may run")
+    ap.add_argument("--widths", type=int, nargs="+", default=[],
+                    help="widen the tables (at the first --sizes) to these column counts; 0: as they are")
     ap.add_argument("--name", default="cost")
     ap.add_argument("--report", action="store_true", help="only print the report of the CSV")
     ap.add_argument("--pool", nargs="+", default=[], metavar="NAME", help="with --report: these CSVs too")
@@ -170,9 +206,9 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     csv = RESULTS / f"{args.name}.csv"
     df = (pd.read_csv(csv) if args.report
-          else run(args.meta_db, tuple(args.sizes), args.limit, csv, (args.part, args.parts)))
+          else run(args.meta_db, tuple(args.sizes), args.limit, csv, (args.part, args.parts), tuple(args.widths)))
     df = pd.concat([df, *(pd.read_csv(RESULTS / f"{n}.csv") for n in args.pool)], ignore_index=True)
-    text = report(df)
+    text = report(df, "columns (0: as is)" if args.widths else "rows")
     (RESULTS / f"{args.name}.md").write_text(text + "\n", encoding="utf-8")
     print(text)
 
