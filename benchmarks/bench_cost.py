@@ -70,19 +70,19 @@ def typical_configs(exp: Any) -> dict[str, Any]:
 
 
 def predictions(cost: Any, config: Any, mf: dict[str, float]) -> dict[str, float]:
-    """The three variants' predicted seconds."""
+    """The variants' predicted seconds."""
     from autometa.meta.cost import EXTRAPOLATED
 
     elastic = float(cost.predict([config], mf)[0])
     growth = float(cost._growth([config.learner], mf)[0])
-    flat = elastic / math.exp(growth)
-    rows_beyond = max(mf["log_rows"] - cost.largest["log_rows"], 0.0)
-    e_rows = float(cost.elasticity_of(config.learner)[EXTRAPOLATED.index("log_rows")])
-    linear = elastic * math.exp((max(e_rows, 1.0) - e_rows) * rows_beyond)
-    cols_beyond = max(mf["log_features"] - cost.largest["log_features"], 0.0)
-    e_cols = float(cost.elasticity_of(config.learner)[EXTRAPOLATED.index("log_features")])
-    linear_cols = elastic * math.exp((max(e_cols, 1.0) - e_cols) * cols_beyond)
-    return {"flat": flat, "elastic": elastic, "linear": linear, "linear_cols": linear_cols}
+
+    def at_least_linear(size: str) -> float:  # ``elastic`` with an elasticity of at least 1 in ``size``
+        beyond = max(mf[size] - cost.largest[size], 0.0)
+        e = float(cost.elasticity_of(config.learner)[EXTRAPOLATED.index(size)])
+        return elastic * math.exp((max(e, 1.0) - e) * beyond)
+
+    return {"flat": elastic / math.exp(growth), "elastic": elastic, "linear": at_least_linear("log_rows"),
+            "linear_cols": at_least_linear("log_features")}
 
 
 def widened(task: Any, width: int, seed: int = 0) -> Any:

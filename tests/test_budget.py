@@ -152,30 +152,30 @@ def test_a_cut_cross_validation_says_at_least_what_the_whole_would_take(monkeypa
         _check_pace(one_second_ago, 1, 5, time.monotonic() + 2)
     assert paced.value.projected == pytest.approx(5.0, rel=0.05)
 
+    from autometa.learners.base import check_deadline
+
     spaces = load_spaces()
     learner = get_learner("linear", spaces["linear"])
     real_fit = type(learner).fit
+    task = make_task(mixed_frame(n=80, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    config = spaces["linear"].default_config("regression")
+
+    def stuck(self, pipe, *args, deadline=None, **kwargs):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        check_deadline(deadline)
 
     def slow_fit(self, pipe, *args, **kwargs):  # type: ignore[no-untyped-def]
         time.sleep(0.3)
         return real_fit(self, pipe, *args, **kwargs)
 
-    monkeypatch.setattr(type(learner), "fit", slow_fit)
-    task = make_task(mixed_frame(n=80, kind="regression"), "target")
-    metric = get_metric(None, task.kind)
-    config = spaces["linear"].default_config("regression")
-    with pytest.raises(TrialTimeout) as cut:  # the deadline passes inside the first fold
-        from autometa.learners.base import check_deadline
-
-        def stuck(self, pipe, *args, deadline=None, **kwargs):  # type: ignore[no-untyped-def]
-            time.sleep(0.2)
-            check_deadline(deadline)
-
-        with monkeypatch.context() as m:
-            m.setattr(type(learner), "fit", stuck)
-            cross_validate(task, config, learner, metric, plan_cv(task, 4, seed=0), seed=0, n_jobs=1,
-                           deadline=time.monotonic() + 0.1)
+    with monkeypatch.context() as m, pytest.raises(TrialTimeout) as cut:  # the deadline passes inside fold 1
+        m.setattr(type(learner), "fit", stuck)
+        cross_validate(task, config, learner, metric, plan_cv(task, 4, seed=0), seed=0, n_jobs=1,
+                       deadline=time.monotonic() + 0.1)
     assert cut.value.projected is not None and cut.value.projected >= 4 * 0.2
+
+    monkeypatch.setattr(type(learner), "fit", slow_fit)
 
     observed: list[tuple[float, bool]] = []
 
