@@ -54,8 +54,8 @@ if TYPE_CHECKING:
     from autometa.repeats import Options, Pool
     from autometa.spaces import Config
 
-__all__ = ["LEVEL2_CHECK", "LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_MORE", "LEVEL2_SHARE", "Upper", "candidates",
-           "inputs_of", "level_two", "level_two_seconds", "stacks_level_two"]
+__all__ = ["LEVEL2_CHECK", "LEVEL2_FAMILIES", "LEVEL2_INPUTS", "LEVEL2_MORE", "LEVEL2_SHARE", "Upper",
+           "candidate_seconds", "candidates", "inputs_of", "level_two", "level_two_seconds", "stacks_level_two"]
 
 LEVEL2_FAMILIES = 3  # second-level configurations: the best trial of each of the best families
 LEVEL2_MORE = True  # under a time budget, the next families' best trials too, in the time left
@@ -109,26 +109,36 @@ def level_two_seconds(pool: Pool, search_seconds: float) -> float:
     """Seconds a search of ``search_seconds`` keeps for the second level over its current
     candidates: those, best first, whose predicted seconds fit ``LEVEL2_SHARE`` of it.
 
-    A candidate's seconds are those ``level_two`` counts before starting it: its run, and where
-    the fit weighs its write, the growth of its bag and, for the first, the write of the inputs'
-    bags that the first level's ensemble would not hold (here the best trial of every family but
-    the best: ``inputs_of`` without its ensemble selection, which is too slow to run after every
-    trial). Without them the search had kept a 60 s fit 14 s that no candidate could use: the
-    first needed 14 s to run and 5 s more to write its inputs."""
+    A candidate's seconds are those ``level_two`` counts before starting it (``candidate_seconds``):
+    its run, and where the fit weighs its write, the growth of its bag and, for the first, the
+    write of the inputs' bags that the first level's ensemble would not hold (here the best trial
+    of every family but the best: ``inputs_of`` without its ensemble selection, which is too slow
+    to run after every trial). Without them the search had kept a 60 s fit 14 s that no candidate
+    could use: the first needed 14 s to run and 5 s more to write its inputs."""
     if len(pool.items) < 2:
         return 0.0
     from autometa.evaluate import RESHUFFLE
 
     cap, total = LEVEL2_SHARE * search_seconds, 0.0
     # a reshuffled search's candidates are inputs too, cross-validated again for their columns
-    factor = COLUMNS_COST + (1.0 if RESHUFFLE else 0.0)
+    pace = COLUMNS_COST + (1.0 if RESHUFFLE else 0.0)
     ranked = candidates(pool, None)
     inputs_writing = pool.write_seconds_of(ranked[1:])
     for n in ranked[:LEVEL2_FAMILIES]:
-        cost = factor * pool.seconds.get(n, 0.0) + pool.bag_growth(n) + (0.0 if total else inputs_writing)
-        if total + cost <= cap:
-            total += cost
+        run, write = candidate_seconds(pool, n, pace, inputs_writing if not total else 0.0)
+        if total + run + write <= cap:
+            total += run + write
     return total
+
+
+def candidate_seconds(pool: Pool, number: int, pace: float, inputs_writing: float | None) -> tuple[float, float]:
+    """The seconds that the second level counts before starting candidate ``number``: its run,
+    at ``pace`` times its first-level trial's cross-validation, and its write (None for
+    ``inputs_writing``: a fit that does not weigh its write; else its bag's growth plus
+    ``inputs_writing``, the inputs' bags that go with the first candidate). ``level_two`` and the
+    search's reserve for it (``level_two_seconds``) price a candidate with this alone."""
+    run = pace * pool.seconds.get(number, 0.0)
+    return run, (0.0 if inputs_writing is None else pool.bag_growth(number) + inputs_writing)
 
 
 def inputs_of(pool: Pool, y: np.ndarray, metric: Metric) -> list[int]:
@@ -185,12 +195,12 @@ def level_two(task: Task, pool: Pool, spaces: Mapping[str, Any], metric: Metric,
     ratios: list[float] = []  # a run's seconds over its first-level trial's, so far in this level
     check = HoldoutCheck(task, pool, inputs, names, spaces, metric, options, plan) if LEVEL2_CHECK else None
     for n in candidates(pool, None if until is not None and LEVEL2_MORE else LEVEL2_FAMILIES):
-        growth = pool.bag_growth(n) + (0.0 if done else inputs_writing) if writes else 0.0
-        end = None if until is None else until - written - growth
         trial_seconds = pool.seconds.get(n, 0.0)
         # the added columns cost more where they are many (a class each per input): what this
         # level's runs took so far says how much
-        cost = max(COLUMNS_COST, statistics.median(ratios) if ratios else 0.0) * trial_seconds
+        pace = max(COLUMNS_COST, statistics.median(ratios) if ratios else 0.0)
+        cost, growth = candidate_seconds(pool, n, pace, (0.0 if done else inputs_writing) if writes else None)
+        end = None if until is None else until - written - growth
         if (check is not None and not check.ready and end is not None
                 and time.monotonic() + cost + CHECK_MARGIN * check.seconds(n) > end):
             check = None  # no time to judge the candidates: they run unjudged, as they did before
