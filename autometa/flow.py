@@ -32,7 +32,15 @@ from autometa.records import TrialRecord
 from autometa.repeats import REPEAT_ROUNDS, leaders, repeat, repeat_until, reserved
 from autometa.report import NOTE_TAG, dataset_ref, fit_note, nearest_summary, result_note, trial_tags
 from autometa.schedules import MEDIAN, format_schedules, parse_schedules
-from autometa.search import SearchOutcome, SearchSettings, Skipped, TrialContext, param_importances, run_search
+from autometa.search import (
+    RAN_ATTR,
+    SearchOutcome,
+    SearchSettings,
+    Skipped,
+    TrialContext,
+    param_importances,
+    run_search,
+)
 from autometa.skops_io import import_skops, linear_dumps
 from autometa.spaces import Config, SearchSpace, iter_learner_names, load_spaces
 from autometa.stacking import Upper, level_two, level_two_seconds, stacks_level_two
@@ -69,6 +77,9 @@ MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, what
 # session 24). A budgeted fit that writes ends its search early enough to write the ensemble it
 # would make if it stopped now (``_Weigher``).
 WRITE_FACTOR = 2.0
+# a configuration predicted past the time left runs with its fidelity cut to fill this share of
+# it (``SearchSpace.shrunk``): the other half stays for the configurations after it
+SHRINK_SHARE = 0.5
 # a fold this many times the largest its family had dumped is dumped again (``_Weigher``): a
 # family's pace may change with the model's size (skops' own writer was quadratic in the arrays)
 REWEIGH_GROWTH = 2.0
@@ -560,7 +571,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                     ends: Callable[[], float | None] | None = None,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
-    kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped.
+    kept. With ``cost``, a configuration predicted to run past the trial's deadline runs with its
+    fidelity cut to fill ``SHRINK_SHARE`` of the time left (its boosting rate raised by as much:
+    ``SearchSpace.shrunk``; the trial's ``RAN_ATTR`` holds what changed), or is skipped where that
+    cannot fit either.
     With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
     trials end early enough to leave the time that writing the expected final model takes. With
     ``ends``, a budgeted trial's deadline is no later than ``ends()`` (the repeats' reserve)."""
@@ -578,11 +592,25 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         startup = learner.startup_seconds()  # a library's import, which past runs' costs leave out
         predicted = cost.predict(config) if cost is not None else None
         predicted = None if predicted is None else predicted + startup
+        ran: dict[str, Any] = {}  # the parameters a cut fidelity changed
 
         def skip_if_too_slow(until: float | None) -> None:
-            if predicted is not None and until is not None and predicted > until - time.monotonic():
-                raise Skipped(f"predicted {predicted:.1f} s; {max(until - time.monotonic(), 0):.1f} s are left")
+            """Cut the configuration's fidelity to fit the time left, or skip it."""
+            nonlocal config, predicted
+            if predicted is None or until is None or predicted <= (left := until - time.monotonic()):
+                return
+            space = spaces[config.learner]
+            cut = space.shrunk(config, SHRINK_SHARE * (left - startup) / (predicted - startup))
+            if cut is None:
+                raise Skipped(f"predicted {predicted:.1f} s; {max(left, 0):.1f} s are left")
+            # a slow configuration's seconds are its rounds' (or trees', or epochs'): in proportion
+            # to them (the cost model's trees learnt the fidelity's effect only in steps)
+            assert space.fidelity is not None  # (``shrunk`` cuts nothing without one)
+            predicted = startup + (predicted - startup) * cut.params[space.fidelity] / config.params[space.fidelity]
+            config = cut
+            ran.update({k: v for k, v in cut.params.items() if v != config_params[k]})
 
+        config_params = dict(config.params)
         skip_if_too_slow(deadline)  # before weighing the write, which can take a second on a large table
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
@@ -595,6 +623,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                 left = deadline + writing - time.monotonic()
                 raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
         skip_if_too_slow(deadline)
+        if ran:  # on the trial before it runs: a cut trial that then fails is recorded as it ran
+            ctx.set(RAN_ATTR, ran)
         learner.start_up()  # outside the folds' clock: their pace, and the cost observed, are training's
         try:
             with warnings.catch_warnings():

@@ -30,6 +30,7 @@ from autometa.spaces import Config, Param, SearchSpace
 
 __all__ = [
     "NO_CONFIG",
+    "RAN_ATTR",
     "SameLearnerPruner",
     "SearchOutcome",
     "SearchSettings",
@@ -40,6 +41,7 @@ __all__ = [
     "fail_trials_of",
     "make_pruner",
     "param_importances",
+    "ran_config",
     "run_search",
     "study_attrs",
     "to_distribution",
@@ -47,6 +49,7 @@ __all__ = [
 
 LEARNER_PARAM = "learner"
 NO_CONFIG = Config("(none)")  # the configuration of a trial that failed before one was sampled
+RAN_ATTR = "ran"  # a trial's attribute: the parameters it ran with in place of the sampled ones
 # RDB storages: a worker silent for 3 heartbeats has its trial failed and retried
 HEARTBEAT_SECONDS = int(os.environ.get("AUTOMETA_HEARTBEAT_SECONDS", "30"))
 
@@ -416,6 +419,14 @@ def param_importances(study: optuna.Study, min_trials: int = 5, max_trials: int 
     return out
 
 
+def ran_config(trial: optuna.trial.FrozenTrial) -> Config:
+    """The configuration a trial ran: the sampled one, with the parameters the time left changed
+    (its ``RAN_ATTR``: a fidelity cut to fit, see ``autometa.flow.trial_evaluator``)."""
+    config = config_from_params(trial.params)
+    ran = trial.user_attrs.get(RAN_ATTR)
+    return Config(config.learner, {**config.params, **ran}) if ran else config
+
+
 def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     """A ``TrialRecord`` from a finished Optuna trial.
 
@@ -430,7 +441,7 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     sampled = LEARNER_PARAM in trial.params
     return TrialRecord(
         number=trial.number,
-        config=config_from_params(trial.params) if sampled else NO_CONFIG,
+        config=ran_config(trial) if sampled else NO_CONFIG,
         state=state,
         value=trial.value if state == "complete" else None,
         fold_scores=tuple(attrs.get("fold_scores", ())),

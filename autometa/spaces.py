@@ -6,6 +6,7 @@ A search space lives in ``search_spaces/<learner>.yaml``::
     version: 1                 # bump when a distribution or default changes
     kinds: [binary, multiclass, regression]
     fidelity: n_estimators     # the parameter grown in stages (optional)
+    rate: learning_rate        # the step size that makes up for a cut fidelity (optional)
     params:
       n_estimators: {type: int, low: 16, high: 1024, log: true, default: 128}
       learning_rate: {type: float, low: 0.01, high: 0.3, log: true, default: 0.1}
@@ -36,7 +37,7 @@ __all__ = ["Config", "Param", "SearchSpace", "default_spaces_dir", "load_space",
 
 ParamType = Literal["int", "float", "categorical"]
 _PARAM_KEYS = frozenset({"type", "low", "high", "log", "step", "choices", "default", "kinds", "when", "help"})
-_TOP_KEYS = frozenset({"learner", "version", "kinds", "fidelity", "params", "description"})
+_TOP_KEYS = frozenset({"learner", "version", "kinds", "fidelity", "rate", "params", "description"})
 _KINDS = frozenset({"binary", "multiclass", "regression"})
 
 
@@ -133,6 +134,7 @@ class SearchSpace:
     params: tuple[Param, ...]
     kinds: frozenset[str] = _KINDS
     fidelity: str | None = None
+    rate: str | None = None  # the step size scaled up by as much as a cut fidelity (``shrunk``)
     description: str = ""
     source: str = ""
     # where the learner's model starts (a meta-learned initialization for the MLP); set by a fit
@@ -184,6 +186,25 @@ class SearchSpace:
                     "pass a value inside the search space"))
             chosen[p.name] = int(value) if p.type == "int" else value
         return Config(self.learner, chosen)
+
+    def shrunk(self, config: Config, factor: float) -> Config | None:
+        """``config`` with its fidelity cut to ``factor`` of it (rounded down), and its ``rate``
+        raised by as much up to its bound: the same sum of steps in fewer of them, as boosting's
+        shrinkage trades rounds for learning rate (Friedman, "Greedy Function Approximation",
+        2001). None when the space has no fidelity, ``factor`` cuts nothing, or the cut fidelity
+        would fall below its lower bound."""
+        if self.fidelity is None or self.fidelity not in config.params or factor >= 1.0:
+            return None
+        old = int(config.params[self.fidelity])
+        new = int(old * max(factor, 0.0))
+        fp = self.param(self.fidelity)
+        if new < (fp.low if fp.low is not None else 1) or new >= old:
+            return None
+        params = {**config.params, self.fidelity: new}
+        if self.rate is not None and self.rate in params:
+            rate = self.param(self.rate)
+            params[self.rate] = min(float(params[self.rate]) * old / new, math.inf if rate.high is None else rate.high)
+        return Config(self.learner, params)
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -264,8 +285,18 @@ def load_space(path: str | Path) -> SearchSpace:
         fp = params[names.index(fidelity)]
         if fp.type != "int" or fp.when:
             raise fail("fidelity", "must be an unconditional int parameter")
+    rate = doc.get("rate")
+    if rate is not None:
+        if fidelity is None:
+            raise fail("rate", "makes up for a cut fidelity: the space needs a 'fidelity' too")
+        if rate not in names:
+            raise fail("rate", f"'{rate}' is not one of the parameters")
+        rp = params[names.index(rate)]
+        if rp.type != "float" or rp.when:
+            raise fail("rate", "must be an unconditional float parameter")
     return SearchSpace(learner=learner, version=version, params=tuple(params), kinds=kinds,
-                       fidelity=fidelity, description=str(doc.get("description", "")), source=str(p))
+                       fidelity=fidelity, rate=rate, description=str(doc.get("description", "")),
+                       source=str(p))
 
 
 def _read_kinds(value: Any, key: str, fail: Any) -> frozenset[str]:

@@ -221,6 +221,49 @@ def test_a_configuration_predicted_past_the_time_left_is_skipped_before_the_writ
                  TrialContext(optuna.create_study().ask(), time.monotonic() + 5, prune=False))
 
 
+def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut_to_fit() -> None:
+    """A boosting configuration predicted at 10 s with 4 s left runs at a fifth of its rounds
+    (half the time left) and five times its rate; the trial's record, the pool (the final
+    model's members) and the cost model all see the configuration that ran."""
+    from autometa.evaluate import plan_cv
+    from autometa.flow import SHRINK_SHARE, _OofPool, trial_evaluator
+    from autometa.search import RAN_ATTR
+
+    observed: list[Config] = []
+
+    class TenSeconds:
+        def predict(self, config):  # type: ignore[no-untyped-def]
+            return 10.0 * config.params["n_estimators"] / 400
+
+        def observe(self, config, seconds, *, at_least=False):  # type: ignore[no-untyped-def]
+            observed.append(config)
+
+    spaces = {"lightgbm": load_spaces()["lightgbm"]}
+    task = make_task(mixed_frame(n=120, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    pool = _OofPool(metric)
+    evaluate = trial_evaluator(task, FitOptions(cv=3, n_jobs=1), metric, spaces, plan_cv(task, 3, seed=0),
+                               pool, cost=TenSeconds())  # type: ignore[arg-type]
+    slow = spaces["lightgbm"].complete(Config("lightgbm", {"n_estimators": 400, "learning_rate": 0.02}), "regression")
+    outcome = run_search(spaces, "regression", "minimize", evaluate,
+                         SearchSettings(n_trials=1, time_budget=4.0), warm_start=[slow])
+    (record,) = outcome.records
+    assert record.state == "complete", record.error
+    rounds = record.config.params["n_estimators"]
+    assert int(400 * SHRINK_SHARE * 3.0 / 10.0) <= rounds <= int(400 * SHRINK_SHARE * 4.0 / 10.0)  # 3-4 s left
+    assert record.config.params["learning_rate"] == pytest.approx(0.02 * 400 / rounds)
+    assert {k: v for k, v in record.config.params.items() if k not in ("n_estimators", "learning_rate")} == \
+        {k: v for k, v in slow.params.items() if k not in ("n_estimators", "learning_rate")}
+    assert outcome.study.trials[0].user_attrs[RAN_ATTR] == {"n_estimators": rounds,
+                                                           "learning_rate": record.config.params["learning_rate"]}
+    assert outcome.study.trials[0].params["lightgbm.n_estimators"] == 400  # the sampled one, for the sampler
+    assert pool.items[record.number][1] == record.config == observed[0]
+    # with too little time for even the space's fewest rounds, it is skipped as before
+    outcome = run_search(spaces, "regression", "minimize", evaluate,
+                         SearchSettings(n_trials=1, time_budget=0.2), warm_start=[slow])
+    assert outcome.records[0].state == "pruned" and (outcome.records[0].error or "").startswith("skipped")
+
+
 def test_score_per_second_favours_cheap_configurations_only_where_time_matters() -> None:
     assert per_second(0.95, 5.0, 10.0) < per_second(0.85, 0.5, 10.0)  # 10 s: the cheap one first
     assert per_second(0.95, 5.0, 300.0) > per_second(0.85, 0.5, 300.0)  # 300 s: both are cheap

@@ -57,6 +57,9 @@ def test_conditions_and_kinds(tmp_path: Path) -> None:
         (("when: {penalty: [elasticnet]}", "when: {later: [1]}"), "params.ratio.when"),
         (("fidelity: rounds", "fidelity: missing"), "fidelity"),
         (("fidelity: rounds", "fidelity: penalty"), "fidelity"),
+        (("fidelity: rounds", "fidelity: rounds\nrate: penalty"), "rate"),  # not a number
+        (("fidelity: rounds", "fidelity: rounds\nrate: ratio"), "rate"),  # conditional
+        (("fidelity: rounds", "rate: alpha"), "rate"),  # nothing to make up for
         (("version: 1", "version: 1\nextra: 2"), "extra"),
         (("params:", "params: [\n"), "<file>"),
     ],
@@ -68,6 +71,28 @@ def test_broken_files_name_file_and_key(tmp_path: Path, change: tuple[str, str],
         load_space(path)
     text = str(info.value)
     assert "demo.yaml" in text and f"key '{key}'" in text and "\n" not in text
+
+
+def test_a_cut_fidelity_raises_the_rate_by_as_much_within_its_bounds() -> None:
+    spaces = load_spaces()
+    boost = spaces["lightgbm"]
+    assert (boost.fidelity, boost.rate) == ("n_estimators", "learning_rate")
+    config = boost.complete(Config("lightgbm", {"n_estimators": 400, "learning_rate": 0.02}), "binary")
+    cut = boost.shrunk(config, 0.25)
+    assert cut is not None and cut.params["n_estimators"] == 100
+    assert cut.params["learning_rate"] == pytest.approx(0.08)  # the same sum of steps
+    assert {k: v for k, v in cut.params.items() if k not in ("n_estimators", "learning_rate")} == \
+        {k: v for k, v in config.params.items() if k not in ("n_estimators", "learning_rate")}
+    fast = boost.shrunk(config, 0.05)  # 20 rounds would need a rate of 0.4: held at its bound
+    assert fast is not None and fast.params["n_estimators"] == 20
+    assert fast.params["learning_rate"] == boost.param("learning_rate").high
+    assert boost.shrunk(config, 0.01) is None  # 4 rounds: below the space's 16
+    assert boost.shrunk(config, 1.0) is None  # nothing to cut
+    forest = spaces["random_forest"]  # fewer trees, nothing to make up for
+    trees = forest.complete(Config("random_forest", {"n_estimators": 200}), "binary")
+    assert forest.rate is None and forest.shrunk(trees, 0.5) == Config(
+        "random_forest", {**trees.params, "n_estimators": 100})
+    assert spaces["linear"].shrunk(spaces["linear"].default_config("binary"), 0.5) is None  # no fidelity
 
 
 def test_config_is_canonical_and_hashable() -> None:
