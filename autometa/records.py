@@ -18,7 +18,9 @@ TrialState = Literal["complete", "pruned", "failed"]
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """What one trial did: its configuration, outcome and provenance."""
+    """What one trial did: its configuration, outcome and provenance. ``config`` is what ran;
+    ``sampled``, where the time left cut its fidelity (``autometa.flow.trial_evaluator``), what
+    the sampler or the recommendation proposed."""
 
     number: int
     config: Config
@@ -30,3 +32,4 @@ class TrialRecord:
     fidelity: int | None = None
     error: str | None = None
     intermediate: dict[int, float] = field(default_factory=dict)
+    sampled: Config | None = None

@@ -86,7 +86,7 @@ def trial_tags(recommendation: Recommendation | None) -> Any:
     known = _suggestions(recommendation)
 
     def tags(record: TrialRecord) -> dict[str, str]:
-        hit = known.get(record.config)
+        hit = known.get(record.sampled or record.config)  # recommended, if perhaps cut to fit
         if hit is None:
             return {"autometa.recommended": "false"}
         rank, s = hit

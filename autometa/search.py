@@ -450,6 +450,7 @@ def record_of(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         fidelity=attrs.get("fidelity"),
         error=attrs.get("error") or (None if sampled else "failed before a configuration was sampled"),
         intermediate=dict(trial.intermediate_values),
+        sampled=config_from_params(trial.params) if sampled and RAN_ATTR in attrs else None,
     )
 
 

@@ -188,23 +188,21 @@ class SearchSpace:
         return Config(self.learner, chosen)
 
     def shrunk(self, config: Config, factor: float) -> Config | None:
-        """``config`` with its fidelity cut to ``factor`` of it (rounded down), and its ``rate``
-        raised by as much up to its bound: the same sum of steps in fewer of them, as boosting's
-        shrinkage trades rounds for learning rate (Friedman, "Greedy Function Approximation",
-        2001). None when the space has no fidelity, ``factor`` cuts nothing, or the cut fidelity
-        would fall below its lower bound."""
-        if self.fidelity is None or self.fidelity not in config.params or factor >= 1.0:
+        """``config`` with its fidelity cut to ``factor`` of it (rounded down) and its ``rate``
+        raised by as much: the same sum of steps in fewer of them, as boosting's shrinkage trades
+        rounds for learning rate (Friedman, "Greedy Function Approximation", 2001). None where
+        the space has no ``rate``, ``factor`` cuts nothing, or the rate would pass its upper
+        bound (fewer, capped steps underfit: a 26-class CatBoost cut from 93 rounds to 19 at the
+        bound's 0.3 scored a log loss of 1.89, against 1.49 for a cut histogram boosting)."""
+        if self.fidelity is None or self.rate is None or factor >= 1.0 or self.fidelity not in config.params \
+                or self.rate not in config.params:
             return None
-        old = int(config.params[self.fidelity])
+        old, step = int(config.params[self.fidelity]), float(config.params[self.rate])
         new = int(old * max(factor, 0.0))
-        fp = self.param(self.fidelity)
-        if new < (fp.low if fp.low is not None else 1) or new >= old:
+        low, high = self.param(self.fidelity).low, self.param(self.rate).high
+        if new < max(1.0, low or 1.0) or new >= old or (high is not None and step * old / new > high):
             return None
-        params = {**config.params, self.fidelity: new}
-        if self.rate is not None and self.rate in params:
-            rate = self.param(self.rate)
-            params[self.rate] = min(float(params[self.rate]) * old / new, math.inf if rate.high is None else rate.high)
-        return Config(self.learner, params)
+        return Config(self.learner, {**config.params, self.fidelity: new, self.rate: step * old / new})
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -257,6 +257,7 @@ def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut
     assert outcome.study.trials[0].user_attrs[RAN_ATTR] == {"n_estimators": rounds,
                                                            "learning_rate": record.config.params["learning_rate"]}
     assert outcome.study.trials[0].params["lightgbm.n_estimators"] == 400  # the sampled one, for the sampler
+    assert record.sampled == slow  # (what MLflow's "recommended" tag is matched on)
     assert pool.items[record.number][1] == record.config == observed[0]
     # with too little time for even the space's fewest rounds, it is skipped as before
     outcome = run_search(spaces, "regression", "minimize", evaluate,
