@@ -1093,7 +1093,8 @@ def _stacked(task: Task, oof: Mapping[int | str, Any], metric: Metric, options: 
 
 
 def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:
-    """One row per trial, best first: rank, trial, learner, score, spread, state, time, params."""
+    """One row per trial, best first: rank, trial, learner, score, spread, state, time, params (as
+    it ran) and, for a trial whose fidelity the time left cut, the values it was proposed with."""
     import json
 
     import numpy as np
@@ -1106,9 +1107,11 @@ def leaderboard(outcome: SearchOutcome, metric: Metric) -> pd.DataFrame:
             "score_std": float(np.std(r.fold_scores)) if len(r.fold_scores) > 1 else None,
             "state": r.state, "seconds": round(r.duration, 3), "source": r.source,
             "params": json.dumps(r.config.params, sort_keys=True), "error": r.error,
+            "cut_from": None if r.sampled is None else json.dumps(
+                {k: v for k, v in sorted(r.sampled.params.items()) if r.config.params.get(k) != v}),
         })
     df = pd.DataFrame(rows, columns=["trial", "learner", "score", "score_std", "state", "seconds",
-                                     "source", "params", "error"])
+                                     "source", "params", "error", "cut_from"])
     done = df["state"] == "complete"
     order = df[done].sort_values("score", ascending=not metric.greater_is_better, kind="stable")
     df = pd.concat([order, df[~done].sort_values("trial")], ignore_index=True)

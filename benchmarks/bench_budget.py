@@ -397,7 +397,10 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
         phases = " ".join(f"{k}={v:g}" for k, v in (doc.get("phases") or {}).items())
         board = pd.read_csv(work / "out" / "leaderboard.csv")  # the trials the time cut short: seconds lost
         cut = board["seconds"][board["error"].fillna("").astype(str).str.startswith("timeout")].sum()
-        return predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0)), f"{phases} cut={cut:.2f}"
+        # the trials whose rounds the time left cut (to fit, at a larger rate)
+        fitted = int(board["cut_from"].notna().sum()) if "cut_from" in board else 0
+        return (predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0)),
+                f"{phases} cut={cut:.2f} fitted={fitted}")
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],

@@ -3,6 +3,7 @@ second, skipping what cannot finish, and cross-validations that stop when their 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import sys
@@ -226,7 +227,7 @@ def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut
     (half the time left) and five times its rate; the trial's record, the pool (the final
     model's members) and the cost model all see the configuration that ran."""
     from autometa.evaluate import plan_cv
-    from autometa.flow import SHRINK_SHARE, _OofPool, trial_evaluator
+    from autometa.flow import SHRINK_SHARE, _OofPool, leaderboard, trial_evaluator
     from autometa.search import RAN_ATTR
 
     observed: list[Config] = []
@@ -258,6 +259,8 @@ def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut
                                                            "learning_rate": record.config.params["learning_rate"]}
     assert outcome.study.trials[0].params["lightgbm.n_estimators"] == 400  # the sampled one, for the sampler
     assert record.sampled == slow  # (what MLflow's "recommended" tag is matched on)
+    board = leaderboard(outcome, metric)
+    assert json.loads(board["cut_from"][0]) == {"learning_rate": 0.02, "n_estimators": 400}
     assert pool.items[record.number][1] == record.config == observed[0]
     # with too little time for even the space's fewest rounds, it is skipped as before
     outcome = run_search(spaces, "regression", "minimize", evaluate,
