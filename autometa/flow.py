@@ -77,8 +77,8 @@ MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, what
 # session 24). A budgeted fit that writes ends its search early enough to write the ensemble it
 # would make if it stopped now (``_Weigher``).
 WRITE_FACTOR = 2.0
-# a configuration predicted past the time left runs with its fidelity cut to fill this share of
-# it (``SearchSpace.shrunk``): the other half stays for the configurations after it
+# a boosting configuration predicted past the time left runs with its rounds cut to fill this share
+# of it (``SearchSpace.shrunk``): the other half stays for the configurations after it
 SHRINK_SHARE = 0.5
 # a fold this many times the largest its family had dumped is dumped again (``_Weigher``): a
 # family's pace may change with the model's size (skops' own writer was quadratic in the arrays)
@@ -572,9 +572,9 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
     kept. With ``cost``, a configuration predicted to run past the trial's deadline runs with its
-    fidelity cut to fill ``SHRINK_SHARE`` of the time left (its boosting rate raised by as much:
-    ``SearchSpace.shrunk``; the trial's ``RAN_ATTR`` holds what changed), or is skipped where that
-    cannot fit either.
+    rounds cut to fill ``SHRINK_SHARE`` of the time left and its rate raised by as much, where its
+    space allows that (``SearchSpace.shrunk``: boosting; the trial's ``RAN_ATTR`` holds what
+    changed), and is skipped otherwise.
     With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
     trials end early enough to leave the time that writing the expected final model takes. With
     ``ends``, a budgeted trial's deadline is no later than ``ends()`` (the repeats' reserve)."""
@@ -592,10 +592,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         startup = learner.startup_seconds()  # a library's import, which past runs' costs leave out
         predicted = cost.predict(config) if cost is not None else None
         predicted = None if predicted is None else predicted + startup
-        ran: dict[str, Any] = {}  # the parameters a cut fidelity changed
+        ran: dict[str, Any] = {}  # the parameters that cutting the rounds changed
 
         def skip_if_too_slow(until: float | None) -> None:
-            """Cut the configuration's fidelity to fit the time left, or skip it."""
+            """Cut the configuration's rounds to fit the time left, or skip it."""
             nonlocal config, predicted
             if predicted is None or until is None or predicted <= (left := until - time.monotonic()):
                 return
@@ -603,8 +603,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             cut = space.shrunk(config, SHRINK_SHARE * (left - startup) / (predicted - startup))
             if cut is None:
                 raise Skipped(f"predicted {predicted:.1f} s; {max(left, 0):.1f} s are left")
-            # a slow configuration's seconds are its rounds' (or trees', or epochs'): in proportion
-            # to them (the cost model's trees learnt the fidelity's effect only in steps)
+            # a slow configuration's seconds are its rounds': in proportion to them (the cost
+            # model's trees learnt the rounds' effect only in steps)
             assert space.fidelity is not None  # (``shrunk`` cuts nothing without one)
             predicted = startup + (predicted - startup) * cut.params[space.fidelity] / config.params[space.fidelity]
             config = cut
