@@ -77,8 +77,13 @@ MIN_SEARCH_SHARE = 0.2  # the search has at least this share of the budget, what
 # session 24). A budgeted fit that writes ends its search early enough to write the ensemble it
 # would make if it stopped now (``_Weigher``).
 WRITE_FACTOR = 2.0
-# a boosting configuration predicted past the time left runs with its rounds cut to fill this share
-# of it (``SearchSpace.shrunk``): the other half stays for the configurations after it
+# with ``CUT_TO_FIT``, a boosting configuration predicted past the time left runs with its rounds
+# cut to fill ``SHRINK_SHARE`` of it (``SearchSpace.shrunk``; the other half stays for the
+# configurations after it) instead of being skipped. Off: side by side with skipping at 10 s and 60 s
+# (three runs of the unseen tables, two of the held-out tasks) it was better on 18 tables and worse
+# on 19, and a cut trial slower than predicted can take the rest of a search (benchmarks/README.md
+# section 11, session 27)
+CUT_TO_FIT = False
 SHRINK_SHARE = 0.5
 # a fold this many times the largest its family had dumped is dumped again (``_Weigher``): a
 # family's pace may change with the model's size (skops' own writer was quadratic in the arrays)
@@ -571,10 +576,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                     ends: Callable[[], float | None] | None = None,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
-    kept. With ``cost``, a configuration predicted to run past the trial's deadline runs with its
-    rounds cut to fill ``SHRINK_SHARE`` of the time left and its rate raised by as much, where its
-    space allows that (``SearchSpace.shrunk``: boosting; the trial's ``RAN_ATTR`` holds what
-    changed), and is skipped otherwise.
+    kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped
+    (with ``CUT_TO_FIT``, one whose space allows it runs instead with its rounds cut to fill
+    ``SHRINK_SHARE`` of the time left and its rate raised by as much: ``SearchSpace.shrunk``,
+    boosting; the trial's ``RAN_ATTR`` holds what changed).
     With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
     trials end early enough to leave the time that writing the expected final model takes. With
     ``ends``, a budgeted trial's deadline is no later than ``ends()`` (the repeats' reserve)."""
@@ -600,7 +605,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             if predicted is None or until is None or predicted <= (left := until - time.monotonic()):
                 return
             space = spaces[config.learner]
-            cut = space.shrunk(config, SHRINK_SHARE * (left - startup) / (predicted - startup))
+            cut = space.shrunk(config, SHRINK_SHARE * (left - startup) / (predicted - startup)) if CUT_TO_FIT else None
             if cut is None:
                 raise Skipped(f"predicted {predicted:.1f} s; {max(left, 0):.1f} s are left")
             # a slow configuration's seconds are its rounds': in proportion to them (the cost

@@ -222,10 +222,13 @@ def test_a_configuration_predicted_past_the_time_left_is_skipped_before_the_writ
                  TrialContext(optuna.create_study().ask(), time.monotonic() + 5, prune=False))
 
 
-def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut_to_fit() -> None:
-    """A boosting configuration predicted at 10 s with 4 s left runs at a fifth of its rounds
-    (half the time left) and five times its rate; the trial's record, the pool (the final
-    model's members) and the cost model all see the configuration that ran."""
+def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut_to_fit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``CUT_TO_FIT`` (off by default), a boosting configuration predicted at 10 s with 4 s
+    left runs at a fifth of its rounds (half the time left) and five times its rate; the trial's
+    record, the pool (the final model's members) and the cost model all see the configuration
+    that ran."""
+    from autometa import flow
     from autometa.evaluate import plan_cv
     from autometa.flow import SHRINK_SHARE, _OofPool, leaderboard, trial_evaluator
     from autometa.search import RAN_ATTR
@@ -246,6 +249,10 @@ def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut
     evaluate = trial_evaluator(task, FitOptions(cv=3, n_jobs=1), metric, spaces, plan_cv(task, 3, seed=0),
                                pool, cost=TenSeconds())  # type: ignore[arg-type]
     slow = spaces["lightgbm"].complete(Config("lightgbm", {"n_estimators": 400, "learning_rate": 0.02}), "regression")
+    outcome = run_search(spaces, "regression", "minimize", evaluate,
+                         SearchSettings(n_trials=1, time_budget=4.0), warm_start=[slow])
+    assert outcome.records[0].state == "pruned" and not observed  # by default: skipped
+    monkeypatch.setattr(flow, "CUT_TO_FIT", True)
     outcome = run_search(spaces, "regression", "minimize", evaluate,
                          SearchSettings(n_trials=1, time_budget=4.0), warm_start=[slow])
     (record,) = outcome.records
