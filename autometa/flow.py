@@ -597,7 +597,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         startup = learner.startup_seconds()  # a library's import, which past runs' costs leave out
         predicted = cost.predict(config) if cost is not None else None
         predicted = None if predicted is None else predicted + startup
-        ran: dict[str, Any] = {}  # the parameters that cutting the rounds changed
+        proposed = config
 
         def skip_if_too_slow(until: float | None) -> None:
             """Cut the configuration's rounds to fit the time left, or skip it."""
@@ -613,9 +613,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             assert space.fidelity is not None  # (``shrunk`` cuts nothing without one)
             predicted = startup + (predicted - startup) * cut.params[space.fidelity] / config.params[space.fidelity]
             config = cut
-            ran.update({k: v for k, v in cut.params.items() if v != config_params[k]})
 
-        config_params = dict(config.params)
         skip_if_too_slow(deadline)  # before weighing the write, which can take a second on a large table
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
@@ -628,8 +626,8 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
                 left = deadline + writing - time.monotonic()
                 raise Skipped(f"writing the model needs ~{writing:.1f} s of the {left:.1f} s left")
         skip_if_too_slow(deadline)
-        if ran:  # on the trial before it runs: a cut trial that then fails is recorded as it ran
-            ctx.set(RAN_ATTR, ran)
+        if config != proposed:  # on the trial before it runs: a cut trial that then fails is recorded as it ran
+            ctx.set(RAN_ATTR, {k: v for k, v in config.params.items() if proposed.params.get(k) != v})
         learner.start_up()  # outside the folds' clock: their pace, and the cost observed, are training's
         try:
             with warnings.catch_warnings():
