@@ -17,6 +17,7 @@ import contextlib
 import os
 import shutil
 import sys
+import threading
 import time
 import warnings
 import weakref
@@ -121,10 +122,15 @@ class MlflowTracker:
     def __init__(self, tracking_uri: str | None = None, *, register: str | None = None) -> None:
         self.uri = resolve_uri(tracking_uri)
         self.register = register
+        self._opening: _Opening | None = None
         if self.uri.partition(":")[0].partition("+")[0] in SQL_STORES:
             # MLflow's SQL store module takes 0.6 s to import: imported with mlflow, before the fit
             # and its time budget start, rather than at the fit's first write
             import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+            # and a new database's tables take it a second to create: on a thread, while the fit
+            # sets up and its first trials train; the writes wait for it (``_write``)
+            self._opening = _Opening(self.uri)
         if self.uri.startswith("http"):  # a down server: fail in seconds, not after minutes of retries
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
@@ -143,9 +149,13 @@ class MlflowTracker:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from mlflow import MlflowClient
+            opening, self._opening = self._opening, None
+            if opening is not None:  # (what opening its store raised is the first write's: ``flush``)
+                self._client = opening.result()
+            else:
+                from mlflow import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.uri)
+                self._client = MlflowClient(tracking_uri=self.uri)
         return self._client
 
     retry_seconds = 30.0  # after a failure, writes wait this long before the store is tried again
@@ -153,7 +163,7 @@ class MlflowTracker:
     def _write(self, step: Callable[[], None], *, now: bool = False) -> None:
         """Run ``step`` after the steps still waiting; if the store fails, keep it for later."""
         self._pending.append(step)
-        if now or time.monotonic() >= self._retry_at:
+        if now or (time.monotonic() >= self._retry_at and not (self._opening and self._opening.busy())):
             self.flush()
 
     def flush(self) -> bool:
@@ -268,6 +278,36 @@ class MlflowTracker:
         if self.run_id is None or not self.uri.startswith("http"):
             return None
         return f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
+
+
+class _Opening:
+    """An MLflow client whose store opens on a thread: MLflow creates a new SQL database's
+    tables, and migrates an old one's, on the client's creation (a second for a new SQLite file).
+    ``result`` waits for it and returns the client, or raises what opening the store raised."""
+
+    def __init__(self, uri: str) -> None:
+        self._client: Any = None
+        self._error: BaseException | None = None
+        # not a daemon: an interrupted fit's exit waits for the tables rather than leave them half made
+        self._thread = threading.Thread(target=self._open, args=(uri,), name="autometa-mlflow-store")
+        self._thread.start()
+
+    def _open(self, uri: str) -> None:
+        try:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=uri)
+        except BaseException as exc:  # noqa: BLE001 (raised again by ``result``, in the caller's thread)
+            self._error = exc
+
+    def busy(self) -> bool:
+        return self._thread.is_alive()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._client
 
 
 FIT_RUNS = "tags.`autometa.kind` = 'fit'"  # a fit's parent run

@@ -33,6 +33,7 @@ def test_runs_wait_for_the_store_and_are_written_when_it_answers(tmp_path: Path)
                                  tags={"autometa.kind": "fit"}) is None
         tracker.log_trial(record(0), "roc_auc")
         tracker.log_trial(record(1), "roc_auc")
+        tracker.flush()  # (writes wait while the store opens on its thread: this one waits for it)
     assert len([w for w in caught if issubclass(w.category, AutoMetaWarning)]) == 1, [str(w.message) for w in caught]
     blocker.unlink()  # the store comes back
     tracker.log_trial(record(2), "roc_auc")
@@ -43,6 +44,23 @@ def test_runs_wait_for_the_store_and_are_written_when_it_answers(tmp_path: Path)
     kids = sorted(int(r.data.tags["autometa.trial"]) for r in runs if "mlflow.parentRunId" in r.data.tags)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and kids == [0, 1, 2]
     assert parents[0].data.params["a"] == "1" and tracker.run_id == parents[0].info.run_id
+
+
+def test_writes_made_while_a_new_store_opens_are_written_in_order(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"  # a new file: MLflow creates its tables
+    tracker = MlflowTracker(uri)  # starts opening the store on a thread
+    tracker.start_fit(experiment="e", run_name="fit", params={"a": 1}, tags={"autometa.kind": "fit"})
+    for n in range(3):
+        tracker.log_trial(record(n), "roc_auc")
+    tracker.finish_fit(metrics={"best_roc_auc": 0.8}, artifacts={})
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and tracker.run_id == parents[0].info.run_id
+    assert parents[0].data.metrics["best_roc_auc"] == 0.8
+    assert sorted(int(r.data.tags["autometa.trial"]) for r in kids) == [0, 1, 2]
+    assert {r.data.tags["mlflow.parentRunId"] for r in kids} == {tracker.run_id}
 
 
 @pytest.mark.slow
