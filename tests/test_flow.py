@@ -101,6 +101,36 @@ def test_a_saved_model_is_not_read_back_by_mlflow_and_still_loads(tmp_path: Path
     assert len(calls) == 1 and np.allclose(back.predict(X), model.predict(X))
 
 
+def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_path: Path) -> None:
+    from mlflow.models import Model
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from autometa.ensemble import FoldBag, WeightedEnsemble
+    from autometa.tracking import save_model
+
+    X = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) % 3})
+    labels = np.where(X["a"] > 20, "high", "low")
+    classes = ["high", "low"]
+    bag = FoldBag([LogisticRegression().fit(X, labels) for _ in range(2)], classes)
+
+    class Unpredictable(WeightedEnsemble):  # predicting would fail: the signature must not need it
+        def predict(self, X: object) -> np.ndarray:
+            raise AssertionError("predicted")
+
+    save_model(Unpredictable([bag], [1.0], classes), tmp_path / "clf", X.head(5))
+    outputs = Model.load(tmp_path / "clf" / "MLmodel").signature.outputs.to_dict()
+    assert outputs == infer_signature_outputs(X, WeightedEnsemble([bag], [1.0], classes).predict(X.head(5)))
+    assert outputs[0]["tensor-spec"]["dtype"] == "str"
+    save_model(Ridge().fit(X, X["a"]), tmp_path / "reg", X.head(5))  # a regressor predicts its example
+    assert Model.load(tmp_path / "reg" / "MLmodel").signature.outputs.to_dict()[0]["tensor-spec"]["dtype"] == "float64"
+
+
+def infer_signature_outputs(X: pd.DataFrame, predicted: np.ndarray) -> list[dict[str, object]]:
+    from mlflow.models import infer_signature
+
+    return infer_signature(X, predicted).outputs.to_dict()
+
+
 def test_regression_fit_without_tracking() -> None:
     task = make_task(mixed_frame(kind="regression"), "target")
     result = fit_task(task, FitOptions(n_trials=4, learners=("lightgbm", "linear"), n_jobs=1))
