@@ -884,8 +884,7 @@ def fit_task(
     result = FitResult(model=model, best_config=best.config, best_score=best_score, metric=metric.name,
                        greater_is_better=metric.greater_is_better, leaderboard=board, study=outcome.study,
                        records=outcome.records, cv=plan.describe(), ensemble_weights=weights,
-                       ensemble_score=ens_score, model_dir=model_dir, run_id=tracker.run_id,
-                       tracking=tracker.location,
+                       ensemble_score=ens_score, model_dir=model_dir, tracking=tracker.location,
                        recommendation=recommendation, init=options.init, fidelity=options.fidelity,
                        repeats=rounds, repeats_partial=partial, phases=phases)
     final_metrics = {f"best_{metric.name}": best_score, "n_trials": len(outcome.records), "cv_repeats": rounds,
@@ -900,7 +899,8 @@ def fit_task(
                            input_example=task.X.head(5),
                            tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
     phase("write")
-    return dataclasses.replace(result, seconds=time.perf_counter() - started)
+    # the parent run's id once the tracker has written what waited (a new store opens on a thread)
+    return dataclasses.replace(result, run_id=tracker.run_id, seconds=time.perf_counter() - started)
 
 
 class _Weigher:
