@@ -245,11 +245,6 @@ class WeightedEnsemble(_SharedInputs):
         self.weights = weights
         self.classes = classes
 
-    def one_fold(self) -> WeightedEnsemble:
-        """The same ensemble with each bag of fold models cut to its first fold (listing the
-        types a saved model needs costs a serialization: this one is several times cheaper)."""
-        return WeightedEnsemble([_one_fold(m) for m in self.members], self.weights, self.classes)
-
     def _average(self, X: Any) -> np.ndarray:
         total = None
         cache: dict[int, np.ndarray] = {}
@@ -284,10 +279,6 @@ class FoldBag(_Combination):
         self.members = members
         self.classes = classes
 
-    def one_fold(self) -> FoldBag:
-        """The bag cut to its first fold model (the same types)."""
-        return FoldBag(list(self.members[:1]), self.classes)
-
     def predict_proba(self, X: Any) -> np.ndarray:
         import numpy as np
 
@@ -299,10 +290,6 @@ class FoldBag(_Combination):
         import numpy as np
 
         return np.mean([np.asarray(m.predict(X), dtype="float64") for m in self.members], axis=0)
-
-
-def _one_fold(model: Any) -> Any:
-    return model.one_fold() if hasattr(model, "one_fold") else model
 
 
 def _stack_features(predictions: Sequence[np.ndarray], classification: bool) -> np.ndarray:
@@ -384,10 +371,6 @@ class StackedEnsemble(_SharedInputs):
         self.combiner = combiner
         self.classes = classes
 
-    def one_fold(self) -> StackedEnsemble:
-        """The same stack with each bag of fold models cut to its first fold (the same types)."""
-        return StackedEnsemble([_one_fold(m) for m in self.members], self.combiner, self.classes)
-
     def _combined(self, X: Any) -> np.ndarray:
         cache: dict[int, np.ndarray] = {}
         predictions = [_predict(m, X, self.classes, cache) for m in self.members]
@@ -459,10 +442,6 @@ class LevelTwo(_Combination):
             m.fit(X, y)
         self.bag.fit(with_predictions(X, oof, self.names), y)
         return self
-
-    def one_fold(self) -> LevelTwo:
-        """The same stack with each bag cut to its first fold (the same types)."""
-        return LevelTwo([_one_fold(m) for m in self.inputs], _one_fold(self.bag), self.names, self.classes)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self._cached(X, {})

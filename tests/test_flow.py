@@ -101,7 +101,41 @@ def test_a_saved_model_is_not_read_back_by_mlflow_and_still_loads(tmp_path: Path
     assert len(calls) == 1 and np.allclose(back.predict(X), model.predict(X))
 
 
-def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_path: Path) -> None:
+def test_a_saved_model_is_serialized_once_for_its_types_and_its_file(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from sklearn.ensemble import RandomForestRegressor
+
+    from autometa.ensemble import FoldBag, WeightedEnsemble
+    from autometa.skops_io import import_skops
+    from autometa.tracking import save_model
+
+    sio = import_skops()
+    dumps, dump, written = sio.dumps, sio.dump, []  # what skops serialized: the objects
+
+    def spy_dumps(obj: object, *args: object, **kwargs: object) -> bytes:
+        written.append(obj)
+        return dumps(obj, *args, **kwargs)
+
+    def spy_dump(obj: object, *args: object, **kwargs: object) -> object:
+        written.append(obj)
+        return dump(obj, *args, **kwargs)
+
+    monkeypatch.setattr(sio, "dumps", spy_dumps)
+    monkeypatch.setattr(sio, "dump", spy_dump)
+    X = pd.DataFrame({"a": np.arange(60.0), "b": np.arange(60.0) % 7})
+    bag = FoldBag([RandomForestRegressor(n_estimators=5, random_state=i).fit(X, X["a"]) for i in range(3)])
+    model = WeightedEnsemble([bag], [1.0])
+    save_model(model, tmp_path / "model", X.head(5))
+    assert len(written) == 1 and written[0] is model  # listed its types; the file holds those bytes
+    assert sio.dump is spy_dump  # (restored after the save)
+    assert np.allclose(load_model(tmp_path / "model").predict(X), model.predict(X))
+    second = WeightedEnsemble([bag], [1.0])  # its bytes are let go once written: no leak, no reuse
+    save_model(second, tmp_path / "again", X.head(5))
+    assert [w is second for w in written[1:]] == [True]
+
+
+def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from mlflow.models import Model
     from sklearn.linear_model import LogisticRegression, Ridge
 
@@ -113,11 +147,12 @@ def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_pa
     classes = ["high", "low"]
     bag = FoldBag([LogisticRegression().fit(X, labels) for _ in range(2)], classes)
 
-    class Unpredictable(WeightedEnsemble):  # predicting would fail: the signature must not need it
-        def predict(self, X: object) -> np.ndarray:
-            raise AssertionError("predicted")
+    def unpredictable(self: object, X: object) -> np.ndarray:  # the signature must not need a prediction
+        raise AssertionError("predicted")
 
-    save_model(Unpredictable([bag], [1.0], classes), tmp_path / "clf", X.head(5))
+    with monkeypatch.context() as patched:
+        patched.setattr(WeightedEnsemble, "predict", unpredictable)
+        save_model(WeightedEnsemble([bag], [1.0], classes), tmp_path / "clf", X.head(5))
     outputs = Model.load(tmp_path / "clf" / "MLmodel").signature.outputs.to_dict()
     assert outputs == infer_signature_outputs(X, WeightedEnsemble([bag], [1.0], classes).predict(X.head(5)))
     assert outputs[0]["tensor-spec"]["dtype"] == "str"
