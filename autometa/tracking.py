@@ -297,7 +297,7 @@ class _Opening:
             from mlflow import MlflowClient
 
             self._client = MlflowClient(tracking_uri=uri)
-        except BaseException as exc:  # noqa: BLE001 (raised again by ``result``, in the caller's thread)
+        except BaseException as exc:  # raised again by ``result``, in the caller's thread
             self._error = exc
 
     def busy(self) -> bool:
