@@ -207,7 +207,8 @@ def run_peer(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: 
         cmd = [python, str(HERE / "peer_runner.py"), "--method", method, "--budget", str(budget), "--kind",
                task.kind, "--metric", metric, "--classes", json.dumps(classes), "--folder", folder]
         env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300, env=env)
+        # in its own folder: FLAML's CatBoost writes a catboost_<time> folder where it runs
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget * 4 + 300, env=env, cwd=folder)
         if proc.returncode != 0:
             raise RuntimeError(proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed")
         pred = np.load(Path(folder) / "pred.npy", allow_pickle=False)
