@@ -136,7 +136,7 @@ def test_a_saved_model_is_serialized_once_for_its_types_and_its_file(tmp_path: P
 
 def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlflow.models import Model
+    from mlflow.models import Model, infer_signature
     from sklearn.linear_model import LogisticRegression, Ridge
 
     from autometa.ensemble import FoldBag, WeightedEnsemble
@@ -154,16 +154,11 @@ def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_pa
         patched.setattr(WeightedEnsemble, "predict", unpredictable)
         save_model(WeightedEnsemble([bag], [1.0], classes), tmp_path / "clf", X.head(5))
     outputs = Model.load(tmp_path / "clf" / "MLmodel").signature.outputs.to_dict()
-    assert outputs == infer_signature_outputs(X, WeightedEnsemble([bag], [1.0], classes).predict(X.head(5)))
+    predicted = WeightedEnsemble([bag], [1.0], classes).predict(X.head(5))
+    assert outputs == infer_signature(X, predicted).outputs.to_dict()
     assert outputs[0]["tensor-spec"]["dtype"] == "str"
     save_model(Ridge().fit(X, X["a"]), tmp_path / "reg", X.head(5))  # a regressor predicts its example
     assert Model.load(tmp_path / "reg" / "MLmodel").signature.outputs.to_dict()[0]["tensor-spec"]["dtype"] == "float64"
-
-
-def infer_signature_outputs(X: pd.DataFrame, predicted: np.ndarray) -> list[dict[str, object]]:
-    from mlflow.models import infer_signature
-
-    return infer_signature(X, predicted).outputs.to_dict()
 
 
 def test_regression_fit_without_tracking() -> None:

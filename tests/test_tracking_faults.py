@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from autometa.data import AutoMetaWarning, make_task
 from autometa.flow import FitOptions, fit_task
@@ -20,6 +21,14 @@ from tests.conftest import mixed_frame
 def record(n: int) -> TrialRecord:
     return TrialRecord(number=n, config=Config("linear", {"C": 1.0}), state="complete", value=0.8,
                        fold_scores=(0.8,), duration=0.1, source="sampler")
+
+
+def fit_runs(uri: str) -> tuple[list[Run], list[Run]]:
+    """Experiment "e"'s parent runs and child (trial) runs in the store at ``uri``."""
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id])
+    return ([r for r in runs if "mlflow.parentRunId" not in r.data.tags],
+            [r for r in runs if "mlflow.parentRunId" in r.data.tags])
 
 
 def test_runs_wait_for_the_store_and_are_written_when_it_answers(tmp_path: Path) -> None:
@@ -38,10 +47,8 @@ def test_runs_wait_for_the_store_and_are_written_when_it_answers(tmp_path: Path)
     blocker.unlink()  # the store comes back
     tracker.log_trial(record(2), "roc_auc")
     tracker.finish_fit(metrics={"best_roc_auc": 0.8}, artifacts={})
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    kids = sorted(int(r.data.tags["autometa.trial"]) for r in runs if "mlflow.parentRunId" in r.data.tags)
+    parents, children = fit_runs(uri)
+    kids = sorted(int(r.data.tags["autometa.trial"]) for r in children)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and kids == [0, 1, 2]
     assert parents[0].data.params["a"] == "1" and tracker.run_id == parents[0].info.run_id
 
@@ -53,10 +60,7 @@ def test_writes_made_while_a_new_store_opens_are_written_in_order(tmp_path: Path
     for n in range(3):
         tracker.log_trial(record(n), "roc_auc")
     tracker.finish_fit(metrics={"best_roc_auc": 0.8}, artifacts={})
-    client = MlflowClient(uri)
-    runs = client.search_runs([client.get_experiment_by_name("e").experiment_id])
-    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
-    kids = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    parents, kids = fit_runs(uri)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED" and tracker.run_id == parents[0].info.run_id
     assert parents[0].data.metrics["best_roc_auc"] == 0.8
     assert sorted(int(r.data.tags["autometa.trial"]) for r in kids) == [0, 1, 2]
