@@ -18,6 +18,7 @@ from autometa.data import make_task
 from autometa.errors import TrialTimeout
 from autometa.evaluate import _check_pace
 from autometa.flow import FINISH_SECONDS, FitOptions, fit_task
+from autometa.learners import get_learner
 from autometa.meta.cost import SIZE_FEATURES, Calibrated, CostModel
 from autometa.meta.db import MetaDB, RunRow, TaskRow
 from autometa.meta.experience import Experience
@@ -145,7 +146,6 @@ def test_a_cut_cross_validation_says_at_least_what_the_whole_would_take(monkeypa
 
     from autometa.evaluate import cross_validate, plan_cv
     from autometa.flow import _OofPool, trial_evaluator
-    from autometa.learners import get_learner
     from autometa.search import TrialContext
 
     one_second_ago = time.perf_counter() - 1.0
@@ -362,6 +362,75 @@ def test_skipped_recommendations_do_not_stop_the_search_the_sampler_s_own_skips_
     assert [r.source for r in outcome.records] == ["meta"] * 4 + ["sampler"] * 3
 
 
+def _slow_predictions(monkeypatch: pytest.MonkeyPatch, per_row: float) -> list[int]:
+    """Make every prediction of a cross-validation take ``per_row`` seconds a row; the row counts
+    predicted are returned, call by call."""
+    import autometa.evaluate as ev
+
+    calls: list[int] = []
+    real = ev.predict_scores
+
+    def slow(model, X, task):  # type: ignore[no-untyped-def]
+        calls.append(len(X))
+        time.sleep(per_row * len(X))
+        return real(model, X, task)
+
+    monkeypatch.setattr(ev, "predict_scores", slow)
+    return calls
+
+
+def test_a_fold_whose_predictions_cannot_finish_stops_after_predicting_a_probe(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model can predict far slower than it fits (k-nearest neighbours on many rows), and one
+    predict call cannot be cut: under a deadline the fold predicts ``PROBE_ROWS`` rows first and
+    stops where the rest, at that pace, would end past it, projecting the whole."""
+    import autometa.evaluate as ev
+
+    monkeypatch.setattr(ev, "PROBE_ROWS", 50)
+    calls = _slow_predictions(monkeypatch, 0.01)  # 0.5 s the probe, 2 s each fold's other 200 rows
+    spaces = load_spaces()
+    task = make_task(mixed_frame(n=1000, kind="regression"), "target")
+    learner = get_learner("linear", spaces["linear"])
+    config = spaces["linear"].default_config("regression")
+    with pytest.raises(TrialTimeout, match="predicting the fold's validation rows") as cut:
+        ev.cross_validate(task, config, learner, get_metric(None, task.kind), ev.plan_cv(task, 4, seed=0),
+                          seed=0, n_jobs=1, deadline=time.monotonic() + 1.0)
+    assert calls == [50]
+    assert cut.value.projected is not None and cut.value.projected >= 4 * 2.5
+
+
+def test_predictions_made_in_two_parts_are_the_fold_s_and_a_reporter_s_are_not_made_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With time to spare the probe and the rest make the same out-of-fold predictions as one call;
+    the first fold's predictions at the full fidelity, made for the pruner, are that fold's."""
+    import autometa.evaluate as ev
+
+    spaces = load_spaces()
+    task = make_task(mixed_frame(n=400, kind="binary"), "target")
+    metric = get_metric(None, task.kind)
+    plan = ev.plan_cv(task, 4, seed=0)
+    learner = get_learner("linear", spaces["linear"])
+    config = spaces["linear"].default_config("binary")
+    whole = ev.cross_validate(task, config, learner, metric, plan, seed=0, n_jobs=1)
+    monkeypatch.setattr(ev, "PROBE_ROWS", 20)
+    calls = _slow_predictions(monkeypatch, 0.0)
+
+    class Steps:
+        def __init__(self) -> None:
+            self.steps: list[int] = []
+
+        def report(self, step: int, value: float) -> None:
+            self.steps.append(step)
+
+    steps = Steps()
+    parts = ev.cross_validate(task, config, learner, metric, plan, seed=0, n_jobs=1,
+                              deadline=time.monotonic() + 600, reporter=steps)
+    np.testing.assert_allclose(parts.oof, whole.oof)
+    assert parts.fold_scores == pytest.approx(whole.fold_scores)
+    assert steps.steps == [2, 3, 4, 5]  # the first fold's at the full fidelity, then each fold's mean
+    assert calls == [20, 80] * 4  # each fold's 100 rows predicted once: a probe, then the rest
+
+
 def test_cross_validation_stops_when_its_remaining_folds_cannot_finish() -> None:
     one_second_ago = time.perf_counter() - 1.0
     _check_pace(one_second_ago, 1, 5, time.monotonic() + 60)  # 4 more seconds fit in 60
@@ -435,7 +504,6 @@ def test_the_weigher_times_skops_once_per_family_and_scales_pickles() -> None:
     import pickle
 
     import autometa.flow as flow
-    from autometa.learners import get_learner
 
     task = make_task(mixed_frame(n=200), "target")
     weigher = flow._Weigher()
@@ -540,7 +608,6 @@ def test_the_weigher_times_a_much_larger_fold_again() -> None:
     """skops' pace grows with the model: a fold over ``REWEIGH_GROWTH`` times the largest of its
     family that was timed is dumped again and sets the pace; a similar one is only pickled."""
     import autometa.flow as flow
-    from autometa.learners import get_learner
     from autometa.spaces import Config
 
     task = make_task(mixed_frame(n=300), "target")
@@ -565,7 +632,7 @@ def test_a_network_s_first_trial_is_predicted_with_torch_s_import(monkeypatch: p
 
     from autometa.evaluate import plan_cv
     from autometa.flow import _OofPool, trial_evaluator
-    from autometa.learners import get_learner, mlp
+    from autometa.learners import mlp
     from autometa.search import TrialContext
 
     class HalfSecond:  # a cost model that predicts every configuration at 0.5 s
@@ -596,7 +663,6 @@ def test_a_library_s_import_is_paid_before_the_folds_are_timed(monkeypatch: pyte
 
     from autometa.evaluate import plan_cv
     from autometa.flow import _OofPool, trial_evaluator
-    from autometa.learners import get_learner
     from autometa.search import TrialContext
 
     observed: list[float] = []
