@@ -47,6 +47,32 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, Path, in
     return uri, result.run_id, path, len(result.recommendation.suggestions)
 
 
+def test_a_wide_table_s_dataset_schema_comes_from_fewer_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow checks each cell of the sample its dataset schema is inferred from: a wide table's
+    sample has fewer rows (``SCHEMA_CELLS``), every column still in the schema, and the profile
+    counts the whole table."""
+    import mlflow.data.pandas_dataset as pandas_dataset
+    import numpy as np
+    import pandas as pd
+
+    from autometa.tracking import SCHEMA_CELLS, DatasetRef, _dataset_input
+
+    shapes: list[tuple[int, int]] = []
+    real = pandas_dataset.from_pandas
+
+    def from_pandas(df, **kwargs):  # type: ignore[no-untyped-def]
+        shapes.append(df.shape)
+        return real(df, **kwargs)
+
+    monkeypatch.setattr(pandas_dataset, "from_pandas", from_pandas)
+    for columns, rows in ((50, 1000), (1500, SCHEMA_CELLS // 1501)):
+        frame = pd.DataFrame(np.ones((3000, columns)), columns=[f"c{i}" for i in range(columns)]).assign(target=0)
+        entity = _dataset_input(DatasetRef(frame, "wide", "d" * 36, "target")).dataset
+        assert shapes.pop() == (rows, columns + 1)
+        assert len(json.loads(entity.schema)["mlflow_colspec"]) == columns + 1
+        assert json.loads(entity.profile) == {"num_rows": 3000, "num_elements": 3000 * (columns + 1)}
+
+
 def test_parent_run_reads_like_a_lab_notebook(fitted: tuple[str, str, Path, int]) -> None:
     uri, run_id, path, _ = fitted
     client = mlflow.MlflowClient(uri)
