@@ -95,6 +95,20 @@ def test_cost_grows_beyond_the_largest_past_task(world: MetaDB) -> None:
                     np.array([[query(largest // 2)[f] for f in SIZE_FEATURES]] * 2)))))  # inside: the trees alone
 
 
+def test_boosting_s_cost_grows_at_least_with_the_columns_beyond_the_widest_past_task(world: MetaDB) -> None:
+    """Every past task of this world has the same width, so no family learns a growth in columns;
+    beyond it the boosting libraries' seconds still grow in proportion (``ELASTICITY_FLOORS``),
+    the other families' as their own estimates say (here: not at all)."""
+    spaces = load_spaces()
+    cost = CostModel().fit(Experience.from_db(world))
+    configs = [spaces[n].default_config("binary") for n in ("lightgbm", "xgboost", "random_forest", "linear")]
+    widest = query(1000)
+    wider = {**widest, "log_features": widest["log_features"] + math.log(10)}  # ten times the columns
+    assert cost.largest["log_features"] == widest["log_features"]
+    growth = cost.predict(configs, wider) / cost.predict(configs, widest)
+    assert growth == pytest.approx([10.0, 10.0, 1.0, 1.0], rel=1e-6)
+
+
 def test_a_cost_model_without_timed_runs_predicts_nothing(tmp_path: Path) -> None:
     cost = CostModel().fit(Experience.from_db(MetaDB(tmp_path / "empty.sqlite")))
     assert not cost.fitted

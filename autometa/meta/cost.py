@@ -14,8 +14,9 @@ the largest: flat. The shipped corpus has at most 2,000 rows and a user's table
 often has many more, so beyond the past tasks' largest rows and features
 (``EXTRAPOLATED``) the prediction grows as a power of the size: each learner's
 elasticity of seconds, estimated on the larger half of the past tasks (where a
-fit's fixed overhead weighs least) within each configuration. Inside the past
-tasks' range nothing changes.
+fit's fixed overhead weighs least) within each configuration, and for the boosting
+libraries at least in proportion to the columns (``ELASTICITY_FLOORS``). Inside the
+past tasks' range nothing changes.
 
 Example:
     >>> cost = CostModel().fit(Experience.from_db(db))            # doctest: +SKIP
@@ -37,11 +38,18 @@ if TYPE_CHECKING:
     from autometa.meta.experience import Experience
     from autometa.spaces import Config
 
-__all__ = ["EXTRAPOLATED", "SIZE_FEATURES", "Calibrated", "CostModel"]
+__all__ = ["ELASTICITY_FLOORS", "EXTRAPOLATED", "SIZE_FEATURES", "Calibrated", "CostModel"]
 
 SIZE_FEATURES = ("log_rows", "log_features", "log_classes", "log_max_levels", "share_categorical",
                  "is_regression")
 EXTRAPOLATED = ("log_rows", "log_features")  # beyond the past tasks' largest: a power law
+# beyond the past tasks' largest, the boosting libraries' seconds grow at least in proportion to
+# the columns (each round builds a histogram of every column); the corpus's estimates (0.1-0.8) are
+# its fixed costs' as much. Measured at 300 columns (``bench_cost.py --widths``, session 26's runs):
+# the families' relative costs once the first trials set the level were off by 0.84 doublings,
+# 0.42 with this floor, 1.03 with it on every family (benchmarks/README.md, section 11, session 29)
+ELASTICITY_FLOORS = {name: {"log_features": 1.0} for name in
+                     ("lightgbm", "xgboost", "catboost", "hist_gradient_boosting")}
 MIN_RUNS = 50  # fewer timed runs than this: no model, no prediction (and no learner's own elasticity)
 FLOOR_SECONDS = 0.01
 
@@ -122,8 +130,10 @@ class CostModel:
 
     def elasticity_of(self, learner: str) -> np.ndarray:
         """The learner's elasticity of seconds in each ``EXTRAPOLATED`` size: its own, else the
-        pooled one, else none."""
-        return self.elasticity.get(learner, self.elasticity.get("", np.zeros(len(EXTRAPOLATED))))
+        pooled one, else none; at least its ``ELASTICITY_FLOORS``."""
+        own = self.elasticity.get(learner, self.elasticity.get("", np.zeros(len(EXTRAPOLATED))))
+        floors = ELASTICITY_FLOORS.get(learner, {})
+        return np.maximum(own, [floors.get(f, 0.0) for f in EXTRAPOLATED])
 
     def _growth(self, learners: Sequence[str], metafeatures: Mapping[str, float]) -> np.ndarray:
         """Log seconds that a task beyond the past tasks' largest adds for each learner (0 inside
