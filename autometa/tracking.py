@@ -634,9 +634,10 @@ def _log_saved(folder: Path, register: str | None = None) -> None:
 def _dataset_input(ref: DatasetRef) -> Any:
     """MLflow's record of a training dataset: name, digest, schema, row count and source file.
 
-    The schema is inferred from the first ``SCHEMA_CELLS`` cells' rows, at most 1,000 (MLflow
-    checks each cell for a missing value: on the whole table it took 7 s for 200,000 x 51, and on
-    1,000 rows of a 1,500-column table 3.2 s); the row and element counts are the whole table's.
+    The schema is inferred from the first rows, as many as hold ``SCHEMA_CELLS`` cells and at most
+    1,000 (MLflow checks each cell for a missing value: on the whole table it took 7 s for
+    200,000 x 51, and on 1,000 rows of a 1,500-column table 3.2 s); the row and element counts are
+    the whole table's.
     """
     import json
 
