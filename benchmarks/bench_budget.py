@@ -294,9 +294,11 @@ def run_task(label: str, name: str, group: str, fold: int, task: Any, db_path: s
 
 
 def unseen(meta_db: str, budgets: list[float], methods: list[str], csv: Path, fields: list[str], call: Any,
-           part: tuple[int, int] = (0, 1), split_seed: int = SEED) -> None:
+           part: tuple[int, int] = (0, 1), split_seed: int = SEED, min_rows: int = 0,
+           max_rows: int | None = None) -> None:
     """``held_out`` on the tables of ``unseen_tables`` (outside the corpus: larger, wider, more
-    classes, messier), with the whole meta_db ``meta_db``."""
+    classes, messier), with the whole meta_db ``meta_db``; tables of fewer than ``min_rows`` rows,
+    or more than ``max_rows``, are left out."""
     from bench_cold import read_rows as read
     from unseen_tables import make_tables
 
@@ -310,6 +312,8 @@ def unseen(meta_db: str, budgets: list[float], methods: list[str], csv: Path, fi
         if (i - 1) % part[1] != part[0] or not todo:
             continue
         task = make_task(read_table(path), target, name=name)
+        if task.n_rows < min_rows or (max_rows is not None and task.n_rows > max_rows):
+            continue
         run_task(f"[{i}/{len(tables)}]", name, "unseen", -1, task, meta_db, todo, csv, fields, call, split_seed)
 
 
@@ -406,7 +410,7 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],
         csv: Path = CLI_CSV, part: tuple[int, int] = (0, 1), max_rows: int | None = None,
-        tables: bool = False) -> None:
+        tables: bool = False, min_rows: int = 0) -> None:
     """The wall time a user waits at the shell, with the score it buys: ``autometa fit`` in a new
     process against the peers' whole process (imports, fit and test predictions; ``peer_runner``),
     on the held-out tasks' training rows, scored on their test rows. Each code's recommender is
@@ -426,10 +430,10 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
         return pred, {"seconds": f"{wall:.2f}", "overrun": f"{wall - budget:.2f}", "trials": done, "phases": phases}
 
     if tables:  # the unseen tables, with the whole meta_db
-        unseen(meta_db, budgets, methods, csv, CLI_FIELDS, call, part)
+        unseen(meta_db, budgets, methods, csv, CLI_FIELDS, call, part, min_rows=min_rows, max_rows=max_rows)
         return
     held_out(meta_db, n_tasks, budgets, methods, csv, CLI_FIELDS, call, work_name="bench-budget", part=part,
-             max_rows=max_rows)
+             min_rows=min_rows, max_rows=max_rows)
 
 
 def solved_by_all(scores: pd.Series, metric: str) -> bool:
@@ -540,7 +544,7 @@ def main() -> None:
         methods = a.methods or ["autometa-cli", "autogluon-best"]
         if not a.report:
             cli(a.meta_db, a.tasks, a.budgets, methods, a.peer_python, dict(c.split("=", 1) for c in a.code), csv,
-                (a.part, a.parts), a.max_rows, a.unseen)
+                (a.part, a.parts), a.max_rows, a.unseen, a.min_rows)
         report(csv)
         return
     methods = a.methods or METHODS[:5]
