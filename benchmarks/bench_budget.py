@@ -224,6 +224,11 @@ def read_rows(csv: Path = CSV) -> list[dict[str, str]]:
     return read(csv)
 
 
+def within_rows(n_rows: int, min_rows: int, max_rows: int | None) -> bool:
+    """Whether a table of ``n_rows`` rows is kept by ``--min-rows`` and ``--max-rows``."""
+    return n_rows >= min_rows and (max_rows is None or n_rows <= max_rows)
+
+
 def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], csv: Path, fields: list[str],
              call: Any, work_name: str = "bench-budget", part: tuple[int, int] = (0, 1),
              split_seed: int = SEED, min_rows: int = 0, max_rows: int | None = None) -> None:
@@ -255,7 +260,7 @@ def held_out(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str
         if not todo:
             continue
         task = load_task(specs[info["name"]], max_rows=MAX_ROWS)
-        if task.n_rows < min_rows or (max_rows is not None and task.n_rows > max_rows):
+        if not within_rows(task.n_rows, min_rows, max_rows):
             continue
         db_path = fold_db(meta_db, set(folds[fold]), work, fold)
         run_task(f"[{i}/{len(chosen)}]", info["name"], info["group_key"], fold, task, db_path, todo, csv, fields,
@@ -312,7 +317,7 @@ def unseen(meta_db: str, budgets: list[float], methods: list[str], csv: Path, fi
         if (i - 1) % part[1] != part[0] or not todo:
             continue
         task = make_task(read_table(path), target, name=name)
-        if task.n_rows < min_rows or (max_rows is not None and task.n_rows > max_rows):
+        if not within_rows(task.n_rows, min_rows, max_rows):
             continue
         run_task(f"[{i}/{len(tables)}]", name, "unseen", -1, task, meta_db, todo, csv, fields, call, split_seed)
 
