@@ -646,7 +646,7 @@ def _dataset_input(ref: DatasetRef) -> Any:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # mlflow warns that a local path source is "not an artifact"
-        rows = max(1, min(1000, SCHEMA_CELLS // max(1, ref.frame.shape[1])))
+        rows = max(1, min(1000, SCHEMA_CELLS // ref.frame.shape[1]))  # (the frame holds the target)
         ds = from_pandas(ref.frame.head(rows), targets=ref.target, name=ref.name,
                          digest=ref.digest[:36] if ref.digest else None,
                          **({"source": ref.source} if ref.source else {}))
