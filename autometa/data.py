@@ -66,6 +66,7 @@ FALSE_WORDS = frozenset({"false", "no", "f", "n"})
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|rownames?|index)($|[_\W])", re.IGNORECASE)
 PARQUET_MAGIC = b"PAR1"
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"\x1f\x8b", b"SQLite")
+DECIMAL_COMMA = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # a number with a decimal comma, as a European CSV writes it
 
 
 class AutoMetaWarning(UserWarning):
@@ -190,8 +191,29 @@ def read_table(path: str | Path) -> pd.DataFrame:
             message(f"file '{p}' could not be parsed as delimited text ({first})",
                     "check that every row has the same number of fields, or export it as Parquet")
         ) from exc
+    if delimiter != "," and _decimal_commas(df):  # European numbers: "3,14" with ';' between fields
+        df = pd.read_csv(p, sep=delimiter, encoding=encoding, low_memory=False, skipinitialspace=True,
+                         decimal=",")
     df.columns = [str(c).strip() for c in df.columns]
     return _check_rows(df, p)
+
+
+def _decimal_commas(df: pd.DataFrame) -> bool:
+    """Whether some text column holds only numbers written with a decimal comma ("-3,14")."""
+    for name in df.columns:
+        if not _textual(df[name]):
+            continue
+        values = df[name].dropna().astype(str).str.strip()
+        if len(values) and values.str.fullmatch(DECIMAL_COMMA).all() and values.str.contains(",").any():
+            return True
+    return False
+
+
+def _textual(s: pd.Series) -> bool:
+    """Whether a column holds text: object dtype, or pandas 3's string dtype."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    return bool(is_object_dtype(s) or is_string_dtype(s))
 
 
 def _sniff_encoding(path: Path, head: bytes) -> str:
@@ -305,7 +327,7 @@ def make_task(
                                 "add feature columns"))
 
     missing = y_raw.isna().to_numpy()
-    y_num = pd.to_numeric(y_raw, errors="coerce") if y_raw.dtype == object else None
+    y_num = pd.to_numeric(y_raw, errors="coerce") if _textual(y_raw) else None
     if y_num is not None and y_num.notna().sum() == y_raw.notna().sum():
         y_raw = y_num  # numbers stored as text
     if pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw):

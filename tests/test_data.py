@@ -18,10 +18,21 @@ def test_reads_semicolon_csv_and_parquet(tmp_path: Path) -> None:
     df = pd.DataFrame({"x": [1.5, 2.5, 3.5], "c": ["a", "b", "c"]})
     (tmp_path / "semi.csv").write_text("x;c\n1,5;a\n2,5;b\n3,5;c\n", encoding="utf-8")
     assert read_table(tmp_path / "semi.csv").columns.tolist() == ["x", "c"]
+    assert read_table(tmp_path / "semi.csv")["x"].tolist() == [1.5, 2.5, 3.5]  # decimal commas
+    (tmp_path / "words.csv").write_text("x;c\n1;a,b\n2;5,5\n", encoding="utf-8")
+    assert read_table(tmp_path / "words.csv")["c"].tolist() == ["a,b", "5,5"]  # text with commas stays text
     (tmp_path / "tab.tsv").write_text("x\tc\n1.5\ta\n2.5\tb\n", encoding="utf-8")
     assert read_table(tmp_path / "tab.tsv")["x"].tolist() == [1.5, 2.5]
     df.to_parquet(tmp_path / "t.parquet")
     pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), df)
+
+
+@pytest.mark.parametrize("dtype", [object, "str"])
+def test_numbers_stored_as_text_make_a_regression_target(dtype: object) -> None:
+    y = pd.Series([f"{v}.5" for v in range(30)], dtype=dtype)  # pandas 3 reads text as "str", not object
+    task = make_task(pd.DataFrame({"x": np.arange(30.0) % 7, "y": y}), target="y")
+    assert task.kind == "regression"
+    assert task.y[:2].tolist() == [0.5, 1.5]
 
 
 def test_non_utf8_text_is_read_with_a_warning(tmp_path: Path) -> None:
