@@ -61,6 +61,8 @@ TASK_KINDS: tuple[str, ...] = ("binary", "multiclass", "regression")
 TARGET_NAMES = ("target", "class", "label", "y")
 MAX_MULTICLASS_INT_LEVELS = 20
 NUMERIC_SHARE = 0.95
+# placeholders for a missing value in a column of numbers (UCI and OpenML exports write "?")
+MISSING_MARKS = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing"})
 TRUE_WORDS = frozenset({"true", "yes", "t", "y"})
 FALSE_WORDS = frozenset({"false", "no", "f", "n"})
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|rownames?|index)($|[_\W])", re.IGNORECASE)
@@ -326,6 +328,8 @@ def make_task(
         raise DataError(message(f"the table has only the target column '{target}'",
                                 "add feature columns"))
 
+    if _textual(y_raw):  # "?" marks a missing target in UCI and OpenML exports
+        y_raw = y_raw.mask(y_raw.astype(str).str.strip() == "?")
     missing = y_raw.isna().to_numpy()
     y_num = pd.to_numeric(y_raw, errors="coerce") if _textual(y_raw) else None
     if y_num is not None and y_num.notna().sum() == y_raw.notna().sum():
@@ -495,9 +499,9 @@ def _column_kind(name: str, s: pd.Series) -> tuple[ColumnKind | None, str]:
     if set(lower.unique()) <= TRUE_WORDS | FALSE_WORDS and distinct == 2:
         return "boolean", ""
     numbers = pd.to_numeric(text, errors="coerce")
-    parsed = int(numbers.notna().sum())
-    if parsed == len(text) or (parsed >= NUMERIC_SHARE * len(text) and parsed > 0):
-        bad = text[numbers.isna()]
+    parsed, marked = int(numbers.notna().sum()), lower.isin(MISSING_MARKS)
+    if parsed == len(text) or (parsed >= NUMERIC_SHARE * int((~marked).sum()) and parsed > 0):
+        bad = text[numbers.isna() & ~marked]
         if len(bad):
             _warn(f"column '{name}' is numeric but {len(bad)} values are not numbers "
                   f"(e.g. {bad.iloc[0]!r}); they are treated as missing")

@@ -35,6 +35,18 @@ def test_numbers_stored_as_text_make_a_regression_target(dtype: object) -> None:
     assert task.y[:2].tolist() == [0.5, 1.5]
 
 
+def test_question_marks_are_missing_values_in_numbers_and_in_the_target(recwarn: pytest.WarningsRecorder) -> None:
+    rng = np.random.default_rng(0)
+    a = [f"{v:.3f}" if i % 7 else "?" for i, v in enumerate(rng.normal(size=70))]  # a UCI/OpenML export
+    y = ["yes", "no"] * 34 + ["?", "?"]
+    task = make_task(pd.DataFrame({"a": a, "c": ["u", "v"] * 35, "y": y}), target="y")
+    assert {c.name: c.kind for c in task.columns} == {"a": "numeric", "c": "categorical"}
+    assert task.n_rows == 68 and sorted(map(str, task.classes)) == ["no", "yes"]
+    assert not [w for w in recwarn if "not numbers" in str(w.message)]  # a marker is not a bad value
+    mixed = make_task(pd.DataFrame({"a": [*a[:60], *"abcdefghij"], "y": ["yes", "no"] * 35}), target="y")
+    assert mixed.columns[0].kind == "categorical"  # words, not markers, keep a column text
+
+
 def test_non_utf8_text_is_read_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("name,city\nJosé,Zürich\nRené,Köln\n".encode("cp1252"))
@@ -115,7 +127,7 @@ def test_column_typing_and_drops() -> None:
         "code": [f"C{i:04d}" for i in range(n)],
         "empty": [np.nan] * n,
         "const": [3] * n,
-        "num_text": [str(v) for v in rng.normal(size=n - 2)] + ["n/a", "?"],
+        "num_text": [str(v) for v in rng.normal(size=n - 2)] + ["oops", "?"],  # a bad value, a marker
         "when": pd.date_range("2021-01-01", periods=n).strftime("%Y-%m-%d"),
         "flag": ["True", "False"] * (n // 2),
         "cat": rng.choice(["a", "b"], size=n),
