@@ -22,6 +22,12 @@ and writes its schema without indentation. The JSON is the same, and skops reads
 Measured on a stack of seven regression bags from a 60 s fit (121 MB as skops wrote it): 20.9 s
 to dump before, 2.1 s inside the context, where the file is 70 MB. If skops' internals are not
 the ones this was written for, the context changes nothing and the dump is only slower.
+
+**Listing the types** a file needs (``get_untrusted_types``, for the saved model's trusted
+types) reads every array's bytes out of the zip file to wrap them in a buffer that the audit
+trusts without looking inside: on that 77 MB stack, more time than the dump itself (2.8 s
+against 2.3 s in a 60 s fit's write). ``untrusted_types`` audits the same tree with those
+entries read as empty, and gives the same list.
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["import_skops", "linear_dumps"]
+__all__ = ["import_skops", "linear_dumps", "untrusted_types"]
 
 # the package that scikit-learn's walk imports torch through (``import_skops``)
 _TORCH_NAMESPACE = "sklearn.externals.array_api_compat.torch"
@@ -106,3 +112,36 @@ def import_skops() -> types.ModuleType:
         if sys.modules.get(_TORCH_NAMESPACE) is placeholder:
             del sys.modules[_TORCH_NAMESPACE]
     return skops.io
+
+
+class _Unread:
+    """A skops file, opened for reading, whose entries other than its schema read as empty."""
+
+    def __init__(self, zip_file: zipfile.ZipFile) -> None:
+        self._zip_file = zip_file
+
+    def read(self, name: str) -> bytes:
+        return self._zip_file.read(name) if name == "schema.json" else b""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._zip_file, name)
+
+
+def untrusted_types(data: bytes) -> list[str]:
+    """skops' ``get_untrusted_types(data=data)``, sorted, without reading the arrays (see the
+    module): where skops' internals are not the ones this was written for, skops' own answers."""
+    import dataclasses
+    import io
+
+    sio = import_skops()
+    try:
+        from skops.io._audit import get_tree
+        from skops.io._utils import read_schema
+    except ImportError:
+        return sorted(sio.get_untrusted_types(data=data))
+    with zipfile.ZipFile(io.BytesIO(data)) as zip_file:
+        schema, context = read_schema(zip_file)
+        if isinstance(context, type) or not dataclasses.is_dataclass(context) or not hasattr(context, "src"):
+            return sorted(sio.get_untrusted_types(data=data))
+        context = dataclasses.replace(context, src=_Unread(zip_file))
+        return sorted(get_tree(schema, load_context=context, trusted=None).get_unsafe_set())

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning
-from autometa.skops_io import import_skops, linear_dumps
+from autometa.skops_io import import_skops, linear_dumps, untrusted_types
 from autometa.trust import check_trusted
 
 if TYPE_CHECKING:
@@ -455,7 +455,7 @@ def _trusted_types(model: Any) -> list[str]:
 
     with linear_dumps():
         data = sio.dumps(model)
-    types = check_trusted(sio.get_untrusted_types(data=data), "the model")
+    types = check_trusted(untrusted_types(data), "the model")
     with contextlib.suppress(TypeError):  # not weak-referenceable: its save serializes it again
         _DUMPED[model] = data
     return types

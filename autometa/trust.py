@@ -30,8 +30,8 @@ def check_trusted(types: list[str], where: str) -> list[str]:
 
 def loads_trusted(data: bytes, where: str) -> object:
     """A skops-serialized object, loaded after checking its types against the allowlist."""
-    from autometa.skops_io import import_skops
+    from autometa.skops_io import import_skops, untrusted_types
 
     sio = import_skops()
 
-    return sio.loads(data, trusted=check_trusted(sio.get_untrusted_types(data=data), where))
+    return sio.loads(data, trusted=check_trusted(untrusted_types(data), where))

@@ -17,7 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegresso
 from sklearn.linear_model import Ridge
 
 from autometa.ensemble import FoldBag, LevelTwo, StackedEnsemble, WeightedEnsemble, stack_columns
-from autometa.skops_io import linear_dumps
+from autometa.skops_io import linear_dumps, untrusted_types
 
 
 def _stack(kind: type = WeightedEnsemble) -> tuple[object, pd.DataFrame]:
@@ -76,6 +76,22 @@ def test_linear_dumps_write_what_skops_loads_and_leave_skops_as_it_was() -> None
     assert sorted(sio.get_untrusted_types(data=data)) == sorted(sio.get_untrusted_types(data=plain))
     loaded = sio.loads(data, trusted=sio.get_untrusted_types(data=data))
     assert np.array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_types_listed_without_reading_the_arrays_are_skops_own_list() -> None:
+    from functools import partial
+
+    from scipy import sparse
+
+    model, _ = _stack(StackedEnsemble)
+    others = {"sparse": sparse.random(20, 5, density=0.3, format="csr", random_state=0),
+              "objects": np.array(["a", 1, None], dtype=object), "function": partial(np.round, decimals=2),
+              "dtype": np.dtype("float32"), "generator": np.random.default_rng(0)}
+    for obj in (model, others):
+        data = sio.dumps(obj)
+        listed = untrusted_types(data)
+        assert listed == sorted(sio.get_untrusted_types(data=data)) and listed
+    assert "autometa.ensemble.StackedEnsemble" in untrusted_types(sio.dumps(model))
 
 
 def test_skops_is_imported_without_torch_and_trusts_the_same_estimators() -> None:
