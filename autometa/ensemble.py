@@ -162,6 +162,7 @@ class _Combination(BaseEstimator):
 
     members: Sequence[Any]
     classes: Sequence[Any]
+    values_dtype = "float64"  # a regressor's ``predict``: one value per row, of this type
 
     def fit(self, X: Any, y: Any) -> Any:
         """Refit every member on ``(X, y)``."""

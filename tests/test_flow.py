@@ -159,6 +159,12 @@ def test_a_saved_classifier_signature_names_its_labels_without_predicting(tmp_pa
     assert outputs[0]["tensor-spec"]["dtype"] == "str"
     save_model(Ridge().fit(X, X["a"]), tmp_path / "reg", X.head(5))  # a regressor predicts its example
     assert Model.load(tmp_path / "reg" / "MLmodel").signature.outputs.to_dict()[0]["tensor-spec"]["dtype"] == "float64"
+    stacked = WeightedEnsemble([FoldBag([Ridge(alpha=a).fit(X, X["a"]) for a in (1.0, 9.0)])], [1.0])
+    with monkeypatch.context() as patched:  # an ensemble of regressors: not predicted either
+        patched.setattr(WeightedEnsemble, "predict", unpredictable)
+        save_model(stacked, tmp_path / "ens", X.head(5))
+    outputs = Model.load(tmp_path / "ens" / "MLmodel").signature.outputs.to_dict()
+    assert outputs == infer_signature(X, stacked.predict(X.head(5))).outputs.to_dict()  # as predicted
 
 
 def test_regression_fit_without_tracking() -> None:
