@@ -1,4 +1,8 @@
-"""Plots saved as PNG artifacts (matplotlib, headless)."""
+"""Plots saved as PNG artifacts (matplotlib, headless).
+
+Figures are made with ``matplotlib.figure.Figure`` and its Agg canvas, without ``pyplot``:
+no global state, nothing to close, and 0.2 s less to import inside a fit's time budget.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,10 @@ if TYPE_CHECKING:
 __all__ = ["plot_anytime", "plot_history", "plot_importances"]
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(dpi=100, **kwargs)
 
 
 def _best_so_far(records: Sequence[TrialRecord], greater_is_better: bool) -> tuple[list[int], list[float]]:
@@ -36,10 +37,10 @@ def _best_so_far(records: Sequence[TrialRecord], greater_is_better: bool) -> tup
 def plot_history(records: Sequence[TrialRecord], metric: str, greater_is_better: bool,
                  path: str | Path) -> Path:
     """Score of each completed trial and the best so far, against the trial number."""
-    plt = _pyplot()
     done = sorted((r for r in records if r.state == "complete" and r.value is not None),
                   key=lambda r: r.number)
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
     if done:
         xs, best = _best_so_far(done, greater_is_better)
         learners = sorted({r.config.learner for r in done})
@@ -55,16 +56,14 @@ def plot_history(records: Sequence[TrialRecord], metric: str, greater_is_better:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
 def plot_importances(importances: Mapping[str, Mapping[str, float]], path: str | Path) -> Path:
     """Each learner's hyperparameter importances (fANOVA), one panel per learner."""
-    plt = _pyplot()
     items = list(importances.items())[:6]
-    fig, axes = plt.subplots(max(len(items), 1), 1, figsize=(7, 1.2 + 1.6 * max(len(items), 1)), dpi=100,
-                             squeeze=False)
+    fig = _figure(figsize=(7, 1.2 + 1.6 * max(len(items), 1)))
+    axes = fig.subplots(max(len(items), 1), 1, squeeze=False)
     for ax, (learner, values) in zip(axes[:, 0], items, strict=False):
         names = list(values)[::-1]
         ax.barh(names, [values[n] for n in names], color="tab:blue")
@@ -78,7 +77,6 @@ def plot_importances(importances: Mapping[str, Mapping[str, float]], path: str |
     fig.suptitle("Hyperparameter importances per learner", fontsize=10)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
 
 
@@ -87,8 +85,8 @@ def plot_anytime(records: Sequence[TrialRecord], metric: str, greater_is_better:
     """The anytime curve: the best score against the trial, next to the meta-learner's predicted
     curve (the running best of the predicted percentiles of the configurations it recommended, in
     the order they ran; percentile among past configurations on similar tasks, right axis)."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    fig = _figure(figsize=(7, 4))
+    ax = fig.subplots()
     xs, best = _best_so_far(records, greater_is_better)
     if xs:
         ax.step(xs, best, where="post", color="black", linewidth=1.6, label=f"best {metric} so far")
@@ -111,5 +109,4 @@ def plot_anytime(records: Sequence[TrialRecord], metric: str, greater_is_better:
     ax.set_title("Anytime curve" + (" with the meta-learner's prediction" if predicted else " (cold search)"))
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
     return Path(path)
