@@ -141,7 +141,8 @@ def untrusted_types(data: bytes) -> list[str]:
         return sorted(sio.get_untrusted_types(data=data))
     with zipfile.ZipFile(io.BytesIO(data)) as zip_file:
         schema, context = read_schema(zip_file)
-        if isinstance(context, type) or not dataclasses.is_dataclass(context) or not hasattr(context, "src"):
+        try:
+            context = dataclasses.replace(context, src=_Unread(zip_file))
+        except TypeError:  # not a dataclass with a source: skops' own
             return sorted(sio.get_untrusted_types(data=data))
-        context = dataclasses.replace(context, src=_Unread(zip_file))
         return sorted(get_tree(schema, load_context=context, trusted=None).get_unsafe_set())
