@@ -277,14 +277,16 @@ def test_importances_judge_a_long_search_on_an_even_sample_of_its_trials(monkeyp
 
 def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_trial(  # type: ignore[no-untyped-def]
         tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
     import signal
+    import threading
 
     recorded: list[int] = []
 
     class Finalized:
         def __del__(self) -> None:  # Python prints and drops what a finalizer raises
-            os.kill(os.getpid(), signal.SIGINT)
+            # to the main thread: sent to the process, it may land on another of its threads (a
+            # library's, an earlier test's), where it does not cut the sleep below
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
             time.sleep(0.05)  # the handler runs here, inside the finalizer
 
     def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
