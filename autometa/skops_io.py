@@ -143,6 +143,6 @@ def untrusted_types(data: bytes) -> list[str]:
         schema, context = read_schema(zip_file)
         try:
             context = dataclasses.replace(context, src=_Unread(zip_file))
-        except TypeError:  # not a dataclass with a source: skops' own
+            return sorted(get_tree(schema, load_context=context, trusted=None).get_unsafe_set())
+        except Exception:  # a context without a source, or a node that reads its entry's bytes
             return sorted(sio.get_untrusted_types(data=data))
-        return sorted(get_tree(schema, load_context=context, trusted=None).get_unsafe_set())

@@ -94,6 +94,19 @@ def test_types_listed_without_reading_the_arrays_are_skops_own_list() -> None:
     assert "autometa.ensemble.StackedEnsemble" in untrusted_types(sio.dumps(model))
 
 
+def test_types_are_listed_by_skops_own_where_its_tree_needs_the_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    import skops.io._audit as audit
+
+    model, _ = _stack()
+    data = sio.dumps(model)
+
+    def reads_bytes(*args: object, **kwargs: object) -> object:
+        raise ValueError("a node that parses its entry")
+
+    monkeypatch.setattr(audit, "get_tree", reads_bytes)  # the fast listing's tree, not skops' own
+    assert untrusted_types(data) == sorted(sio.get_untrusted_types(data=data))
+
+
 def test_skops_is_imported_without_torch_and_trusts_the_same_estimators() -> None:
     code = """
 import sys
