@@ -137,12 +137,10 @@ def untrusted_types(data: bytes) -> list[str]:
     try:
         from skops.io._audit import get_tree
         from skops.io._utils import read_schema
-    except ImportError:
-        return sorted(sio.get_untrusted_types(data=data))
-    with zipfile.ZipFile(io.BytesIO(data)) as zip_file:
-        schema, context = read_schema(zip_file)
-        try:
+
+        with zipfile.ZipFile(io.BytesIO(data)) as zip_file:
+            schema, context = read_schema(zip_file)
             context = dataclasses.replace(context, src=_Unread(zip_file))
             return sorted(get_tree(schema, load_context=context, trusted=None).get_unsafe_set())
-        except Exception:  # a context without a source, or a node that reads its entry's bytes
-            return sorted(sio.get_untrusted_types(data=data))
+    except Exception:  # other internals, a context without a source, a node that reads its entry's bytes
+        return sorted(sio.get_untrusted_types(data=data))
