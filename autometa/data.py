@@ -328,10 +328,11 @@ def make_task(
         raise DataError(message(f"the table has only the target column '{target}'",
                                 "add feature columns"))
 
+    y_num = None
     if _textual(y_raw):  # "?" marks a missing target in UCI and OpenML exports
         y_raw = y_raw.mask(y_raw.astype(str).str.strip() == "?")
+        y_num = pd.to_numeric(y_raw, errors="coerce")
     missing = y_raw.isna().to_numpy()
-    y_num = pd.to_numeric(y_raw, errors="coerce") if _textual(y_raw) else None
     if y_num is not None and y_num.notna().sum() == y_raw.notna().sum():
         y_raw = y_num  # numbers stored as text
     if pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw):
