@@ -83,7 +83,7 @@ def _parse_cv(value: str) -> int | str:
 
 @app.command()
 def fit(
-    data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file.")],
+    data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file, also gzip/bz2/xz/zip-compressed.")],
     target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
     task: Annotated[str, typer.Option(help="auto, binary, multiclass, classification or regression.")] = "auto",
     metric: Annotated[str | None, typer.Option(help="roc_auc, log_loss, accuracy, balanced_accuracy, f1_macro, rmse, mae, r2 (default per task).")] = None,
@@ -481,7 +481,7 @@ def worker(
 
 @app.command()
 def recommend(
-    data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file.")],
+    data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file, also gzip/bz2/xz/zip-compressed.")],
     target: Annotated[str | None, typer.Option(help="Target column (default: target/class/label/y, else the last).")] = None,
     task: Annotated[str, typer.Option(help="auto, binary, multiclass, classification or regression.")] = "auto",
     top_k: Annotated[int, typer.Option(help="How many configurations.")] = 10,
@@ -710,7 +710,7 @@ def meta_train_cmd(
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="A model folder saved by 'autometa fit' (or the fit's output folder).")],
-    data: Annotated[Path, typer.Argument(help="CSV or Parquet file with the training columns.")],
+    data: Annotated[Path, typer.Argument(help="CSV or Parquet file (also compressed) with the training columns.")],
     output: Annotated[Path | None, typer.Option(help="Write predictions to this CSV (default: print them).")] = None,
     proba: Annotated[bool, typer.Option("--proba", help="Add class probabilities (classification).")] = False,
 ) -> None:

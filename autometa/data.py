@@ -68,6 +68,8 @@ FALSE_WORDS = frozenset({"false", "no", "f", "n"})
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|rownames?|index)($|[_\W])", re.IGNORECASE)
 PARQUET_MAGIC = b"PAR1"
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"\x1f\x8b", b"SQLite")
+# read through: the table inside (a zip archive only where it holds one file)
+COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
 DECIMAL_COMMA = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # a number with a decimal comma, as a European CSV writes it
 
 
@@ -139,14 +141,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     Args:
         path: The file. Parquet is recognised by its magic bytes or a
-            ``.parquet``/``.pq`` suffix; anything else is read as delimited text.
+            ``.parquet``/``.pq`` suffix; anything else is read as delimited text. A file
+            compressed with gzip, bz2 or xz, or a zip archive of one file, is read through.
 
     Returns:
         The table, columns as named in the file.
 
     Raises:
-        DataError: The file is missing, empty, binary, has no data rows or has
-            duplicate column names.
+        DataError: The file is missing, empty, binary, a damaged archive, has no data rows
+            or has duplicate column names.
 
     Example:
         >>> df = read_table("examples/titanic.csv")  # doctest: +SKIP
@@ -160,11 +163,18 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise DataError(message(f"'{p}' is a directory", "pass a CSV or Parquet file"))
     with p.open("rb") as fh:
         head = fh.read(65536)
+    data = _unpacked(p, head)  # a compressed file's contents (None: not compressed)
+    if data is not None:
+        head = data[:65536]
     if not head.strip():
         raise DataError(message(f"file '{p}' is empty", "pass a file with a header row and data rows"))
-    if head.startswith(PARQUET_MAGIC) or p.suffix.lower() in (".parquet", ".pq"):
+
+    def source() -> Any:
+        return p if data is None else io.BytesIO(data)
+
+    if head.startswith(PARQUET_MAGIC) or (data is None and p.suffix.lower() in (".parquet", ".pq")):
         try:
-            df = pd.read_parquet(p)
+            df = pd.read_parquet(source())
         except Exception as exc:  # pyarrow raises several unrelated types
             raise DataError(
                 message(f"file '{p}' is not a readable Parquet file ({type(exc).__name__})",
@@ -173,18 +183,19 @@ def read_table(path: str | Path) -> pd.DataFrame:
         _check_columns(list(map(str, df.columns)), p)
         df.columns = [str(c) for c in df.columns]
         return _check_rows(df, p)
-    encoding = _sniff_encoding(p, head)
+    encoding = _sniff_encoding(p, head, data)
     if head.startswith(BINARY_SIGNATURES) or (b"\x00" in head and not encoding.startswith("utf-16")):
         raise DataError(
             message(f"file '{p}' is binary, not delimited text",
-                    "autometa reads CSV (any delimiter) or Parquet: export the table to one of them")
+                    "autometa reads CSV (any delimiter, also gzip-, bz2-, xz- or zip-compressed) or Parquet: "
+                    "export the table to one of them")
         )
     sample = head.decode(encoding, errors="replace")
     delimiter = _sniff_delimiter(sample)
     header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     _check_columns([h.strip() for h in header], p)
     try:
-        df = pd.read_csv(p, sep=delimiter, encoding=encoding, low_memory=False, skipinitialspace=True)
+        df = pd.read_csv(source(), sep=delimiter, encoding=encoding, low_memory=False, skipinitialspace=True)
     except pd.errors.EmptyDataError as exc:
         raise DataError(message(f"file '{p}' has no columns", "pass a CSV with a header row")) from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -194,7 +205,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
                     "check that every row has the same number of fields, or export it as Parquet")
         ) from exc
     if delimiter != "," and _decimal_commas(df):  # European numbers: "3,14" with ';' between fields
-        df = pd.read_csv(p, sep=delimiter, encoding=encoding, low_memory=False, skipinitialspace=True,
+        df = pd.read_csv(source(), sep=delimiter, encoding=encoding, low_memory=False, skipinitialspace=True,
                          decimal=",")
     df.columns = [str(c).strip() for c in df.columns]
     return _check_rows(df, p)
@@ -218,12 +229,49 @@ def _textual(s: pd.Series) -> bool:
     return bool(is_object_dtype(s) or is_string_dtype(s))
 
 
-def _sniff_encoding(path: Path, head: bytes) -> str:
+def _unpacked(path: Path, head: bytes) -> bytes | None:
+    """The file inside a gzip, bz2 or xz file, or inside a zip archive of one file (``head``: the
+    file's first bytes; None where it is not compressed).
+
+    Raises:
+        DataError: A damaged file, a zip archive of several files, or an Excel workbook."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+    import zlib
+
+    kind = next((name for magic, name in COMPRESSED.items() if head.startswith(magic)), None)
+    if kind is None:
+        return None
+    try:
+        if kind != "zip":
+            opener: Any = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[kind]
+            with opener(path, "rb") as fh:
+                return bytes(fh.read())
+        with zipfile.ZipFile(path) as archive:
+            names = [m.filename for m in archive.infolist()  # not the folders, nor macOS's extras
+                     if not m.is_dir() and not m.filename.startswith("__MACOSX/")
+                     and not Path(m.filename).name.startswith(".")]
+            if "xl/workbook.xml" in names:
+                raise DataError(message(f"file '{path}' is an Excel workbook",
+                                        "save the sheet as CSV (File > Save As > CSV) and pass that file"))
+            if len(names) != 1:
+                raise DataError(message(f"file '{path}' is a zip archive of {len(names)} files",
+                                        "pass the table itself, or a zip archive that holds only the table"))
+            return archive.read(names[0])
+    except (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile) as exc:
+        raise DataError(message(f"file '{path}' is a damaged {kind} file ({exc})",
+                                "compress the table again, or pass it uncompressed")) from exc
+
+
+def _sniff_encoding(path: Path, head: bytes, data: bytes | None = None) -> str:
+    """The text encoding of ``path`` (``data``: its contents, where already read)."""
     if head.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
-    data = path.read_bytes()
+    data = path.read_bytes() if data is None else data
     try:
         data.decode("utf-8")
         return "utf-8"

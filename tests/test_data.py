@@ -47,6 +47,45 @@ def test_question_marks_are_missing_values_in_numbers_and_in_the_target(recwarn:
     assert mixed.columns[0].kind == "categorical"  # words, not markers, keep a column text
 
 
+@pytest.mark.parametrize("packing", ["gzip", "bz2", "xz", "zip"])
+def test_compressed_files_are_read_through(tmp_path: Path, packing: str) -> None:
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    text = b"x;c\n1,5;a\n2,5;b\n3,5;c\n"  # the same sniffing as plain text: ';', decimal commas
+    path = tmp_path / f"t.csv.{packing}"
+    if packing == "zip":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("t.csv", text)
+            archive.writestr("__MACOSX/._t.csv", b"\x00")  # what macOS adds is not a second table
+    else:
+        path.write_bytes({"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[packing](text))
+    df = read_table(path)
+    assert df.columns.tolist() == ["x", "c"] and df["x"].tolist() == [1.5, 2.5, 3.5]
+
+
+def test_zip_archives_of_a_parquet_file_and_of_several_files(tmp_path: Path) -> None:
+    import zipfile
+
+    df = pd.DataFrame({"x": [1.5, 2.5], "c": ["a", "b"]})
+    df.to_parquet(tmp_path / "t.parquet")
+    with zipfile.ZipFile(tmp_path / "pq.zip", "w") as archive:
+        archive.write(tmp_path / "t.parquet", "t.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "pq.zip"), df)
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as archive:
+        archive.writestr("a.csv", "a\n1\n")
+        archive.writestr("b.csv", "b\n1\n")
+    with pytest.raises(DataError, match="zip archive of 2 files; pass the table itself"):
+        read_table(tmp_path / "two.zip")
+    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as archive:  # a workbook is a zip of XML parts
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(DataError, match="Excel workbook; save the sheet as CSV"):
+        read_table(tmp_path / "book.xlsx")
+
+
 def test_non_utf8_text_is_read_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("name,city\nJosé,Zürich\nRené,Köln\n".encode("cp1252"))
@@ -63,7 +102,8 @@ def test_non_utf8_text_is_read_with_a_warning(tmp_path: Path) -> None:
         (b"   \n\n", "is empty"),
         (b"a,b,target\n", "no data rows"),
         (b"a,b,a\n1,2,3\n4,5,6\n", "duplicate column name 'a'"),
-        (b"PK\x03\x04\x14\x00binary-zip-or-xlsx", "binary"),
+        (b"PK\x03\x04\x14\x00not-really-a-zip", "damaged zip"),
+        (b"\x1f\x8b\x08\x00cut-short", "damaged gzip"),
         (b"\x89PNG\r\n\x1a\n\x00\x00", "binary"),
         (b"PAR1 not really parquet", "not a readable Parquet"),
         (b'a,b\n1,"unterminated\n', "could not be parsed"),
