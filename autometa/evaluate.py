@@ -30,18 +30,11 @@ if TYPE_CHECKING:
     from autometa.metrics import Metric
     from autometa.spaces import Config
 
-__all__ = ["BUDGET_FOLDS", "HOLDOUT_ROWS", "RESHUFFLE", "CVPlan", "Evaluation", "Reporter", "align_proba",
-           "budget_folds", "cross_validate", "fold_cost", "plan_cv", "predict_scores", "reshuffled", "shuffled_plan",
-           "trial_plan"]
+__all__ = ["HOLDOUT_ROWS", "RESHUFFLE", "CVPlan", "Evaluation", "Reporter", "align_proba", "cross_validate", "plan_cv",
+           "predict_scores", "reshuffled", "shuffled_plan", "trial_plan"]
 
 HOLDOUT_ROWS = 100_000
 DEFAULT_FOLDS = 5
-# ``cv="auto"`` under a time budget too short for the recommended configurations' 5-fold
-# cross-validations (``budget_folds``): three folds cost about half as much (three fits on two
-# thirds of the rows against five on four fifths), so about twice as many trials fit. Side by side
-# (benchmarks/README.md, section 11, session 31): at 10 s better on 8 of 9 held-out tasks; at 60 s
-# on the unseen tables better on 4 of 7, where most searches have the time for five folds
-BUDGET_FOLDS = 3
 # under a deadline, a fold with more validation rows than twice this predicts this many first and
 # times the rest (``_predict_within``): a model's predictions can take far longer than its fit (a
 # k-nearest neighbours model's grow with its training rows times these rows; on an 80/20 holdout
@@ -97,8 +90,8 @@ def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
 
     Args:
         task: The task.
-        cv: ``"auto"`` (5 folds, holdout above 100,000 rows; a budgeted fit may then choose
-            ``budget_folds``), ``"holdout"``, or a number of folds >= 2.
+        cv: ``"auto"`` (5 folds, holdout above 100,000 rows), ``"holdout"``, or a
+            number of folds >= 2.
         seed: Shuffling seed.
 
     Raises:
@@ -138,24 +131,6 @@ def plan_cv(task: Task, cv: int | str = "auto", *, seed: int = 0) -> CVPlan:
     else:
         splitter = KFold(folds, shuffle=True, random_state=seed)
     return CVPlan(tuple(splitter.split(idx, stratify)), "kfold")
-
-
-def budget_folds(predicted: Sequence[float | None], seconds: float) -> int:
-    """The folds of ``cv="auto"`` for a search of ``seconds`` (a time budget's): ``BUDGET_FOLDS``
-    where ``predicted``, the predicted seconds of a 5-fold cross-validation of the configurations
-    the meta-learner ranks first (``Recommendation.wanted``), add up to more than that, else
-    ``DEFAULT_FOLDS``. Where nothing is predicted (no meta_db, meta-learning off), the default."""
-    known = [s for s in predicted if s is not None]
-    return BUDGET_FOLDS if known and sum(known) > seconds else DEFAULT_FOLDS
-
-
-def fold_cost(plan: CVPlan) -> float:
-    """A plan's cross-validation seconds relative to a 5-fold one's (the past runs'): k folds fit
-    k times on ``(k - 1) / k`` of the rows, at a cost in proportion to them. A holdout's (above
-    100,000 rows, far beyond the past runs' sizes) is left to the trials' calibration: 1."""
-    if plan.scheme != "kfold":
-        return 1.0
-    return (plan.n_splits - 1) / (DEFAULT_FOLDS - 1)
 
 
 def shuffled_plan(task: Task, cv: int | str, seed: int) -> CVPlan:

@@ -22,15 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning, Task
 from autometa.errors import AutoMetaError, OptionError, TrialTimeout, message
-from autometa.evaluate import (
-    budget_folds,
-    check_learners,
-    cross_validate,
-    encode_target,
-    fold_cost,
-    plan_cv,
-    trial_plan,
-)
+from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv, trial_plan
 from autometa.interrupts import interrupt_deferred
 from autometa.learners import get_learner
 from autometa.meta.db import MetaDB
@@ -132,10 +124,7 @@ class FitOptions:
             recommendation, trials and the final model; the search stops early enough to leave
             ``finish_reserve`` seconds for the final model.
         trial_timeout: Seconds one trial may run (None: no limit beyond the budget).
-        cv: ``"auto"``, ``"holdout"`` or a number of folds. ``"auto"``: 5 folds, an 80/20 holdout
-            above 100,000 rows, and under a time budget 3 folds where the recommended
-            configurations' predicted 5-fold seconds add up to more than the search has
-            (``evaluate.budget_folds``).
+        cv: ``"auto"``, ``"holdout"`` or a number of folds.
         seed: Seed for splits, sampler and models.
         ensemble: Ensemble selection over the best trials (the default: it measured better than
             refitting the single best, see benchmarks/README.md); False keeps the best trial alone.
@@ -557,24 +546,17 @@ def _started(spaces: dict[str, Any], task: Task, init: str, db: MetaDB | None) -
     return {**spaces, "mlp": dataclasses.replace(space, params=fixed, start=start)}
 
 
-def _continued(options: FitOptions, study_name: str) -> tuple[FitOptions, bool]:
-    """A continued study keeps the fidelity schedules and, where ``cv`` is ``auto``, the folds its
-    trials ran with (``auto`` could choose others now; a pruner must compare trials that report at
-    the same fractions, and the search trials scored on the same folds). Also: whether it is one."""
+def _continued_fidelity(options: FitOptions, study_name: str) -> FitOptions:
+    """A continued study keeps the fidelity schedules its trials ran with (``auto`` could choose
+    others now, and a pruner must compare trials that report at the same fractions)."""
     from autometa.search import study_attrs
 
-    if options.storage is None or options.study_name is None:
-        return options, False
     try:
         attrs = study_attrs(str(options.storage), study_name)
     except OptionError:  # a new study
-        return options, False
-    saved = attrs.get("autometa.options") or {}
-    if saved.get("fidelity"):
-        options = dataclasses.replace(options, fidelity=str(saved["fidelity"]))
-    if options.cv == "auto" and saved.get("cv") not in (None, "auto"):
-        options = dataclasses.replace(options, cv=saved["cv"])
-    return options, True
+        return options
+    saved = (attrs.get("autometa.options") or {}).get("fidelity")
+    return dataclasses.replace(options, fidelity=str(saved)) if saved else options
 
 
 def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequence[str],
@@ -740,10 +722,11 @@ def fit_task(
         found = find_start(db, task)  # a stored family with this table's columns: its MLP starts there
         if found is not None:
             options = dataclasses.replace(options, init=found)
-    study_name = options.study_name or new_study_name(task.name)
-    options, continued = _continued(options, study_name)
     metric, spaces, plan = prepare(task, options, db)
     names = list(spaces)
+    study_name = options.study_name or new_study_name(task.name)
+    if options.storage is not None and options.study_name is not None:
+        options = _continued_fidelity(options, study_name)
     if workers is not None and options.storage is None:
         raise OptionError(message("worker processes need a study storage they can share",
                                   "pass --storage (a .journal file or a PostgreSQL URL)"))
@@ -766,13 +749,7 @@ def fit_task(
         if options.time_budget is not None:
             from autometa.meta.cost import Calibrated
 
-            if options.cv == "auto" and not continued and plan.scheme == "kfold":  # the folds the budget allows
-                folds = budget_folds(recommendation.wanted or [s.seconds for s in recommendation.suggestions],
-                                     _search_seconds(options, deadline, reserve) or 0.0)
-                if folds < plan.n_splits:
-                    options = dataclasses.replace(options, cv=folds)
-                    plan = plan_cv(task, folds, seed=options.seed)
-            cost = Calibrated(recommender.cost, stored_task.metafeatures, share=fold_cost(plan))
+            cost = Calibrated(recommender.cost, stored_task.metafeatures)
     if options.fidelity == "auto":
         options = dataclasses.replace(options, fidelity=resolve_fidelity(db, stored_task, task.kind, names, options))
     budget = " and ".join(b for b in (f"{options.n_trials} trials" if options.n_trials else "",

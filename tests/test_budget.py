@@ -36,9 +36,9 @@ PACE = {"random_forest": 2.0, "extra_trees": 1.5, "lightgbm": 0.5, "hist_gradien
         "knn": 0.2, "linear": 0.05, "xgboost": 0.8, "catboost": 4.0, "mlp": 3.0}
 
 
-def timed_world(db: MetaDB, n_tasks: int = 16, seed: int = 0, slowness: float = 1.0) -> None:
-    """Tasks of 300 to 20,000 rows where a run's seconds follow its learner and the task's size
-    (times ``slowness``); scores: LightGBM best, linear worst."""
+def timed_world(db: MetaDB, n_tasks: int = 16, seed: int = 0) -> None:
+    """Tasks of 300 to 20,000 rows where a run's seconds follow its learner and the task's size;
+    scores: LightGBM best, linear worst."""
     rng = np.random.default_rng(seed)
     spaces = load_spaces()
     slots = build_portfolio({k: v for k, v in spaces.items() if k in CORPUS_LEARNERS}, 3)
@@ -52,7 +52,7 @@ def timed_world(db: MetaDB, n_tasks: int = 16, seed: int = 0, slowness: float = 
         runs = []
         for slot in slots:
             quality = {"lightgbm": 0.9, "linear": 0.6}.get(slot.learner, 0.75) + float(rng.normal(scale=0.01))
-            seconds = slowness * PACE[slot.learner] * rows_ / 1000 * float(np.exp(rng.normal(scale=0.1)))
+            seconds = PACE[slot.learner] * rows_ / 1000 * float(np.exp(rng.normal(scale=0.1)))
             runs.append(RunRow(task_digest=task.digest, learner=slot.learner, space_version=slot.space_version,
                                params=slot.config(spaces[slot.learner], "binary").params, metric="roc_auc",
                                direction="maximize", score=quality, fold_scores=(), fit_seconds=seconds,
@@ -465,60 +465,6 @@ def test_a_budgeted_fit_orders_its_recommendation_by_time(world: MetaDB) -> None
     # the recommendations are planned for the search's seconds: the final model's reserve is not theirs
     planned = float(re.search(r"of a ([0-9.]+) s budget", result.recommendation.suggestions[0].reason).group(1))
     assert planned <= 20 - FINISH_SECONDS
-
-
-def test_folds_follow_the_recommended_configurations_cost_against_the_search_s_seconds() -> None:
-    from autometa.evaluate import BUDGET_FOLDS, DEFAULT_FOLDS, budget_folds, fold_cost, plan_cv
-
-    assert budget_folds([4.0, 3.0, None], 6.0) == BUDGET_FOLDS == 3  # 7 s of 5-fold runs in a 6 s search
-    assert budget_folds([4.0, 1.0], 6.0) == DEFAULT_FOLDS == 5
-    assert budget_folds([None, None], 0.1) == budget_folds([], 0.1) == DEFAULT_FOLDS  # nothing predicted
-    task = make_task(mixed_frame(n=200), "target")
-    assert fold_cost(plan_cv(task, 3)) == pytest.approx(0.5)  # three fits on 2/3 against five on 4/5
-    assert fold_cost(plan_cv(task, 5)) == 1.0 and fold_cost(plan_cv(task, "holdout")) == 1.0
-
-
-def test_calibration_starts_from_the_folds_share_of_the_past_runs_cost(world: MetaDB) -> None:
-    config = load_spaces()["lightgbm"].default_config("binary")
-    model = CostModel().fit(Experience.from_db(world))
-    full, half = Calibrated(model, query(2_000)), Calibrated(model, query(2_000), share=0.5)
-    assert half.predict(config) == pytest.approx(0.5 * full.predict(config))  # type: ignore[operator]
-    half.observe(config, 2 * half.predict(config))  # type: ignore[operator]
-    assert half.predict(config) == pytest.approx(full.predict(config))  # the trials set the level from there
-
-
-def _paced_world(tmp_path_factory: pytest.TempPathFactory, slowness: float) -> MetaDB:
-    db = MetaDB(tmp_path_factory.mktemp("paced") / "meta.sqlite")
-    timed_world(db, slowness=slowness)
-    return db
-
-
-@pytest.fixture(scope="module")
-def slow_world(tmp_path_factory: pytest.TempPathFactory) -> MetaDB:
-    """Past runs whose seconds put the recommended 5-fold cross-validations of ``mixed_frame(n=200)``
-    at 1.7-3.5 s each (a linear model's at 0.2 s): together longer than a 6 s budget's search."""
-    return _paced_world(tmp_path_factory, 0.03)
-
-
-@pytest.fixture(scope="module")
-def fast_world(tmp_path_factory: pytest.TempPathFactory) -> MetaDB:
-    """The same past runs 30 times faster: the recommendations fit five folds in a 6 s budget."""
-    return _paced_world(tmp_path_factory, 0.001)
-
-
-def test_a_budget_too_short_for_the_recommendations_five_folds_searches_on_three(
-        slow_world: MetaDB, fast_world: MetaDB, tmp_path: Path) -> None:
-    task = make_task(mixed_frame(n=200), "target")
-    common = {"n_trials": None, "time_budget": 6, "n_jobs": 1, "record": False, "learners": ("lightgbm", "linear")}
-    slow = fit_task(task, FitOptions(**common), db=slow_world)  # type: ignore[arg-type]
-    assert slow.cv == "3-fold CV" and slow.model is not None
-    assert sum(slow.recommendation.wanted) > 6  # type: ignore[arg-type, union-attr]
-    assert fit_task(task, FitOptions(**common), db=fast_world).cv == "5-fold CV"  # type: ignore[arg-type]
-    assert fit_task(task, FitOptions(**common, cv=5), db=slow_world).cv == "5-fold CV"  # type: ignore[arg-type]
-    # a continued study keeps the folds its trials were scored on, whatever the budget would choose now
-    journal = {"storage": str(tmp_path / "s.journal"), "study_name": "folds"}
-    assert fit_task(task, FitOptions(**common, **journal), db=slow_world).cv == "3-fold CV"  # type: ignore[arg-type]
-    assert fit_task(task, FitOptions(**common, **journal), db=fast_world).cv == "3-fold CV"  # type: ignore[arg-type]
 
 
 def test_cli_recommend_shows_seconds_and_takes_a_budget(world: MetaDB, capsys: pytest.CaptureFixture[str],

@@ -180,20 +180,18 @@ class Calibrated:
     Args:
         model: A fitted ``CostModel`` (None: nothing is predicted).
         metafeatures: The task's meta-features.
-        share: This fit's cross-validation's seconds relative to the past runs' (5 folds), before
-            the first trial (``evaluate.fold_cost``).
     """
 
-    def __init__(self, model: CostModel | None, metafeatures: Mapping[str, float], share: float = 1.0) -> None:
-        self.model, self.metafeatures, self.share = model, dict(metafeatures), share
+    def __init__(self, model: CostModel | None, metafeatures: Mapping[str, float]) -> None:
+        self.model, self.metafeatures = model, dict(metafeatures)
         self.ratios: dict[str, list[float]] = {}  # per learner, in the order seen
-        self._raw: dict[Config, float] = {}  # the model's prediction times ``share``, once per configuration
+        self._raw: dict[Config, float] = {}  # the model's prediction, once per configuration
 
     def _predicted(self, config: Config) -> float | None:
         if self.model is None or not self.model.fitted:
             return None
         if config not in self._raw:
-            self._raw[config] = self.share * float(self.model.predict([config], self.metafeatures)[0])
+            self._raw[config] = float(self.model.predict([config], self.metafeatures)[0])
         return self._raw[config]
 
     def scale(self, learner: str) -> float:

@@ -108,9 +108,6 @@ class Recommendation:
     n_tasks: int = 0
     note: str = ""
     curriculum: CurriculumAdvice | None = None  # how to train a network, when the MLP is allowed
-    # under a time budget: the predicted seconds of the best-ranked configurations, as many as
-    # recommended, before those that take more than half of the budget were left out
-    wanted: tuple[float | None, ...] = ()
 
     def configs(self) -> list[Config]:
         return [s.config for s in self.suggestions]
@@ -250,10 +247,9 @@ class Recommender:
                 f"{head}a robust portfolio, fewer configurations, then the cold search" if lean else "")
         if query.neighbours[0][1] <= TWIN_DISTANCE:
             note = "the same data was fitted before: its best configurations first"
-        suggestions, wanted = self._timed(_unique(suggestions), values, k, time_budget)
+        suggestions = self._timed(_unique(suggestions), values, k, time_budget)
         curriculum = self.advise_curriculum(values, kind) if "mlp" in allowed_learners else None
-        return Recommendation(impl.name, suggestions, neighbours, novelty, novel, int(same.sum()), note, curriculum,
-                              wanted)
+        return Recommendation(impl.name, suggestions, neighbours, novelty, novel, int(same.sum()), note, curriculum)
 
     def neighbours(self, metafeatures: Any, kind: str) -> list[tuple[str, float]]:
         """Past tasks of the same problem type as (digest, distance), nearest first."""
@@ -287,13 +283,12 @@ class Recommender:
                                cache=self._replays)
 
     def _timed(self, suggestions: tuple[Suggestion, ...], metafeatures: Mapping[str, float], k: int,
-               time_budget: float | None) -> tuple[tuple[Suggestion, ...], tuple[float | None, ...]]:
+               time_budget: float | None) -> tuple[Suggestion, ...]:
         """The first ``k`` suggestions with their predicted seconds: cross-validation's, plus the
         import of the learner's library where this process has not paid it yet (torch's, for a
         network: about 2 s, which past runs' costs leave out), counted once, on the family's first
         suggestion in the order returned. Under a time budget: the first ``k`` that fit in half of
-        it, ordered by ``per_second``, greedily (a family's import, once paid, no longer counts);
-        and the first ``k``'s predicted seconds before that (``Recommendation.wanted``)."""
+        it, ordered by ``per_second``, greedily (a family's import, once paid, no longer counts)."""
         from autometa.learners import get_learner
 
         budgeted = time_budget is not None and self.cost.fitted
@@ -303,7 +298,7 @@ class Recommender:
         fits = [dataclasses.replace(s, seconds=None if math.isnan(t) else float(t))
                 for s, t in zip(candidates, seconds, strict=True)]
         if time_budget is None or not budgeted:
-            return _with_imports(fits, startup), ()
+            return _with_imports(fits, startup)
         affordable = [s for s in fits
                       if s.seconds is not None and s.seconds + startup[s.config.learner] <= time_budget / 2]
         affordable = affordable[:k] or fits[:1]
@@ -316,9 +311,8 @@ class Recommender:
             affordable.remove(pick)
             ranked.append(pick)
             paid.add(pick.config.learner)
-        return (tuple(dataclasses.replace(s, reason=f"{s.reason}; ~{s.seconds:.2g} s of a {time_budget:g} s budget")
-                      for s in _with_imports(ranked, startup)),
-                tuple(s.seconds for s in fits[:k]))
+        return tuple(dataclasses.replace(s, reason=f"{s.reason}; ~{s.seconds:.2g} s of a {time_budget:g} s budget")
+                     for s in _with_imports(ranked, startup))
 
     def _twin_first(self, query: Query, ranked: list[Ranked], k: int) -> list[Ranked]:
         """When the same data was fitted before (a past task at distance ~0: a user's earlier
