@@ -68,8 +68,10 @@ FALSE_WORDS = frozenset({"false", "no", "f", "n"})
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|rownames?|index)($|[_\W])", re.IGNORECASE)
 PARQUET_MAGIC = b"PAR1"
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"\x1f\x8b", b"SQLite")
-# read through: the table inside (a zip archive only where it holds one file)
-COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"PK\x03\x04": "zip"}
+# read through: the table inside (a zip archive only where it holds one file); bz2's "BZh", its
+# block size and the first block's (or the end's) mark, so that a text file beginning "BZh" stays text
+COMPRESSED = {re.compile(rb"\x1f\x8b"): "gzip", re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"): "bz2",
+              re.compile(rb"\xfd7zXZ\x00"): "xz", re.compile(rb"PK\x03\x04"): "zip"}
 DECIMAL_COMMA = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # a number with a decimal comma, as a European CSV writes it
 
 
@@ -241,7 +243,7 @@ def _unpacked(path: Path, head: bytes) -> bytes | None:
     import zipfile
     import zlib
 
-    kind = next((name for magic, name in COMPRESSED.items() if head.startswith(magic)), None)
+    kind = next((name for magic, name in COMPRESSED.items() if magic.match(head)), None)
     if kind is None:
         return None
     try:

@@ -64,6 +64,8 @@ def test_compressed_files_are_read_through(tmp_path: Path, packing: str) -> None
         path.write_bytes({"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[packing](text))
     df = read_table(path)
     assert df.columns.tolist() == ["x", "c"] and df["x"].tolist() == [1.5, 2.5, 3.5]
+    (tmp_path / "plain.csv").write_text("BZh9,x\n1,2\n")  # text that begins like bz2's mark stays text
+    assert read_table(tmp_path / "plain.csv").columns.tolist() == ["BZh9", "x"]
 
 
 def test_zip_archives_of_a_parquet_file_and_of_several_files(tmp_path: Path) -> None:
