@@ -79,9 +79,23 @@ def _write(tmp_path: Path, name: str, content: bytes | str) -> str:
     return str(path)
 
 
+def _workbook() -> bytes:
+    """An Excel workbook's zip of XML parts (the two that name it one)."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
+
+
 BAD_INPUTS = {
     "missing file": (None, [], "not found"),
-    "unreadable format": (b"PK\x03\x04\x14\x00\x06\x00xl/workbook.xml", [], "binary"),
+    "unreadable format": (b"\x89PNG\r\n\x1a\n\x00\x00IHDR", [], "binary"),
+    "spreadsheet": (_workbook(), [], "Excel workbook; save the sheet as CSV"),
+    "damaged archive": (b"PK\x03\x04\x14\x00\x06\x00xl/workbook.xml", [], "damaged zip file"),
     "empty file": (b"", [], "is empty"),
     "header only": ("a,b,target\n", [], "no data rows"),
     "target absent": ("age,income,label\n1,2,0\n3,4,1\n", ["--target", "incme"], "did you mean 'income'"),
