@@ -72,6 +72,9 @@ BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"
 # block size and the first block's (or the end's) mark, so that a text file beginning "BZh" stays text
 COMPRESSED = {re.compile(rb"\x1f\x8b"): "gzip", re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"): "bz2",
               re.compile(rb"\xfd7zXZ\x00"): "xz", re.compile(rb"PK\x03\x04"): "zip"}
+# http://, s3://, ... (also as a Path, which writes "https:/"): what autometa does not fetch; not a
+# Windows drive ("C:/")
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 DECIMAL_COMMA = r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?"  # a number with a decimal comma, as a European CSV writes it
 
 
@@ -160,6 +163,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     p = Path(path)
     if not p.exists():
+        if URL.match(str(path)):
+            raise DataError(message(f"'{path}' is a URL; autometa reads local files only, nothing from the network",
+                                    "download the file and pass its local path"))
         raise DataError(message(f"file '{p}' not found", "check the path and the working directory"))
     if p.is_dir():
         raise DataError(message(f"'{p}' is a directory", "pass a CSV or Parquet file"))

@@ -88,6 +88,13 @@ def test_zip_archives_of_a_parquet_file_and_of_several_files(tmp_path: Path) -> 
         read_table(tmp_path / "book.xlsx")
 
 
+@pytest.mark.parametrize("url", ["https://example.com/data.csv", "s3://bucket/data.parquet"])
+def test_a_url_is_refused_since_nothing_is_downloaded(url: str) -> None:
+    for given in (url, Path(url)):  # the command line hands a Path, which writes "https:/"
+        with pytest.raises(DataError, match=r"is a URL; autometa reads local files only.*; download the file"):
+            read_table(given)
+
+
 def test_non_utf8_text_is_read_with_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes("name,city\nJosé,Zürich\nRené,Köln\n".encode("cp1252"))
