@@ -14,6 +14,18 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "titanic.csv"
 
 
+def workbook_zip() -> bytes:
+    """An Excel workbook's bytes as far as a reader can tell: a zip of the two XML parts that name it one."""
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    return buffer.getvalue()
+
+
 def mixed_frame(n: int = 160, seed: int = 0, kind: str = "binary") -> pd.DataFrame:
     """Numbers with gaps, a category, a boolean, a date, and a target of the given kind."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from autometa.cli import main
-from tests.conftest import EXAMPLE, mixed_frame
+from tests.conftest import EXAMPLE, mixed_frame, workbook_zip
 
 HEAVY = ("torch", "mlflow", "lightgbm", "optuna", "sklearn")
 
@@ -79,22 +79,10 @@ def _write(tmp_path: Path, name: str, content: bytes | str) -> str:
     return str(path)
 
 
-def _workbook() -> bytes:
-    """An Excel workbook's zip of XML parts (the two that name it one)."""
-    import io
-    import zipfile
-
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("xl/workbook.xml", "<workbook/>")
-    return buffer.getvalue()
-
-
 BAD_INPUTS = {
     "missing file": (None, [], "not found"),
     "unreadable format": (b"\x89PNG\r\n\x1a\n\x00\x00IHDR", [], "binary"),
-    "spreadsheet": (_workbook(), [], "Excel workbook; save the sheet as CSV"),
+    "spreadsheet": (workbook_zip(), [], "Excel workbook; save the sheet as CSV"),
     "damaged archive": (b"PK\x03\x04\x14\x00\x06\x00xl/workbook.xml", [], "damaged zip file"),
     "empty file": (b"", [], "is empty"),
     "header only": ("a,b,target\n", [], "no data rows"),

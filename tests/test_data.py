@@ -10,6 +10,7 @@ import pytest
 
 from autometa.data import AutoMetaWarning, make_task, read_table
 from autometa.errors import DataError, OptionError
+from tests.conftest import workbook_zip
 
 pytestmark = pytest.mark.filterwarnings("ignore::autometa.data.AutoMetaWarning")
 
@@ -64,7 +65,10 @@ def test_compressed_files_are_read_through(tmp_path: Path, packing: str) -> None
         path.write_bytes({"gzip": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[packing](text))
     df = read_table(path)
     assert df.columns.tolist() == ["x", "c"] and df["x"].tolist() == [1.5, 2.5, 3.5]
-    (tmp_path / "plain.csv").write_text("BZh9,x\n1,2\n")  # text that begins like bz2's mark stays text
+
+
+def test_text_that_begins_like_a_bz2_mark_stays_text(tmp_path: Path) -> None:
+    (tmp_path / "plain.csv").write_text("BZh9,x\n1,2\n")
     assert read_table(tmp_path / "plain.csv").columns.tolist() == ["BZh9", "x"]
 
 
@@ -81,9 +85,7 @@ def test_zip_archives_of_a_parquet_file_and_of_several_files(tmp_path: Path) -> 
         archive.writestr("b.csv", "b\n1\n")
     with pytest.raises(DataError, match="zip archive of 2 files; pass the table itself"):
         read_table(tmp_path / "two.zip")
-    with zipfile.ZipFile(tmp_path / "book.xlsx", "w") as archive:  # a workbook is a zip of XML parts
-        archive.writestr("[Content_Types].xml", "<Types/>")
-        archive.writestr("xl/workbook.xml", "<workbook/>")
+    (tmp_path / "book.xlsx").write_bytes(workbook_zip())
     with pytest.raises(DataError, match="Excel workbook; save the sheet as CSV"):
         read_table(tmp_path / "book.xlsx")
 
