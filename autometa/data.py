@@ -17,8 +17,8 @@ Rules, in order (they are also in the README):
   Pass ``kind`` (CLI ``--task``) to override.
 * **Feature columns**: each is typed as numeric, categorical, boolean or
   datetime (expanded to parts inside the model). Dropped with a warning: all
-  missing, constant, identifier-like (every value distinct: strings, or
-  integers that count up), and free text (long multi-word strings).
+  missing, constant, identifier-like (strings of which over 90% are distinct,
+  or integers that count up), and free text (long multi-word strings).
   A text column whose values are at least 95% numbers is numeric; the rest
   of its values become missing, with a warning. Infinite numbers are treated
   as missing, with a warning.
@@ -65,6 +65,7 @@ NUMERIC_SHARE = 0.95
 MISSING_MARKS = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing"})
 TRUE_WORDS = frozenset({"true", "yes", "t", "y"})
 FALSE_WORDS = frozenset({"false", "no", "f", "n"})
+NEAR_UNIQUE = 0.9  # a text column with more distinct values than this share of its rows is dropped
 ID_NAME = re.compile(r"(^|[_\W])(id|key|uuid|guid|rownames?|index)($|[_\W])", re.IGNORECASE)
 PARQUET_MAGIC = b"PAR1"
 BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF", b"\x89PNG", b"\x1f\x8b", b"SQLite")
@@ -570,7 +571,9 @@ def _column_kind(name: str, s: pd.Series) -> tuple[ColumnKind | None, str]:
         return None, "free text (long multi-word strings)"
     if distinct == len(text) and len(text) >= 20:
         return None, "identifier-like (every value distinct)"
-    if distinct > 0.9 * len(text) and len(text) >= 50 and ID_NAME.search(name):
+    # a level seen once says nothing about new rows, and every fold's encoder would store them all
+    # (movies' 56,007 titles in 58,788 rows: a 166 MB model, 25 s to write)
+    if distinct > NEAR_UNIQUE * len(text) and len(text) >= 50:
         return None, "identifier-like (nearly every value distinct)"
     return "categorical", ""
 

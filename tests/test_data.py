@@ -194,6 +194,22 @@ def test_column_typing_and_drops() -> None:
     assert any("not numbers" in str(w.message) for w in caught)
 
 
+def test_a_text_column_of_nearly_all_distinct_values_is_dropped_whatever_its_name() -> None:
+    """Titles, names, addresses: over 90% distinct levels teach a model nothing about new rows."""
+    rng = np.random.default_rng(0)
+    n = 400
+    titles = [f"Title {i}" for i in range(n)]
+    titles[:20] = ["Hamlet"] * 20  # 95% distinct
+    df = pd.DataFrame({"title": titles, "city": rng.choice([f"c{i}" for i in range(150)], n),
+                       "f": rng.normal(size=n), "y": rng.normal(size=n)})
+    with pytest.warns(AutoMetaWarning, match="title"):
+        task = make_task(df, "y")
+    assert dict(task.dropped) == {"title": "identifier-like (nearly every value distinct)"}
+    assert {c.name: c.kind for c in task.columns} == {"city": "categorical", "f": "numeric"}  # 150 levels: kept
+    few = make_task(df.iloc[18:63], "y")  # 44 distinct titles in 45 rows: too few rows to say
+    assert [c.name for c in few.columns] == ["title", "city", "f"]
+
+
 def test_missing_target_rows_dropped_with_warning(binary_frame: pd.DataFrame) -> None:
     binary_frame.loc[:9, "target"] = None
     with pytest.warns(AutoMetaWarning, match="dropped 10 rows whose target"):
