@@ -903,7 +903,8 @@ def fit_task(
             artifacts = _write_outputs(result, task, options.output_dir, Path(scratch))
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model, model_dir=model_dir,
                            input_example=task.X.head(5),
-                           tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score)})
+                           tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score,
+                                                       refit=options.final != "bag" or best.number not in pool.models)})
     phase("write")
     # the parent run's id once the tracker has written what waited (a new store opens on a thread)
     return dataclasses.replace(result, run_id=tracker.run_id, seconds=time.perf_counter() - started)

@@ -60,8 +60,9 @@ def fit_note(task: Task, metric: str, cv: str, learners: Sequence[str],
 
 
 def result_note(start_note: str, records: Sequence[TrialRecord], metric: str, best: TrialRecord,
-                ensemble_score: float | None) -> str:
-    """The description at the end: the start note plus the outcome."""
+                ensemble_score: float | None, refit: bool = True) -> str:
+    """The description at the end: the start note plus the outcome; ``refit``: the best trial,
+    when it is the model alone, was trained again on all rows (else its own models serve)."""
     counts = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed")}
     lines = [start_note, "",
              f"**Result:** best {metric} {best.value:.5g} by trial {best.number} ({best.config.learner}"
@@ -70,7 +71,8 @@ def result_note(start_note: str, records: Sequence[TrialRecord], metric: str, be
     if ensemble_score is not None:
         lines.append(f"Final model: an ensemble of the best trials, out-of-fold {metric} {ensemble_score:.5g}.")
     else:
-        lines.append("Final model: the best configuration refitted on all rows.")
+        lines.append("Final model: the best configuration refitted on all rows." if refit else
+                     "Final model: the best trial's own cross-validation models, averaged (no refit).")
     return "\n".join(lines)
 
 

@@ -222,3 +222,15 @@ def test_history_and_ui_refuse_a_file_that_is_not_an_mlflow_store(tmp_path: Path
         assert code == 2 and "cannot read the MLflow store" in err and err.count("\n") == 1, err
     code, _, err = run_cli(["ui", "--tracking-uri", uri, "--port", "70000"], capsys, monkeypatch)
     assert code == 2 and "--port 70000 is not a TCP port" in err  # the port is checked before the store is read
+
+
+def test_the_result_note_says_how_a_single_final_model_was_made() -> None:
+    from autometa.records import TrialRecord
+    from autometa.report import result_note
+    from autometa.spaces import Config
+
+    best = TrialRecord(3, Config("lightgbm", {}), "complete", 0.9, source="meta")
+    assert "refitted on all rows" in result_note("", [best], "roc_auc", best, None)
+    bagged = result_note("", [best], "roc_auc", best, None, refit=False)
+    assert "no refit" in bagged and "recommended by the meta-learner" in bagged
+    assert "an ensemble of the best trials, out-of-fold roc_auc 0.95" in result_note("", [best], "roc_auc", best, 0.95)
