@@ -15,6 +15,9 @@ classification), scored by cross-validation on those same predictions.
 ``FoldBag`` is one member made without refitting: the models that a trial's
 cross-validation fitted, one per fold, averaged (bagging). Each saw a
 different 80% of the rows, and together they cost no further training.
+Under a holdout split a bag holds one model, and only the holdout's rows have
+out-of-fold predictions (the others are NaN): the combiners choose and score on
+those rows (``validated``), as AutoGluon's weighted ensemble does without bagging.
 
 ``LevelTwo`` is a member of a second stack level (``autometa.stacking``): a bag of fold
 models trained on the columns plus first-level members' out-of-fold predictions, which on
@@ -38,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FoldBag", "LevelTwo", "StackedEnsemble", "WeightedEnsemble", "apply_stacker", "combine_seconds",
            "combiner_folds", "ensemble_selection", "fit_stacker", "selection_cv_score", "stack_columns",
-           "with_predictions"]
+           "validated", "with_predictions"]
 
 SELECTION_ROUNDS = 50
 STACK_PROBE = 10  # members in the timed probe of the stacker (selection keeps fewer, in practice)
@@ -73,6 +76,7 @@ def ensemble_selection(
     """
     import numpy as np
 
+    predictions, y = validated(predictions, y)
     counts = np.zeros(len(predictions))
     total = np.zeros_like(predictions[0], dtype="float64")
     best_score = metric.worst()
@@ -86,6 +90,26 @@ def ensemble_selection(
             best_score, best_counts = scores[pick], counts.copy()
     weights = best_counts / best_counts.sum()
     return [float(w) for w in weights], float(best_score)
+
+
+def validated(predictions: Sequence[np.ndarray], y: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The out-of-fold predictions and targets of the rows that were validated: where a holdout
+    split left its training rows NaN (``evaluate.Evaluation.oof``), only its validation rows; all
+    rows after k-fold cross-validation.
+
+    Example:
+        >>> import numpy as np
+        >>> p, y = validated([np.array([np.nan, 1.0, 2.0])], np.array([0.0, 1.0, 2.0]))
+        >>> p[0].tolist(), y.tolist()
+        ([1.0, 2.0], [1.0, 2.0])
+    """
+    import numpy as np
+
+    first = np.asarray(predictions[0])
+    rows = ~np.isnan(first.reshape(len(first), -1)).any(axis=1)
+    if rows.all():
+        return list(predictions), y
+    return [np.asarray(p)[rows] for p in predictions], y[rows]
 
 
 def combiner_folds(y: np.ndarray, classification: bool, *, seed: int = 0, folds: int = 5) -> Any:
@@ -109,6 +133,7 @@ def selection_cv_score(predictions: Sequence[np.ndarray], y: np.ndarray, metric:
     is optimistic, the more so with many candidates and few rows)."""
     import numpy as np
 
+    predictions, y = validated(predictions, y)
     classification = predictions[0].ndim == 2
     stacked = np.stack(predictions)  # (members, n[, K])
     held = np.zeros_like(predictions[0], dtype="float64")
@@ -326,6 +351,7 @@ def fit_stacker(predictions: Sequence[np.ndarray], y: np.ndarray, metric: Metric
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.model_selection import cross_val_predict
 
+    predictions, y = validated(predictions, y)
     classification = predictions[0].ndim == 2
     X = _stack_features(predictions, classification)
     cv = combiner_folds(y, classification, seed=seed, folds=folds)

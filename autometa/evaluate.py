@@ -78,7 +78,7 @@ class Evaluation:
 
     score: float
     fold_scores: tuple[float, ...]
-    oof: Any  # out-of-fold predictions (rows not validated are NaN), or None for holdout
+    oof: Any  # out-of-fold predictions; rows no split validates (a holdout's training rows) are NaN
     fit_seconds: float
     fidelity: int | None
     models: tuple[Any, ...] = ()  # the fitted pipeline of each split, in ``plan.splits`` order
@@ -222,10 +222,8 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
     import numpy as np
 
     y_enc = encode_target(task)
-    oof: np.ndarray | None = None
-    if plan.scheme == "kfold":
-        shape = (task.n_rows, len(task.classes)) if task.is_classification else (task.n_rows,)
-        oof = np.full(shape, np.nan)
+    shape = (task.n_rows, len(task.classes)) if task.is_classification else (task.n_rows,)
+    oof = np.full(shape, np.nan)
     scores: list[float] = []
     models: list[Any] = []
     start = time.perf_counter()
@@ -257,8 +255,7 @@ def _cross_validate(task: Task, config: Config, learner: Learner, metric: Metric
                                                              len(scores))
             scores.append(_finite(metric(y_val, pred)))
             models.append(pipe)
-            if oof is not None:
-                oof[val] = pred
+            oof[val] = pred
             if fold > 0 and reporter is not None:
                 reporter.report(FINAL_STAGE_STEP + fold, float(np.mean(scores)))
             _check_pace(start, fold + 1, plan.n_splits, deadline)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from autometa.data import AutoMetaWarning, Task
 from autometa.errors import AutoMetaError, OptionError, TrialTimeout, message
-from autometa.evaluate import check_learners, cross_validate, encode_target, plan_cv, trial_plan
+from autometa.evaluate import CVPlan, check_learners, cross_validate, encode_target, plan_cv, trial_plan
 from autometa.interrupts import interrupt_deferred
 from autometa.learners import get_learner
 from autometa.meta.db import MetaDB
@@ -133,9 +133,10 @@ class FitOptions:
             ``ensemble``). None, the default: for regression only (``STACK_KINDS``), where it
             measured better; True: for every task; False: never.
         final: How the final model's members are made: ``"bag"`` (the default) averages each
-            chosen trial's cross-validation fold models, with no further training; ``"refit"``
-            trains each chosen configuration again on all rows. Trials without fold models
-            (holdout validation, another worker's or an interrupted run's trials) are refitted.
+            chosen trial's cross-validation fold models, with no further training (under holdout
+            validation, its one model of 80% of the rows); ``"refit"`` trains each chosen
+            configuration again on all rows. Trials without fold models (another worker's or an
+            interrupted run's) are refitted.
         n_jobs: Threads per model (-1: automatic, see ``threads``).
         experiment: MLflow experiment name (None: the task's name).
         output_dir: Where to save the model and leaderboard (None: not saved).
@@ -737,7 +738,8 @@ def fit_task(
     stored_task = task_row(task, source=f"user:{task.name}", group_key=f"user:{task.digest}",
                            origin="user") if db is not None or tracking else None
     # the seconds kept for the final model (and writing): the search, and the recommendations, get the rest
-    reserve = options.finish_reserve(writes, _combine_seconds(task, metric, options)) if deadline is not None else 0.0
+    reserve = (options.finish_reserve(writes, _combine_seconds(task, metric, options, plan))
+               if deadline is not None else 0.0)
     recommendation, cost = None, None
     if db is not None and stored_task is not None and options.use_meta and options.top_k() > 0:
         from autometa.meta.recommend import recommender_for
@@ -988,19 +990,20 @@ def study_for(folder: Path, task: Task, *, resume: bool, name: str | None = None
     return name
 
 
-def _combine_seconds(task: Task, metric: Metric, options: FitOptions) -> float | None:
+def _combine_seconds(task: Task, metric: Metric, options: FitOptions, plan: CVPlan) -> float | None:
     """The predicted seconds of making the final model from the trials' out-of-fold predictions
-    (``ensemble.combine_seconds``); None where they are not predicted: a final model refitted on
-    all rows, or a stacker for classes."""
+    (``ensemble.combine_seconds``, on the rows ``plan`` validates); None where they are not
+    predicted: a final model refitted on all rows, or a stacker for classes."""
     stack = options.stacks(task.kind)
     if options.final != "bag" or (stack and task.is_classification):
         return None
-    if not options.ensemble or options.cv == "holdout":
+    if not options.ensemble:
         return 0.0
     from autometa.ensemble import combine_seconds
 
-    return combine_seconds(encode_target(task), metric, len(task.classes), members=ENSEMBLE_POOL, stack=stack,
-                           seed=options.seed)
+    y = encode_target(task)
+    return combine_seconds(y[plan.splits[0][1]] if plan.scheme == "holdout" else y, metric, len(task.classes),
+                           members=ENSEMBLE_POOL, stack=stack, seed=options.seed)
 
 
 def _failure_summary(outcome: SearchOutcome) -> str:
@@ -1051,8 +1054,8 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
 
     if not options.ensemble:
         return member(best.number, best.config), {}, None
-    if len(pool.items) < 2:  # holdout validation keeps no out-of-fold predictions
-        if options.cv != "holdout" and pool.items and best.source != "fallback":  # (which has its warning)
+    if len(pool.items) < 2:
+        if pool.items and best.source != "fallback":  # (which has its warning)
             warnings.warn("ensemble selection needs 2+ completed trials; keeping the best trial's model",
                           AutoMetaWarning, stacklevel=3)
         return member(best.number, best.config), {}, None

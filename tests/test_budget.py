@@ -16,7 +16,7 @@ import pytest
 
 from autometa.data import make_task
 from autometa.errors import TrialTimeout
-from autometa.evaluate import _check_pace
+from autometa.evaluate import _check_pace, plan_cv
 from autometa.flow import FINISH_SECONDS, FitOptions, fit_task
 from autometa.learners import get_learner
 from autometa.meta.cost import SIZE_FEATURES, Calibrated, CostModel
@@ -545,13 +545,15 @@ def test_the_final_models_reserve_is_its_predicted_time_capped_by_the_share() ->
 
     regression = make_task(mixed_frame(n=200, kind="regression"), "target")
     rmse = get_metric("rmse", "regression")
-    assert 0 < flow._combine_seconds(regression, rmse, options) < 5.0  # selection and the stacker
-    assert flow._combine_seconds(regression, rmse, FitOptions(n_trials=5, final="refit", record=False)) is None
-    assert flow._combine_seconds(regression, rmse, FitOptions(n_trials=5, cv="holdout", record=False)) == 0.0
+    folds, holdout = plan_cv(regression, 5), plan_cv(regression, "holdout")
+    assert 0 < flow._combine_seconds(regression, rmse, options, folds) < 5.0  # selection and the stacker
+    assert flow._combine_seconds(regression, rmse, FitOptions(n_trials=5, final="refit", record=False), folds) is None
+    assert 0 < flow._combine_seconds(regression, rmse, options, holdout) < 5.0  # on the holdout's rows
+    assert flow._combine_seconds(regression, rmse, FitOptions(n_trials=5, ensemble=False, record=False), folds) == 0.0
     binary = make_task(mixed_frame(n=200), "target")
     auc = get_metric("roc_auc", "binary")
-    assert 0 < flow._combine_seconds(binary, auc, options) < 5.0
-    assert flow._combine_seconds(binary, auc, FitOptions(n_trials=5, stack=True, record=False)) is None
+    assert 0 < flow._combine_seconds(binary, auc, options, folds) < 5.0
+    assert flow._combine_seconds(binary, auc, FitOptions(n_trials=5, stack=True, record=False), folds) is None
     y = np.arange(300) % 3
     log_loss = get_metric("log_loss", "multiclass")
     assert combine_seconds(y, log_loss, 3, members=25) > 0

@@ -117,3 +117,24 @@ def test_combiners_cross_validate_tiny_tables_with_fewer_folds() -> None:
     _, score = fit_stacker([y + 0.1, y - 0.2], y, get_metric("rmse", "regression"))  # 3 rows: 3 folds, not 5
     assert np.isfinite(score)
     assert combiner_folds(np.array([0, 0, 0, 1, 1, 1, 1]), True).get_n_splits() == 3  # the smallest class's rows
+
+
+def test_combiners_choose_and_score_on_the_validated_rows_only() -> None:
+    """A holdout split's trials have predictions on its validation rows only (NaN elsewhere):
+    selection, its cross-validated score and the stacker use those rows, as if given them alone."""
+    from autometa.ensemble import fit_stacker, selection_cv_score, validated
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=200)
+    members = [y + rng.normal(scale=s, size=200) for s in (0.3, 0.6, 1.0)]
+    held = np.arange(200) % 5 == 0
+    partial = [np.where(held, m, np.nan) for m in members]
+    rmse = get_metric("rmse", "regression")
+    assert ensemble_selection(partial, y, rmse) == ensemble_selection([m[held] for m in members], y[held], rmse)
+    assert selection_cv_score(partial, y, rmse) == selection_cv_score([m[held] for m in members], y[held], rmse)
+    assert fit_stacker(partial, y, rmse)[1] == fit_stacker([m[held] for m in members], y[held], rmse)[1]
+    proba = np.full((6, 2), 0.5)
+    proba[:2] = np.nan  # a class's rows of probabilities: NaN across the row
+    kept, labels = validated([proba], np.arange(6))
+    assert kept[0].shape == (4, 2) and labels.tolist() == [2, 3, 4, 5]
+    assert validated(members, y)[0][0] is members[0]  # k-fold: every row, nothing copied
