@@ -883,7 +883,11 @@ def fit_task(
         best, best_score = next(r for r in outcome.records if r.number == leader), pool.items[leader][0]
     reached = {r.number: r.fidelity for r in outcome.records if r.fidelity is not None}
     phase("after")
-    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces, reached, uppers)
+    from autometa.ensemble import FoldBag
+
+    refit_until = _refit_until(deadline, writes)
+    model, weights, ens_score = _final_model(task, best, pool, metric, options, spaces, reached, uppers,
+                                             plan=plan, refit_until=refit_until)
     phase("final")
     board = leaderboard(outcome, metric)
     model_dir = options.output_dir / "model" if options.output_dir else None
@@ -904,7 +908,7 @@ def fit_task(
         tracker.finish_fit(metrics=final_metrics, artifacts=artifacts, model=model, model_dir=model_dir,
                            input_example=task.X.head(5),
                            tags={NOTE_TAG: result_note(note, outcome.records, metric.name, best, ens_score,
-                                                       refit=options.final != "bag" or best.number not in pool.models)})
+                                                       refit=not isinstance(model, FoldBag))})
     phase("write")
     # the parent run's id once the tracker has written what waited (a new store opens on a thread)
     return dataclasses.replace(result, run_id=tracker.run_id, seconds=time.perf_counter() - started)
@@ -1014,14 +1018,27 @@ def _failure_summary(outcome: SearchOutcome) -> str:
     return f"{len(failed)} of {len(outcome.records)} failed; first: {first}"
 
 
+def _refit_until(deadline: float | None, writes: bool) -> float | None:
+    """When a refit on all rows must end (``time.monotonic()``): before the budget's write; None
+    without a budget."""
+    return deadline - (WRITE_SECONDS if writes else 0.0) if deadline is not None else None
+
+
 def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, options: FitOptions,
-                 spaces: dict[str, Any], reached: Mapping[int, int], uppers: Sequence[Upper] = (),
+                 spaces: dict[str, Any], reached: Mapping[int, int], uppers: Sequence[Upper] = (), *,
+                 plan: CVPlan | None = None, refit_until: float | None = None,
                  ) -> tuple[Any, dict[int | str, float], float | None]:
     """The best trial's model, or the selected ensemble; each member is its trial's bag of fold
     models (``options.final == "bag"`` and the fold models are here) or a refit on all rows.
     ``reached``: the fidelity each trial's fold models ended at; a refit of an early-stopped
     booster grows that many rounds (it has no validation rows to stop on). ``uppers``: the
-    second stack level's runs (``autometa.stacking``), candidates beside the trials."""
+    second stack level's runs (``autometa.stacking``), candidates beside the trials.
+
+    Under a holdout ``plan`` a trial's bag is its one model of 80% of the rows: each member is
+    refitted on all rows (it measured better) where the time left allows it before
+    ``refit_until`` (``time.monotonic()``; None: always), predicted from its trial's seconds
+    scaled by the rows; else its 80% model serves (a refit of a slow trial on a large table
+    would overrun the budget by as long as the trial took)."""
     from autometa.ensemble import FoldBag, LevelTwo
 
     def bag(config: Config, folds: Sequence[Any]) -> FoldBag:
@@ -1037,8 +1054,16 @@ def _final_model(task: Task, best: TrialRecord, pool: _OofPool, metric: Metric, 
             made[number] = _member(number, config)
         return made[number]
 
+    def refits(number: int) -> bool:
+        if plan is None or plan.scheme != "holdout":
+            return False
+        if refit_until is None:
+            return True
+        predicted = pool.seconds.get(number, float("inf")) * task.n_rows / len(plan.splits[0][0])
+        return time.monotonic() + predicted <= refit_until
+
     def _member(number: int, config: Config) -> Any:
-        if options.final == "bag" and number in pool.models:
+        if options.final == "bag" and number in pool.models and not refits(number):
             return bag(config, pool.models[number])
         learner = get_learner(config.learner, spaces[config.learner])
         fidelity = learner.space.fidelity

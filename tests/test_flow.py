@@ -224,31 +224,41 @@ def test_final_bag_reuses_the_fold_models_and_refit_trains_on_all_rows(tmp_path:
     assert isinstance(single.model, FoldBag)
 
 
-def test_holdout_validation_ensembles_its_trials_80_percent_models_without_a_refit(tmp_path: Path) -> None:
-    """Under a holdout split (``cv="auto"`` above 100,000 rows) each trial's model of 80% of the
-    rows is its bag; selection weighs them on the holdout's rows, as after k-fold cross-validation,
-    and nothing is refitted."""
+def test_holdout_validation_ensembles_its_trials_and_refits_them_where_the_time_allows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under a holdout split (``cv="auto"`` above 100,000 rows) selection weighs the trials on the
+    holdout's rows; each member is refitted on all rows where the budget leaves the time, else
+    its trial's model of 80% of the rows serves (a slow trial's refit would overrun)."""
+    import time
+
+    import autometa.flow as flow
     from autometa.ensemble import FoldBag, StackedEnsemble, WeightedEnsemble
     from autometa.evaluate import encode_target, plan_cv
 
     task = make_task(mixed_frame(n=300, kind="multiclass"), "target")
     common = {"n_trials": 5, "learners": ("lightgbm", "linear", "knn"), "pruning": False, "n_jobs": 1,
               "cv": "holdout"}
-    result = fit_task(task, FitOptions(**common, output_dir=tmp_path / "out"))
-    assert isinstance(result.model, WeightedEnsemble) and len(result.ensemble_weights) > 1
-    assert all(isinstance(m, FoldBag) and len(m.members) == 1 for m in result.model.members)
-    assert result.summary()["cv"] == "80/20 holdout"
-    # selection chose and scored on the holdout's 60 rows: its score is the ensemble's there
+    refit = fit_task(task, FitOptions(**common, time_budget=120))
+    assert isinstance(refit.model, WeightedEnsemble) and len(refit.ensemble_weights) > 1
+    assert not any(isinstance(m, FoldBag) for m in refit.model.members)
+    assert refit.summary()["cv"] == "80/20 holdout"
+    monkeypatch.setattr(flow, "_refit_until", lambda deadline, writes: time.monotonic() - 1.0)  # no time left
+    kept = fit_task(task, FitOptions(**common, time_budget=120, output_dir=tmp_path / "out"))
+    assert isinstance(kept.model, WeightedEnsemble) and len(kept.ensemble_weights) > 1
+    assert all(isinstance(m, FoldBag) and len(m.members) == 1 for m in kept.model.members)
+    # selection chose and scored on the holdout's 60 rows: its score is the 80% models' ensemble's there
     val = plan_cv(task, "holdout").splits[0][1]
     log_loss = get_metric("log_loss", "multiclass")
-    on_holdout = log_loss(encode_target(task)[val], result.model.predict_proba(task.X.iloc[val]))
-    assert result.ensemble_score == pytest.approx(on_holdout)
-    assert log_loss(encode_target(task), result.model.predict_proba(task.X)) < on_holdout  # 80% seen in training
-    proba = load_model(result.model_dir).predict_proba(task.X.head(9))
-    assert np.allclose(proba, result.model.predict_proba(task.X.head(9)))
+    on_holdout = log_loss(encode_target(task)[val], kept.model.predict_proba(task.X.iloc[val]))
+    assert kept.ensemble_score == pytest.approx(on_holdout)
+    assert log_loss(encode_target(task), kept.model.predict_proba(task.X)) < on_holdout  # 80% seen in training
+    proba = load_model(kept.model_dir).predict_proba(task.X.head(9))
+    assert np.allclose(proba, kept.model.predict_proba(task.X.head(9)))
+    monkeypatch.undo()
     regression = make_task(mixed_frame(n=600, kind="regression"), "target")
-    stacked = fit_task(regression, FitOptions(**{**common, "n_trials": 6}))  # the stacker, on the holdout's rows
+    stacked = fit_task(regression, FitOptions(**{**common, "n_trials": 6}))  # no budget: the stacker's members refitted
     assert isinstance(stacked.model, StackedEnsemble) and np.isfinite(stacked.model.predict(regression.X)).all()
+    assert not any(isinstance(m, FoldBag) for m in stacked.model.members)
 
 
 def test_stack_combines_selections_members_with_a_linear_stacker(tmp_path: Path) -> None:
