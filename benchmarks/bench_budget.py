@@ -68,7 +68,7 @@ Usage::
     python benchmarks/bench_budget.py --meta-db /tmp/corpus.sqlite --cli --unseen --budgets 60 \\
         --methods autometa-cli autogluon-best --peer-python /work/peers-venv/bin/python \\
         --name unseen60   # tables outside the corpus (unseen_tables.py), the whole meta_db
-    python benchmarks/bench_budget.py ... --cli --large ...   # unseen_tables.LARGE: real, 30,000-340,000 rows
+    python benchmarks/bench_budget.py ... --cli --large ...   # unseen_tables.LARGE: real, 30,000-1,400,000 rows
 """
 
 from __future__ import annotations
@@ -533,7 +533,7 @@ def main() -> None:
                     help="with --cli: the tables of unseen_tables.py (outside the corpus) instead of the held-out "
                          "corpus tasks, with the whole --meta-db")
     ap.add_argument("--large", action="store_true",
-                    help="with --cli: unseen_tables.py's LARGE real tables (30,000-340,000 rows, source frames "
+                    help="with --cli: unseen_tables.py's LARGE real tables (30,000-1,400,000 rows, source frames "
                          "not in the corpus), with the whole --meta-db")
     ap.add_argument("--code", nargs="*", default=[], metavar="LABEL=PATH",
                     help="with --cli: autometa-cli:LABEL runs the package in PATH (another commit's worktree)")

