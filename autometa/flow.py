@@ -134,9 +134,10 @@ class FitOptions:
             measured better; True: for every task; False: never.
         final: How the final model's members are made: ``"bag"`` (the default) averages each
             chosen trial's cross-validation fold models, with no further training (under holdout
-            validation, its one model of 80% of the rows); ``"refit"`` trains each chosen
-            configuration again on all rows. Trials without fold models (another worker's or an
-            interrupted run's) are refitted.
+            validation, each is refitted on all rows where the time budget allows, else its one
+            model of 80% of the rows serves); ``"refit"`` trains each chosen configuration again
+            on all rows. Trials without fold models (another worker's or an interrupted run's)
+            are refitted.
         n_jobs: Threads per model (-1: automatic, see ``threads``).
         experiment: MLflow experiment name (None: the task's name).
         output_dir: Where to save the model and leaderboard (None: not saved).
