@@ -119,7 +119,7 @@ def test_combiners_cross_validate_tiny_tables_with_fewer_folds() -> None:
     assert combiner_folds(np.array([0, 0, 0, 1, 1, 1, 1]), True).get_n_splits() == 3  # the smallest class's rows
 
 
-def test_combiners_choose_and_score_on_the_validated_rows_only() -> None:
+def test_combiners_choose_and_score_on_the_validated_rows_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """A holdout split's trials have predictions on its validation rows only (NaN elsewhere):
     selection, its cross-validated score and the stacker use those rows, as if given them alone."""
     from autometa.ensemble import fit_stacker, selection_cv_score, validated
@@ -138,3 +138,10 @@ def test_combiners_choose_and_score_on_the_validated_rows_only() -> None:
     kept, labels = validated([proba], np.arange(6))
     assert kept[0].shape == (4, 2) and labels.tolist() == [2, 3, 4, 5]
     assert validated(members, y)[0][0] is members[0]  # k-fold: every row, nothing copied
+    import autometa.ensemble as ensemble
+
+    big = np.where(np.arange(20) % 2 == 0, np.arange(20.0), np.nan)
+    monkeypatch.setattr(ensemble, "SELECTION_ROWS", 4)  # a large holdout: a fixed sample of its rows
+    first, second = validated([big], np.arange(20.0)), validated([big], np.arange(20.0))
+    assert len(first[1]) == 4 and first[1].tolist() == second[1].tolist() == first[0][0].tolist()
+    assert set(first[1].tolist()) <= set(range(0, 20, 2))
