@@ -171,7 +171,6 @@ def combine_seconds(y: np.ndarray, metric: Metric, n_classes: int, *, members: i
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    y = y[:SELECTION_ROWS] if len(y) > SELECTION_ROWS else y  # a holdout's rows are sampled (``validated``)
     n = len(y)
     guess = rng.dirichlet(np.ones(n_classes), n) if n_classes else rng.normal(size=n)
     start = time.perf_counter()

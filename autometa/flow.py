@@ -1004,11 +1004,12 @@ def _combine_seconds(task: Task, metric: Metric, options: FitOptions, plan: CVPl
         return None
     if not options.ensemble:
         return 0.0
-    from autometa.ensemble import combine_seconds
+    from autometa.ensemble import SELECTION_ROWS, combine_seconds
 
     y = encode_target(task)
-    return combine_seconds(y[plan.splits[0][1]] if plan.scheme == "holdout" else y, metric, len(task.classes),
-                           members=ENSEMBLE_POOL, stack=stack, seed=options.seed)
+    if plan.scheme == "holdout":  # the combiners see the holdout's rows, a sample of them (``ensemble.validated``)
+        y = y[plan.splits[0][1][:SELECTION_ROWS]]
+    return combine_seconds(y, metric, len(task.classes), members=ENSEMBLE_POOL, stack=stack, seed=options.seed)
 
 
 def _failure_summary(outcome: SearchOutcome) -> str:
