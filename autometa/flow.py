@@ -602,7 +602,7 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
             deadline = min(deadline, end)
         learner = get_learner(config.learner, spaces[config.learner])
         startup = learner.startup_seconds()  # a library's import, which past runs' costs leave out
-        predicted = cost.predict(config) if cost is not None else None
+        predicted = cost.predict(config, spaces[config.learner].fidelity) if cost is not None else None
         predicted = None if predicted is None else predicted + startup
         proposed = config
 

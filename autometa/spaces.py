@@ -204,6 +204,26 @@ class SearchSpace:
             return None
         return Config(self.learner, {**config.params, self.fidelity: new, self.rate: step * old / new})
 
+    def grown(self, config: Config, factor: float) -> Config | None:
+        """``config`` with its fidelity multiplied by ``factor`` (up to the space's upper bound)
+        and its ``rate`` kept: more steps of the same size, for a boosting model still improving
+        at its last round. None where the space has no ``rate`` (more trees of a forest or more
+        epochs of a network add no capacity) or the bound leaves no room.
+
+        Example:
+            >>> rounds, lr = Param("rounds", "int", 100, 16, 1000), Param("lr", "float", 0.1, 0.01, 0.3)
+            >>> space = SearchSpace("gbm", 1, (rounds, lr), fidelity="rounds", rate="lr")
+            >>> space.grown(Config("gbm", {"rounds": 600, "lr": 0.1}), 2.0).params
+            {'lr': 0.1, 'rounds': 1000}
+            >>> space.grown(Config("gbm", {"rounds": 1000, "lr": 0.1}), 2.0) is None
+            True
+        """
+        if self.fidelity is None or self.rate is None or self.fidelity not in config.params:
+            return None
+        old, high = int(config.params[self.fidelity]), self.param(self.fidelity).high
+        new = int(old * factor) if high is None else int(min(old * factor, high))
+        return Config(self.learner, {**config.params, self.fidelity: new}) if new > old else None
+
     @property
     def meta(self) -> dict[str, Any]:
         """What identifies this space in logs and meta_db."""

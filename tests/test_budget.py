@@ -142,6 +142,22 @@ def test_calibration_follows_each_learner_s_own_trials_shrunk_to_the_pooled_rati
                                                   * raw["lightgbm"])
 
 
+def test_more_rounds_of_a_configuration_seen_are_predicted_from_its_seconds(world: MetaDB) -> None:
+    space = load_spaces()["lightgbm"]
+    config = space.default_config("binary")
+    grown = space.grown(config, 2.0)
+    assert grown is not None and grown.params["n_estimators"] == 2 * config.params["n_estimators"]
+    cost = Calibrated(CostModel().fit(Experience.from_db(world)), query(2_000))
+    cost.observe(grown, 100.0, at_least=True)  # a cut trial's bound is not its seconds
+    modelled = cost.predict(grown, space.fidelity)
+    assert modelled is not None and modelled != pytest.approx(14.0)
+    cost.observe(config, 7.0)
+    assert cost.predict(grown, space.fidelity) == pytest.approx(14.0)  # twice the rounds, twice the seconds
+    assert cost.predict(grown) != pytest.approx(14.0)  # no fidelity named: the model's
+    other = Config("lightgbm", {**grown.params, "num_leaves": 7})
+    assert cost.predict(other, space.fidelity) != pytest.approx(14.0)  # not the same but for its rounds
+
+
 def test_a_lower_bound_on_seconds_counts_only_above_the_prediction(world: MetaDB) -> None:
     config = load_spaces()["lightgbm"].default_config("binary")
     cost = Calibrated(CostModel().fit(Experience.from_db(world)), query(2_000))
@@ -195,7 +211,7 @@ def test_a_cut_cross_validation_says_at_least_what_the_whole_would_take(monkeypa
     observed: list[tuple[float, bool]] = []
 
     class Recorder:
-        def predict(self, config):  # type: ignore[no-untyped-def]
+        def predict(self, config, fidelity=None):  # type: ignore[no-untyped-def]
             return 0.01
 
         def observe(self, config, seconds, *, at_least=False):  # type: ignore[no-untyped-def]
@@ -223,7 +239,7 @@ def test_a_configuration_predicted_past_the_time_left_is_skipped_before_the_writ
             raise AssertionError("the write was weighed")
 
     class Minute:
-        def predict(self, config):  # type: ignore[no-untyped-def]
+        def predict(self, config, fidelity=None):  # type: ignore[no-untyped-def]
             return 60.0
 
     spaces = load_spaces()
@@ -250,7 +266,7 @@ def test_a_configuration_predicted_past_the_time_left_runs_with_its_fidelity_cut
     observed: list[Config] = []
 
     class TenSeconds:
-        def predict(self, config):  # type: ignore[no-untyped-def]
+        def predict(self, config, fidelity=None):  # type: ignore[no-untyped-def]
             return 10.0 * config.params["n_estimators"] / 400
 
         def observe(self, config, seconds, *, at_least=False):  # type: ignore[no-untyped-def]
@@ -652,7 +668,7 @@ def test_a_network_s_first_trial_is_predicted_with_torch_s_import(monkeypatch: p
     from autometa.search import TrialContext
 
     class HalfSecond:  # a cost model that predicts every configuration at 0.5 s
-        def predict(self, config):  # type: ignore[no-untyped-def]
+        def predict(self, config, fidelity=None):  # type: ignore[no-untyped-def]
             return 0.5
 
         def observe(self, config, seconds):  # type: ignore[no-untyped-def]
@@ -684,7 +700,7 @@ def test_a_library_s_import_is_paid_before_the_folds_are_timed(monkeypatch: pyte
     observed: list[float] = []
 
     class Recorder:
-        def predict(self, config):  # type: ignore[no-untyped-def]
+        def predict(self, config, fidelity=None):  # type: ignore[no-untyped-def]
             return 0.01
 
         def observe(self, config, seconds):  # type: ignore[no-untyped-def]

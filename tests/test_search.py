@@ -72,6 +72,30 @@ def test_interleaved_configurations_follow_each_sampler_trial_until_they_run_out
     assert [seen[i] for i in (0, 2, 4)] == [warm[0], later[0], later[2]]
 
 
+def test_a_leading_booster_still_improving_at_its_last_round_is_tried_again_with_twice_the_rounds() -> None:
+    spaces_ = {k: v for k, v in load_spaces().items() if k in ("lightgbm", "knn")}
+    start = spaces_["lightgbm"].default_config("binary")
+    warm = [start, Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1})]
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        if config.learner == "knn":
+            return 0.5, {}
+        n = config.params["n_estimators"]
+        curve = [1 - 9 / n, 1 - 3 / n, 1 - 1 / n] if n < 800 else [0.9, 0.99, 0.99]  # flat from 800 rounds
+        for step, value in enumerate(curve):
+            ctx.report(step, value)
+        return curve[-1], {}
+
+    out = run_search(spaces_, "binary", "maximize", evaluate, SearchSettings(n_trials=7, seed=1, pruning=False),
+                     warm_start=warm)
+    first = out.records[:5]
+    assert [r.source for r in first] == ["warm_start", "warm_start", "grown", "grown", "grown"]
+    assert [r.config.params.get("n_estimators") for r in first] == [100, None, 200, 400, 800]
+    boosted = [r.config for r in first if r.config.learner == "lightgbm"]
+    assert all(c.params["num_leaves"] == start.params["num_leaves"] for c in boosted)
+    assert {r.source for r in out.records[5:]} == {"sampler"}  # 800 rounds no longer improved
+
+
 def test_under_a_time_budget_the_random_start_up_comes_after_the_warm_start() -> None:
     warm = [Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1}),
             Config("linear", {"C": 0.5, "class_weight": None}),

@@ -186,6 +186,7 @@ class Calibrated:
         self.model, self.metafeatures = model, dict(metafeatures)
         self.ratios: dict[str, list[float]] = {}  # per learner, in the order seen
         self._raw: dict[Config, float] = {}  # the model's prediction, once per configuration
+        self.seen: dict[Config, float] = {}  # the seconds each completed configuration took
 
     def _predicted(self, config: Config) -> float | None:
         if self.model is None or not self.model.fitted:
@@ -203,8 +204,26 @@ class Calibrated:
         log_scale = (len(own) * math.log(np.median(own)) if own else 0.0) + math.log(np.median(pooled))
         return math.exp(log_scale / (len(own) + 1))
 
-    def predict(self, config: Config) -> float | None:
-        """Predicted seconds, or None when nothing is known."""
+    def predict(self, config: Config, fidelity: str | None = None) -> float | None:
+        """Predicted seconds, or None when nothing is known. ``fidelity``: the name of the
+        configuration's fidelity parameter; a configuration that differs from one seen only in
+        it is predicted from that one's seconds in proportion to the fidelity (a booster's
+        rounds: ``search.grown_leader``), which the task's own trial knows better than the
+        model does.
+
+        Example:
+            >>> from autometa.spaces import Config
+            >>> cost = Calibrated(None, {})
+            >>> cost.observe(Config("gbm", {"rounds": 100, "lr": 0.1}), 8.0)
+            >>> cost.predict(Config("gbm", {"rounds": 200, "lr": 0.1}), "rounds")
+            16.0
+        """
+        if fidelity is not None and (value := config.params.get(fidelity)):
+            rest = {k: v for k, v in config.params.items() if k != fidelity}
+            for other, seconds in reversed(self.seen.items()):  # the latest seen first
+                if other.learner == config.learner and other.params.get(fidelity) and rest == {
+                        k: v for k, v in other.params.items() if k != fidelity}:
+                    return seconds * float(value) / float(other.params[fidelity])
         raw = self._predicted(config)
         if raw is None:
             return None
@@ -214,6 +233,8 @@ class Calibrated:
         """Record a trial's real seconds. With ``at_least``, ``seconds`` is a lower bound (a
         trial cut short, projected from its folds so far): it is recorded only where it exceeds
         what is predicted now, since a bound below the prediction does not contradict it."""
+        if not at_least:
+            self.seen[config] = seconds
         raw = self._predicted(config)
         if raw is None or raw <= 0 or seconds <= 0:
             return
