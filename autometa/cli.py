@@ -260,6 +260,8 @@ class _Progress:
 def _print_result(result: FitResult) -> None:
     from rich.table import Table
 
+    from autometa.records import GROWN
+
     table = Table(title=f"Leaderboard ({result.metric}, {result.cv}; "
                         f"{'higher' if result.greater_is_better else 'lower'} is better)")
     for col in ("rank", "trial", "learner", result.metric, "± std", "seconds", "state"):
@@ -280,6 +282,10 @@ def _print_result(result: FitResult) -> None:
         near = ", ".join(n.name for n in rec.neighbours[:3])
         out.print(f"meta-learning: {started} recommended configurations tried first ({rec.strategy}"
                   + (f"; nearest past tasks: {near}" if near else "") + ")" + (f"; {rec.note}" if rec.note else ""))
+    grown = sum(r.source == GROWN and r.state == "complete" for r in result.records)
+    if grown:
+        out.print(f"{grown} trial{'s' * (grown > 1)} went on with a leading boosting model's configuration at twice "
+                  "its rounds, as its score still improved at its last round")
     if result.init is not None:
         out.print(f"the mlp learner started from the meta-learned initialization '{result.init}'")
     if result.repeats:

@@ -11,9 +11,10 @@ from typing import Literal
 
 from autometa.spaces import Config
 
-__all__ = ["TrialRecord", "TrialState"]
+__all__ = ["GROWN", "TrialRecord", "TrialState"]
 
 TrialState = Literal["complete", "pruned", "failed"]
+GROWN = "grown"  # the source of a leading boosting model's trial with more rounds (``search.grown_leader``)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from autometa.records import GROWN
+
 if TYPE_CHECKING:
     from autometa.data import Task
     from autometa.meta.recommend import Recommendation, Suggestion
@@ -59,6 +61,11 @@ def fit_note(task: Task, metric: str, cv: str, learners: Sequence[str],
     return "\n".join(lines)
 
 
+# how the best trial came about, where not from the sampler
+ORIGINS = {"meta": ", recommended by the meta-learner",
+           GROWN: ", a leading configuration's with more rounds, as its curve still improved"}
+
+
 def result_note(start_note: str, records: Sequence[TrialRecord], metric: str, best: TrialRecord,
                 ensemble_score: float | None, refit: bool = True) -> str:
     """The description at the end: the start note plus the outcome; ``refit``: the best trial,
@@ -66,7 +73,7 @@ def result_note(start_note: str, records: Sequence[TrialRecord], metric: str, be
     counts = {s: sum(r.state == s for r in records) for s in ("complete", "pruned", "failed")}
     lines = [start_note, "",
              f"**Result:** best {metric} {best.value:.5g} by trial {best.number} ({best.config.learner}"
-             f"{', recommended by the meta-learner' if best.source == 'meta' else ''}); "
+             f"{ORIGINS.get(best.source, '')}); "
              f"{counts['complete']} trials complete, {counts['pruned']} pruned, {counts['failed']} failed."]
     if ensemble_score is not None:
         lines.append(f"Final model: an ensemble of the best trials, out-of-fold {metric} {ensemble_score:.5g}.")

@@ -24,7 +24,7 @@ import optuna
 from autometa.errors import OptionError, TrialTimeout, message
 from autometa.evaluate import FINAL_STAGE_STEP
 from autometa.interrupts import interrupt_deferred, interrupt_remembered, raise_if_interrupted
-from autometa.records import TrialRecord, TrialState
+from autometa.records import GROWN, TrialRecord, TrialState
 from autometa.schedules import HYPERBAND, MEDIAN, FidelitySchedule, parse_schedules
 from autometa.spaces import Config, Param, SearchSpace
 
@@ -69,8 +69,9 @@ class Skipped(Exception):
 
 MAX_SKIPS = 3
 # a leading boosting model still improving at its last round is tried again with this many times
-# its rounds (``grown_leader``), as source GROWN
-GROW_FACTOR, GROWN = 2.0, "grown"
+# its rounds (``grown_leader``), as source ``GROWN``
+GROW_FACTOR = 2.0
+GROWN_FROM = "grown_from"  # a grown trial's attribute: the number of the trial whose rounds it doubles
 # fANOVA's importances, drawn in every fit's outputs: on at most this many trials per learner, with
 # this many trees (Optuna's default is 64). On synthetic searches of 100-1,000 trials they named the
 # same leading parameter as every trial with 64 trees, at 1/5 to 1/65 of the time
@@ -514,11 +515,25 @@ def grown_leader(record: TrialRecord, study: optuna.Study, spaces: Mapping[str, 
     rounds = record.config.params.get(space.fidelity)
     if last is None or before is None or rounds is None or (record.fidelity or rounds) < rounds:
         return None
+    improving = last > before if study.direction == optuna.study.StudyDirection.MAXIMIZE else last < before
+    return space.grown(record.config, GROW_FACTOR) if improving and _leads(study, record.value) else None
+
+
+def _leads(study: optuna.Study, value: float) -> bool:
+    """Whether no completed trial of ``study`` scores better than ``value``."""
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    leads = all(t.value is None or (record.value >= t.value if maximize else record.value <= t.value)
-                for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
-    improving = last > before if maximize else last < before
-    return space.grown(record.config, GROW_FACTOR) if leads and improving else None
+    return all(t.value is None or (value >= t.value if maximize else value <= t.value)
+               for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def _check_still_leads(trial: optuna.Trial) -> None:
+    """Skip a grown trial whose leader was overtaken while it waited in the queue."""
+    leader = trial.user_attrs.get(GROWN_FROM)
+    if leader is None:
+        return
+    value = next((t.value for t in trial.study.get_trials(deepcopy=False) if t.number == leader), None)
+    if value is None or not _leads(trial.study, value):
+        raise Skipped(f"trial {leader}, whose rounds it doubles, no longer leads")
 
 
 def make_pruner(settings: SearchSettings, direction: str, learners: Sequence[str]) -> optuna.pruners.BasePruner:
@@ -621,6 +636,7 @@ def run_search(
         started = time.perf_counter()
         skipped = False
         try:
+            _check_still_leads(trial)
             value, attrs = evaluate(config, ctx)
         except Pruned as exc:
             raise optuna.TrialPruned(str(exc)) from None
@@ -654,7 +670,8 @@ def run_search(
                 study.enqueue_trial(params_of(nxt), user_attrs={"source": "meta"}, skip_if_exists=True)
         grown = grown_leader(record, study, spaces)
         if grown is not None:
-            study.enqueue_trial(params_of(grown), user_attrs={"source": GROWN}, skip_if_exists=True)
+            study.enqueue_trial(params_of(grown), user_attrs={"source": GROWN, GROWN_FROM: record.number},
+                                skip_if_exists=True)
         for cb in callbacks:
             cb(record)
         raise_if_interrupted()  # a Ctrl-C that a finalizer or a library swallowed: the trial is recorded, stop

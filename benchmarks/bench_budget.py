@@ -410,8 +410,12 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
         cut = board["seconds"][board["error"].fillna("").astype(str).str.startswith("timeout")].sum()
         # the trials whose rounds the time left cut (to fit, at a larger rate)
         fitted = int(board["cut_from"].notna().sum()) if "cut_from" in board else 0
+        # how the best trial came about, and the trials that grew a leading booster's rounds
+        done = board[board["state"] == "complete"]
+        best = f"{done['learner'].iloc[0]}/{done['source'].iloc[0]}" if len(done) else "none"
+        grown = int((done["source"] == "grown").sum())
         return (predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0)),
-                f"{phases} cut={cut:.2f} fitted={fitted}")
+                f"{phases} cut={cut:.2f} fitted={fitted} best={best} grown={grown}")
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],

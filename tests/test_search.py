@@ -96,6 +96,28 @@ def test_a_leading_booster_still_improving_at_its_last_round_is_tried_again_with
     assert {r.source for r in out.records[5:]} == {"sampler"}  # 800 rounds no longer improved
 
 
+def test_a_grown_trial_whose_leader_was_overtaken_while_it_waited_is_skipped() -> None:
+    spaces_ = {k: v for k, v in load_spaces().items() if k in ("lightgbm", "knn")}
+    knn = Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1})
+    warm = [spaces_["lightgbm"].default_config("binary"), knn]
+    ran: list[Config] = []
+
+    def evaluate(config: Config, ctx: TrialContext) -> tuple[float, dict]:
+        ran.append(config)
+        if config.learner == "knn":
+            return 2.0, {}  # overtakes the booster before its grown trial's turn
+        for step, value in enumerate((0.1, 0.2, 0.3)):
+            ctx.report(step, value)
+        return 0.3, {}
+
+    out = run_search(spaces_, "binary", "maximize", evaluate, SearchSettings(n_trials=3, seed=1, pruning=False),
+                     warm_start=warm)
+    grown = out.records[2]
+    assert grown.source == "grown" and grown.state == "pruned" and grown.config.params["n_estimators"] == 200
+    assert grown.error is not None and "trial 0, whose rounds it doubles, no longer leads" in grown.error
+    assert len(ran) == 2
+
+
 def test_under_a_time_budget_the_random_start_up_comes_after_the_warm_start() -> None:
     warm = [Config("knn", {"n_neighbors": 7, "weights": "distance", "p": 1}),
             Config("linear", {"C": 0.5, "class_weight": None}),

@@ -234,3 +234,5 @@ def test_the_result_note_says_how_a_single_final_model_was_made() -> None:
     bagged = result_note("", [best], "roc_auc", best, None, refit=False)
     assert "no refit" in bagged and "recommended by the meta-learner" in bagged
     assert "an ensemble of the best trials, out-of-fold roc_auc 0.95" in result_note("", [best], "roc_auc", best, 0.95)
+    grown = TrialRecord(4, Config("lightgbm", {}), "complete", 0.91, source="grown")
+    assert "with more rounds" in result_note("", [best, grown], "roc_auc", grown, None)
