@@ -496,12 +496,11 @@ class SameLearnerPruner(optuna.pruners.BasePruner):
         return value > float(np.quantile(peers, keep))
 
 
-
 def grown_leader(record: TrialRecord, study: optuna.Study, spaces: Mapping[str, SearchSpace]) -> Config | None:
     """What to try after trial ``record``: where it leads the study and is a boosting model whose
-    score on its first fold still improved over its last two thirds of rounds (no early stop
-    ended it), the same configuration with ``GROW_FACTOR`` times the rounds
-    (``SearchSpace.grown``); else None.
+    score on its first fold still improved from its fidelity schedule's last rung (a third of its
+    rounds by default) to all of them (no early stop ended it), the same configuration with
+    ``GROW_FACTOR`` times the rounds (``SearchSpace.grown``); else None.
 
     A recommendation learnt on small tables, or a sampler's first proposals, can stop a booster
     well short of what a large table's signal takes; this goes on where the curve says more
