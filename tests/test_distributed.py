@@ -66,7 +66,16 @@ def pg_databases(pg_server: str) -> Iterator[Callable[[], str]]:
     yield make
     with psycopg.connect(admin, autocommit=True) as conn:
         for name in made:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for attempt in range(20):
+                try:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    break
+                except psycopg.errors.InsufficientPrivilege:
+                    # a server process of another role (autovacuum) is in the database, which FORCE
+                    # may not end: it leaves within moments
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
 
 
 @pytest.fixture

@@ -326,7 +326,9 @@ def test_fit_tries_the_recommendation_first_and_no_meta_does_not(tmp_path: Path)
     assert result.summary()["recommendation"]["strategy"] == rec.strategy
     assert db.stats()["runs_by_origin"] == {"corpus": 6 * 2 * 18}  # record=False: nothing written
     cold = fit_task(task, FitOptions(n_trials=2, ensemble=False, n_jobs=1, record=False, use_meta=False), db=db)
-    assert cold.recommendation is None and {r.source for r in cold.records} == {"sampler"}
+    # the sampler's first trial may be followed by the same with twice its rounds (search.grown_leader)
+    assert cold.recommendation is None and cold.records[0].source == "sampler"
+    assert {r.source for r in cold.records} <= {"sampler", "grown"}
 
 
 def test_cli_recommend_and_fit_no_meta(tmp_path: Path, capsys: pytest.CaptureFixture[str],
