@@ -525,13 +525,13 @@ def _leads(study: optuna.Study, value: float) -> bool:
                for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
-def _check_still_leads(trial: optuna.Trial) -> None:
-    """Skip a grown trial whose leader was overtaken while it waited in the queue."""
-    leader = trial.user_attrs.get(GROWN_FROM)
+def _check_still_leads(study: optuna.Study, leader: int | None) -> None:
+    """Skip a grown trial whose leader was overtaken while it waited in the queue (``leader``: the
+    number of the trial whose rounds it doubles; None for any other trial, which reads nothing)."""
     if leader is None:
         return
-    value = next((t.value for t in trial.study.get_trials(deepcopy=False) if t.number == leader), None)
-    if value is None or not _leads(trial.study, value):
+    value = next((t.value for t in study.get_trials(deepcopy=False) if t.number == leader), None)
+    if value is None or not _leads(study, value):
         raise Skipped(f"trial {leader}, whose rounds it doubles, no longer leads")
 
 
@@ -623,6 +623,7 @@ def run_search(
     start = time.monotonic()
     global_deadline = start + settings.time_budget if settings.time_budget else None
     skips: list[int] = []  # the trials skipped in a row
+    grown_from: dict[Config, int] = {}  # the grown configurations this process queued, and their leaders
     rescue = [False]  # the fallback's trial: the budget's deadline does not cut it
 
     def objective(trial: optuna.Trial) -> float:
@@ -635,7 +636,7 @@ def run_search(
         started = time.perf_counter()
         skipped = False
         try:
-            _check_still_leads(trial)
+            _check_still_leads(trial.study, grown_from.pop(config, None))
             value, attrs = evaluate(config, ctx)
         except Pruned as exc:
             raise optuna.TrialPruned(str(exc)) from None
@@ -669,6 +670,7 @@ def run_search(
                 study.enqueue_trial(params_of(nxt), user_attrs={"source": "meta"}, skip_if_exists=True)
         grown = grown_leader(record, study, spaces)
         if grown is not None:
+            grown_from[grown] = record.number
             study.enqueue_trial(params_of(grown), user_attrs={"source": GROWN, GROWN_FROM: record.number},
                                 skip_if_exists=True)
         for cb in callbacks:
