@@ -71,7 +71,9 @@ MAX_SKIPS = 3
 # a leading boosting model still improving at its last round is tried again with this many times
 # its rounds (``grown_leader``), as source ``GROWN``
 GROW_FACTOR = 2.0
-GROWN_FROM = "grown_from"  # a grown trial's attribute: the number of the trial whose rounds it doubles
+# a grown trial's attribute: the number of the trial whose rounds it doubles (its lineage in the
+# study, which Optuna's dashboard and ``trials_dataframe`` show)
+GROWN_FROM = "grown_from"
 # fANOVA's importances, drawn in every fit's outputs: on at most this many trials per learner, with
 # this many trees (Optuna's default is 64). On synthetic searches of 100-1,000 trials they named the
 # same leading parameter as every trial with 64 trees, at 1/5 to 1/65 of the time
@@ -525,14 +527,12 @@ def _leads(study: optuna.Study, value: float) -> bool:
                for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
 
 
-def _check_still_leads(study: optuna.Study, leader: int | None) -> None:
+def _check_still_leads(study: optuna.Study, leader: tuple[int, float] | None) -> None:
     """Skip a grown trial whose leader was overtaken while it waited in the queue (``leader``: the
-    number of the trial whose rounds it doubles; None for any other trial, which reads nothing)."""
-    if leader is None:
-        return
-    value = next((t.value for t in study.get_trials(deepcopy=False) if t.number == leader), None)
-    if value is None or not _leads(study, value):
-        raise Skipped(f"trial {leader}, whose rounds it doubles, no longer leads")
+    number and score of the trial whose rounds it doubles; None for any other trial, which reads
+    nothing)."""
+    if leader is not None and not _leads(study, leader[1]):
+        raise Skipped(f"trial {leader[0]}, whose rounds it doubles, no longer leads")
 
 
 def make_pruner(settings: SearchSettings, direction: str, learners: Sequence[str]) -> optuna.pruners.BasePruner:
@@ -623,7 +623,7 @@ def run_search(
     start = time.monotonic()
     global_deadline = start + settings.time_budget if settings.time_budget else None
     skips: list[int] = []  # the trials skipped in a row
-    grown_from: dict[Config, int] = {}  # the grown configurations this process queued, and their leaders
+    grown_from: dict[Config, tuple[int, float]] = {}  # the grown configurations this process queued: leader, score
     rescue = [False]  # the fallback's trial: the budget's deadline does not cut it
 
     def objective(trial: optuna.Trial) -> float:
@@ -669,8 +669,8 @@ def run_search(
             if nxt is not None:
                 study.enqueue_trial(params_of(nxt), user_attrs={"source": "meta"}, skip_if_exists=True)
         grown = grown_leader(record, study, spaces)
-        if grown is not None:
-            grown_from[grown] = record.number
+        if grown is not None and record.value is not None:
+            grown_from[grown] = (record.number, record.value)
             study.enqueue_trial(params_of(grown), user_attrs={"source": GROWN, GROWN_FROM: record.number},
                                 skip_if_exists=True)
         for cb in callbacks:
