@@ -334,21 +334,28 @@ def _uninterrupted(method: Callable[..., Any]) -> Callable[..., Any]:
     return call
 
 
-def _every_method(base: type, wrap: Callable[[Callable[..., Any]], Callable[..., Any]], doc: str) -> type:
-    """A subclass of a storage class whose public methods all go through ``wrap``."""
+def _every_method(base: type, wrap: Callable[[Callable[..., Any]], Callable[..., Any]], doc: str,
+                  also: Sequence[str] = ()) -> type:
+    """A subclass of a storage class whose public methods, and the private ones named in
+    ``also``, all go through ``wrap``."""
     methods = {}
     for name, member in vars(base).items():
-        if not name.startswith("_") and callable(member):
+        if (not name.startswith("_") or name in also) and callable(member):
             call = wrap(member)
             call.__name__, call.__doc__ = member.__name__, member.__doc__
             methods[name] = call
     return type(f"_{base.__name__}", (base,), {"__doc__": doc, **methods})
 
 
+# RDBStorage's private methods that Optuna calls from outside it, each a transaction of its own:
+# the cache in front of every storage a study is given (``_CachedStorage``) and the heartbeat's
+# ``fail_stale_trials``, run before each trial (a restart that cut it failed the fit)
+_RDB_ENTRY_POINTS = ("_create_new_trial", "_set_trial_param", "_get_best_trial_id", "_get_trials",
+                     "_get_stale_trial_ids")
 _ReconnectingRDBStorage = _every_method(
     optuna.storages.RDBStorage, _reconnecting,
     "Optuna's RDB storage whose calls wait for the database to come back (up to ``RECONNECT_SECONDS``) "
-    "instead of failing the worker when the server restarts.")
+    "instead of failing the worker when the server restarts.", also=_RDB_ENTRY_POINTS)
 _UninterruptedJournalStorage = _every_method(
     optuna.storages.JournalStorage, _uninterrupted,
     "Optuna's journal storage whose writes Ctrl-C never cuts in half.")

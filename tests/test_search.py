@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
+from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -372,3 +375,33 @@ def test_a_search_in_a_process_that_ignores_ctrl_c_goes_on(monkeypatch: pytest.M
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_the_storage_calls_optunas_cache_and_heartbeat_make_wait_for_a_lost_connection(tmp_path: Path) -> None:
+    """Optuna's cache in front of a study's storage, and the heartbeat's check for stale trials
+    before each trial, call private methods of the RDB storage: a connection lost there (a
+    PostgreSQL restart) is retried like one lost in a public call, not a failed fit."""
+    import sqlalchemy.exc
+    from sqlalchemy import event
+
+    from autometa.search import _make_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = _make_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    cuts: list[str] = []
+
+    def cut(conn: Any, cursor: Any, statement: str, params: Any, context: Any, executemany: bool) -> None:
+        if len(cuts) < 2:  # the next two statements lose the server
+            cuts.append(statement)
+            raise sqlalchemy.exc.OperationalError(statement, params, Exception("server closed the connection"))
+
+    event.listen(storage.engine, "before_cursor_execute", cut)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # the storage's _get_stale_trial_ids
+    assert len(cuts) == 2
+    cuts.clear()
+    assert len(optuna.load_study(study_name="s", storage=storage).trials) == 2  # _get_trials, through the cache
+    assert len(cuts) == 2
