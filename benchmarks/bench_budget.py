@@ -385,7 +385,8 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
     """``autometa fit --time-budget B`` as a user runs it, in a new process (the model saved,
     MLflow tracking to a local SQLite store, the meta_db not written): the test predictions of
     the saved model, the command's wall time, its trials and its seconds by phase. ``autometa-cli:LABEL`` runs the
-    package in the folder ``code[LABEL]`` (another commit's worktree), ``autometa-cli`` this one."""
+    package in the folder ``code[LABEL]`` (another commit's worktree), ``autometa-cli`` this one;
+    ``autometa-cli-cold[:LABEL]`` the same with ``--no-meta`` (a cold search)."""
     from autometa.evaluate import predict_scores
     from autometa.tracking import load_model
 
@@ -397,7 +398,8 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
         frame.to_csv(work / "train.csv", index=False)
         cmd = [sys.executable, "-m", "autometa.cli", "fit", "train.csv", "--target", "target", "--task", task.kind,
                "--time-budget", str(budget), "--n-jobs", "1", "--meta-db", db_path, "--no-record",
-               "--output", "out", "--json", "--quiet", "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}"]
+               "--output", "out", "--json", "--quiet", "--tracking-uri", f"sqlite:///{work / 'mlflow.db'}",
+               *(["--no-meta"] if method.startswith("autometa-cli-cold") else [])]
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=work, env=env, timeout=budget * 4 + 300)
         wall = time.perf_counter() - start
@@ -527,7 +529,8 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=8)
     ap.add_argument("--budgets", type=float, nargs="+", default=[10.0, 60.0])
     ap.add_argument("--methods", nargs="+", default=None, help=f"default: {' '.join(METHODS[:5])}; "
-                    f"choices: {' '.join(METHODS)}; with --cli also autometa-cli[:LABEL]")
+                    f"choices: {' '.join(METHODS)}; with --cli also autometa-cli[:LABEL] and "
+                    "autometa-cli-cold[:LABEL] (--no-meta)")
     ap.add_argument("--peer-python", default=os.environ.get("AG_PYTHON", "python"))
     ap.add_argument("--report", action="store_true")
     ap.add_argument("--cli", action="store_true",
