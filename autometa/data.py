@@ -164,8 +164,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     p = Path(path)
     if not p.exists():
-        if URL.match(str(path)):
-            raise DataError(message(f"'{path}' is a URL; autometa reads local files only, nothing from the network",
+        if URL.match(str(path)):  # shown as given: a Path writes "https:/"
+            given = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)", r"\1://", str(path))
+            raise DataError(message(f"'{given}' is a URL; autometa reads local files only, nothing from the network",
                                     "download the file and pass its local path"))
         raise DataError(message(f"file '{p}' not found", "check the path and the working directory"))
     if p.is_dir():
