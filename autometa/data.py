@@ -164,8 +164,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
 
     p = Path(path)
     if not p.exists():
-        if URL.match(str(path)):  # shown as given: a Path writes "https:/"
-            given = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/(?!/)", r"\1://", str(path))
+        if url := URL.match(str(path)):  # shown as given: a Path writes "https:/" of "https://"
+            rest = str(path)[url.end():]
+            given = f"{url.group()}{'' if rest.startswith('/') else '/'}{rest}"
             raise DataError(message(f"'{given}' is a URL; autometa reads local files only, nothing from the network",
                                     "download the file and pass its local path"))
         raise DataError(message(f"file '{p}' not found", "check the path and the working directory"))
