@@ -435,17 +435,18 @@ class _OofPool:
         return WRITE_FACTOR * self.dump_seconds[number] / self.rounds[number]
 
     def trim_to_write(self, seconds: float, y: Any = None) -> list[int]:
-        """Forget the heaviest weighed trials, one at a time, until writing the final model is
-        predicted to take at most ``seconds`` (``write_seconds(y)``): a trial whose bag cannot be
-        written in the time left must not become the final model's member. The last trial is
-        kept, its bag cut to the fold models that fit (one at least; ``shrunk``). Returns the
-        numbers forgotten (and adds them to ``unwritable``)."""
+        """Forget the heaviest trials that the final model would hold (``written(y)``), one at a
+        time, until writing it is predicted to take at most ``seconds``: a trial whose bag cannot
+        be written in the time left must not become the final model's member. A trial that
+        ensemble selection leaves out costs the write nothing and stays, a candidate for the
+        selection without the trials forgotten. The last trial is kept, its bag cut to the fold
+        models that fit (one at least; ``shrunk``). Returns the numbers forgotten (and adds them
+        to ``unwritable``)."""
         dropped: list[int] = []
-        while (writing := self.write_seconds(y)) > seconds:
-            weighed = [n for n in self.dump_seconds if n in self.items]
-            if not weighed:
+        while (writing := self.write_seconds_of(held := self.written(y))) > seconds:
+            if not held:
                 break
-            heaviest = max(weighed, key=lambda n: self.dump_seconds[n])
+            heaviest = max(held, key=lambda n: self.dump_seconds[n])
             if len(self.items) > 1:
                 self._drop(heaviest)
                 dropped.append(heaviest)
@@ -580,7 +581,7 @@ def resolve_fidelity(db: MetaDB | None, stored_task: Any, kind: str, names: Sequ
 
 def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dict[str, Any], plan: Any,
                     pool: _OofPool, cost: Calibrated | None = None, weigh: bool = False,
-                    ends: Callable[[], float | None] | None = None,
+                    ends: Callable[[], float | None] | None = None, fit_deadline: float | None = None,
                     ) -> Callable[[Config, TrialContext], tuple[float, dict[str, Any]]]:
     """What the search calls to score a configuration: cross-validation, out-of-fold predictions
     kept. With ``cost``, a configuration predicted to run past the trial's deadline is skipped
@@ -588,8 +589,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
     ``SHRINK_SHARE`` of the time left and its rate raised by as much: ``SearchSpace.shrunk``,
     boosting; the trial's ``RAN_ATTR`` holds what changed).
     With ``weigh`` (a budgeted fit that writes a bagged model), each trial's bag is weighed and
-    trials end early enough to leave the time that writing the expected final model takes. With
-    ``ends``, a budgeted trial's deadline is no later than ``ends()`` (the repeats' reserve)."""
+    trials end early enough to leave the time that writing the expected final model takes; a bag
+    that could not be written before ``fit_deadline`` (the whole fit's, default: the trial's) leaves
+    the pool. With ``ends``, a budgeted trial's deadline is no later than ``ends()`` (the repeats'
+    reserve)."""
 
     weigher = _Weigher() if weigh and options.final == "bag" else None
     encoded_y = encode_target(task) if weigher is not None and options.ensemble else None
@@ -625,8 +628,10 @@ def trial_evaluator(task: Task, options: FitOptions, metric: Metric, spaces: dic
         if deadline is not None and weigher is not None:  # leave the time that writing the model takes
             writing = pool.write_seconds()
             if deadline - writing <= time.monotonic() + (predicted or 0.0):  # the bound binds: be exact
-                if encoded_y is not None:  # a bag the whole time left could not write leaves the pool
-                    pool.trim_to_write(deadline - time.monotonic(), encoded_y)
+                if encoded_y is not None:  # a bag the fit's whole time left could not write leaves the
+                    # pool; short of that the search ends here (below) and the final model keeps the pool:
+                    # against the search's own time left, the last trials had emptied it (benchmarks, 11)
+                    pool.trim_to_write(max(deadline, fit_deadline or deadline) - time.monotonic(), encoded_y)
                 writing = pool.write_seconds(encoded_y)
             deadline -= writing
             if deadline <= time.monotonic():
@@ -807,7 +812,7 @@ def fit_task(
         # (``autometa.repeats``)
         stop_when, ends = reserved(pool, search_seconds, options.repeats, options.level2_keep(plan.scheme))
     evaluate = trial_evaluator(task, options, metric, spaces, plan, pool, cost,
-                               weigh=options.time_budget is not None and writes, ends=ends)
+                               weigh=options.time_budget is not None and writes, ends=ends, fit_deadline=deadline)
     search_start = time.monotonic()
     phase("setup")
     # workers search for as long as this process does

@@ -636,6 +636,55 @@ def test_a_bag_the_time_left_cannot_write_leaves_the_pool(tmp_path: Path) -> Non
     assert list(pool.items) == [2]
 
 
+def test_the_trim_forgets_the_heaviest_member_of_the_final_model_not_a_heavier_trial_left_out(
+        tmp_path: Path) -> None:
+    """Only the bags that ensemble selection picks are written: a heavy trial it leaves out costs
+    nothing and stays, while the heaviest member goes and the selection picks again."""
+    import autometa.flow as flow
+    from autometa.spaces import Config
+
+    pool = flow._OofPool(get_metric("rmse", "regression"))
+    y = np.linspace(0.0, 1.0, 50)
+    config = Config("linear", {})
+    pool.add(0, 0.0, config, y.copy(), models=("f",), dump_seconds=2.0)  # exact: selection's only pick
+    pool.add(1, 0.5, config, y + 0.5, models=("f",), dump_seconds=9.0)  # far off and heavy: left out
+    pool.add(2, 0.1, config, y + 0.1, models=("f",), dump_seconds=1.0)
+    assert pool.written(y) == {0}
+    assert pool.trim_to_write(1.5 * flow.WRITE_FACTOR, y) == [0]  # not trial 1, which nothing writes
+    assert sorted(pool.items) == [1, 2] and pool.written(y) == {2}
+
+
+def test_a_trial_at_the_end_of_the_search_is_skipped_and_leaves_the_pool_whole(tmp_path: Path) -> None:
+    """When the search's time left is shorter than the final model's write, but the fit's is
+    not, the trial is skipped: the pool keeps its members (it had been emptied, heaviest first,
+    by the last trials of long searches)."""
+    import optuna
+
+    from autometa.evaluate import plan_cv
+    from autometa.flow import WRITE_FACTOR, _OofPool, trial_evaluator
+    from autometa.search import TrialContext
+
+    spaces = load_spaces()
+    task = make_task(mixed_frame(n=80, kind="regression"), "target")
+    metric = get_metric(None, task.kind)
+    pool = _OofPool(metric)
+    config = spaces["linear"].default_config("regression")
+    y = np.asarray(task.y, dtype=float)
+    for number, shift in enumerate([0.0, 0.3, 0.6]):
+        pool.add(number, shift, config, y + shift, models=("f",), dump_seconds=0.5 / WRITE_FACTOR)
+    now = time.monotonic()
+    evaluate = trial_evaluator(task, FitOptions(cv=3, n_jobs=1, time_budget=60), metric, spaces,
+                               plan_cv(task, 3, seed=0), pool, weigh=True, fit_deadline=now + 5.0)
+    with pytest.raises(Skipped, match="writing the model needs"):
+        evaluate(config, TrialContext(optuna.create_study().ask(), now + 0.2, prune=False))
+    assert sorted(pool.items) == [0, 1, 2] and not pool.unwritable
+    # a bag that even the fit's whole time left could not write still leaves the pool
+    pool.dump_seconds[0] = 10.0 / WRITE_FACTOR
+    with pytest.raises(Skipped):
+        evaluate(config, TrialContext(optuna.create_study().ask(), now + 0.2, prune=False))
+    assert pool.unwritable == [0]
+
+
 def test_the_weigher_times_a_much_larger_fold_again() -> None:
     """skops' pace grows with the model: a fold over ``REWEIGH_GROWTH`` times the largest of its
     family that was timed is dumped again and sets the pace; a similar one is only pickled."""
