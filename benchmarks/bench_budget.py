@@ -416,8 +416,11 @@ def run_cli(method: str, budget: float, task: Any, X_tr: Any, X_te: Any, y_tr: A
         done = board[board["state"] == "complete"]
         best = f"{done['learner'].iloc[0]}/{done['source'].iloc[0]}" if len(done) else "none"
         grown = int((done["source"] == "grown").sum())
+        # the final model's members, and the candidates ensemble selection chose them from (the
+        # pool's saved out-of-fold predictions)
+        members, pool = len(doc.get("ensemble") or {}), len(list((work / "out" / "oof").glob("*.npy")))
         return (predict_scores(model, X_te, task), wall, int(doc.get("n_trials", 0)),
-                f"{phases} cut={cut:.2f} fitted={fitted} best={best} grown={grown}")
+                f"{phases} cut={cut:.2f} fitted={fitted} best={best} grown={grown} members={members} pool={pool}")
 
 
 def cli(meta_db: str, n_tasks: int, budgets: list[float], methods: list[str], python: str, code: dict[str, str],
