@@ -369,8 +369,9 @@ class FitResult:
 
 
 class _OofPool:
-    """Keeps the out-of-fold predictions of the best ``size`` completed trials, and a copy of each
-    in ``folder`` (if given) so that a resumed fit can still ensemble the earlier trials."""
+    """Keeps the out-of-fold predictions of the best ``size`` completed trials, each learner
+    family's best among them (``_weakest``), and a copy of each in ``folder`` (if given) so that
+    a resumed fit can still ensemble the earlier trials."""
 
     def __init__(self, metric: Metric, size: int = ENSEMBLE_POOL, folder: Path | None = None) -> None:
         self.metric, self.size, self.folder = metric, size, folder
@@ -400,7 +401,20 @@ class _OofPool:
             self.folder.mkdir(parents=True, exist_ok=True)
             np.save(self.folder / f"{number}.npy", np.asarray(oof), allow_pickle=False)
         if len(self.items) > self.size:
-            self._drop(min(self.items, key=lambda n: self._key(self.items[n][0])))
+            self._drop(self._weakest())
+
+    def _weakest(self) -> int:
+        """The trial a full pool forgets: the worst-scored one that is not its learner family's
+        best. A long search fills the pool with one family's neighbours (a 300 s fit of
+        ``bioChemists``: 25 LightGBM trials of 25, where its 60 s fit had 9 families), and
+        ensemble selection could no longer mix families (benchmarks/README.md, 11, session 35)."""
+        best: dict[str, int] = {}
+        for n, (score, config, _) in self.items.items():
+            if config.learner not in best or self._key(score) > self._key(self.items[best[config.learner]][0]):
+                best[config.learner] = n
+        kept = set(best.values())
+        spare = [n for n in self.items if n not in kept] or list(self.items)
+        return min(spare, key=lambda n: self._key(self.items[n][0]))
 
     def merge(self, number: int, score: float, oof: Any, models: Sequence[Any] = ()) -> None:
         """Fold in one more cross-validation round of trial ``number`` (on another partition):

@@ -636,6 +636,24 @@ def test_a_bag_the_time_left_cannot_write_leaves_the_pool(tmp_path: Path) -> Non
     assert list(pool.items) == [2]
 
 
+def test_a_full_pool_keeps_each_learner_family_s_best_trial() -> None:
+    """A long search fills the pool with one family's neighbours: a full pool forgets the worst
+    trial that is not its family's best, so ensemble selection can still mix families."""
+    import autometa.flow as flow
+    from autometa.spaces import Config
+
+    pool = flow._OofPool(get_metric("rmse", "regression"), size=3)
+    y = np.zeros(10)
+    pool.add(0, 0.9, Config("linear", {}), y)
+    for number, score in enumerate([0.5, 0.4, 0.3, 0.2], start=1):
+        pool.add(number, score, Config("lightgbm", {"n": number}), y)
+    assert sorted(pool.items) == [0, 3, 4]  # the linear trial, worst of all, stays: its family's best
+    pool.add(5, 0.95, Config("knn", {}), y)  # a third family's first trial, worse than all
+    assert sorted(pool.items) == [0, 4, 5]  # LightGBM keeps its best; every family is a candidate
+    pool.add(6, 0.1, Config("knn", {}), y)
+    assert sorted(pool.items) == [0, 4, 6]  # the knn trial it beats goes
+
+
 def test_the_trim_forgets_the_heaviest_member_of_the_final_model_not_a_heavier_trial_left_out(
         tmp_path: Path) -> None:
     """Only the bags that ensemble selection picks are written: a heavy trial it leaves out costs
