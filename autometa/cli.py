@@ -81,6 +81,17 @@ def _parse_cv(value: str) -> int | str:
     return int(value) if value.strip().isdigit() else value.strip()
 
 
+def _check_seconds(**seconds: float | None) -> None:
+    """One line naming the flag (not the API's parameter) for a duration that is not > 0."""
+    from autometa.errors import OptionError, message
+
+    for name, value in seconds.items():
+        if value is not None and not value > 0:
+            flag = "--" + name.replace("_", "-")
+            raise OptionError(message(f"{flag} must be a positive number of seconds; got {value:g}",
+                                      f"pass for example {flag} 60"))
+
+
 @app.command()
 def fit(
     data: Annotated[Path, typer.Argument(help="CSV (any delimiter) or Parquet file, also gzip/bz2/xz/zip-compressed.")],
@@ -126,6 +137,7 @@ def fit(
     from autometa.flow import FitOptions, default_trials, fit_task, study_for
     from autometa.metrics import get_metric
 
+    _check_seconds(time_budget=time_budget, trial_timeout=trial_timeout)
     name = data.stem
     frame = read_table(data)
     the_task = make_task(frame, target, kind=task, name=name)
@@ -508,9 +520,7 @@ def recommend(
 
     if top_k < 1:
         raise OptionError(message(f"--top-k must be at least 1; got {top_k}", "pass for example --top-k 10"))
-    if time_budget is not None and not time_budget > 0:
-        raise OptionError(message(f"--time-budget must be a positive number of seconds; got {time_budget:g}",
-                                  "pass for example --time-budget 60"))
+    _check_seconds(time_budget=time_budget)
     the_task = make_task(read_table(data), target, kind=task, name=data.stem)
     db = open_meta_db(meta_db, create=False)
     model = recommender_for(db, recommender, digest=the_task.digest)

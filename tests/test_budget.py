@@ -654,8 +654,7 @@ def test_a_full_pool_keeps_each_learner_family_s_best_trial() -> None:
     assert sorted(pool.items) == [0, 4, 6]  # the knn trial it beats goes
 
 
-def test_the_trim_forgets_the_heaviest_member_of_the_final_model_not_a_heavier_trial_left_out(
-        tmp_path: Path) -> None:
+def test_the_trim_forgets_the_heaviest_member_of_the_final_model_not_a_heavier_trial_left_out() -> None:
     """Only the bags that ensemble selection picks are written: a heavy trial it leaves out costs
     nothing and stays, while the heaviest member goes and the selection picks again."""
     import autometa.flow as flow
@@ -672,7 +671,7 @@ def test_the_trim_forgets_the_heaviest_member_of_the_final_model_not_a_heavier_t
     assert sorted(pool.items) == [1, 2] and pool.written(y) == {2}
 
 
-def test_a_trial_at_the_end_of_the_search_is_skipped_and_leaves_the_pool_whole(tmp_path: Path) -> None:
+def test_a_trial_at_the_end_of_the_search_is_skipped_and_leaves_the_pool_whole() -> None:
     """When the search's time left is shorter than the final model's write, but the fit's is
     not, the trial is skipped: the pool keeps its members (it had been emptied, heaviest first,
     by the last trials of long searches)."""

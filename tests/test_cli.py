@@ -99,6 +99,8 @@ BAD_INPUTS = {
     "bad trials": ("a,target\n" + "".join(f"{i * 0.37},{i % 2}\n" for i in range(30)), ["--trials", "0"],
                    ">= 1"),
     "bad task": ("a,target\n1,2\n", ["--task", "ranking"], "task kind must be"),
+    "bad time budget": ("a,target\n1,2\n", ["--time-budget", "-5"], "--time-budget must be a positive"),
+    "bad trial timeout": ("a,target\n1,2\n", ["--trial-timeout", "0"], "--trial-timeout must be a positive"),
 }
 
 
