@@ -11,6 +11,7 @@ intermediate scores only with earlier trials of the same learner family.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -378,9 +379,59 @@ def fail_trials_of(storage: str, study_name: str, workers: set[str]) -> int:
     orphans = [t for t in study.get_trials(deepcopy=False, states=(S.RUNNING,))
                if t.user_attrs.get("worker") in workers]
     for t in orphans:
-        study._storage.set_trial_user_attr(t._trial_id, "error", "worker died during the trial")
-        study._storage.set_trial_state_values(t._trial_id, state=S.FAIL)
+        _fail(study, t._trial_id, "worker died during the trial")
     return len(orphans)
+
+
+def _fail(study: optuna.Study, trial_id: int, error: str) -> None:
+    """Close a running trial as failed, saying why."""
+    from optuna.trial import TrialState as S
+
+    study._storage.set_trial_user_attr(trial_id, "error", error)
+    study._storage.set_trial_state_values(trial_id, state=S.FAIL)
+
+
+def _close_when_cut(study: optuna.Study) -> list[int]:
+    """Route ``study.ask`` through a block that holds Ctrl-C, and keep the trial it last opened.
+
+    Optuna opens a trial (running) in ``ask`` and closes it in ``tell``, and handles a
+    ``KeyboardInterrupt`` only in the objective between them: a Ctrl-C inside ``ask`` (sampling,
+    or the journal write that opens the trial) left the trial running in the study for ever.
+    This process runs one trial at a time: when the search is cut short, the trial it last
+    opened is closed as failed if it is still running (``_fail_running``).
+    """
+    asked: list[int] = []
+    ask = study.ask
+
+    def held_ask(*args: Any, **kwargs: Any) -> optuna.Trial:
+        with interrupt_deferred():  # a Ctrl-C here is raised once the trial is kept
+            trial = ask(*args, **kwargs)
+            asked[:] = [trial._trial_id]
+        return trial
+
+    study.ask = held_ask  # type: ignore[method-assign]
+    return asked
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is behind ``exc`` (it, or an exception raised while handling it)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
+
+
+def _fail_running(study: optuna.Study, trial_ids: Sequence[int]) -> None:
+    """Close as failed those of ``trial_ids`` still running (a search cut short). A storage that
+    cannot be reached is left as it is: the error that cut the search is the one to report."""
+    from optuna.trial import TrialState as S
+
+    with interrupt_deferred(), contextlib.suppress(Exception):
+        for trial_id in trial_ids:
+            if study._storage.get_trial(trial_id).state == S.RUNNING:
+                _fail(study, trial_id, "interrupted")
 
 
 def study_attrs(storage: str, study_name: str) -> dict[str, Any]:
@@ -697,14 +748,22 @@ def run_search(
         from optuna.trial import TrialState as S
 
         stops.append(MaxTrialsCallback(settings.n_trials, states=(S.COMPLETE, S.PRUNED, S.FAIL)))
-    if remaining != 0:
-        with interrupt_remembered():
-            study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
-                           catch=(Exception,), callbacks=stops)
-            if fallback is not None and global_deadline is not None and not study.get_trials(
-                    deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):  # (workers' trials too)
-                rescue[0] = True
-                study.enqueue_trial(params_of(fallback), user_attrs={"source": "fallback"})
-                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[on_trial])
+    asked = _close_when_cut(study)
+    try:
+        if remaining != 0:
+            with interrupt_remembered():
+                study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
+                               catch=(Exception,), callbacks=stops)
+                if fallback is not None and global_deadline is not None and not study.get_trials(
+                        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):  # (workers' trials too)
+                    rescue[0] = True
+                    study.enqueue_trial(params_of(fallback), user_attrs={"source": "fallback"})
+                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[on_trial])
+    except BaseException as exc:
+        _fail_running(study, asked)
+        if not isinstance(exc, KeyboardInterrupt) and _interrupted(exc):
+            # a Ctrl-C inside Optuna's ``tell`` surfaces as the UnboundLocalError of its ``finally``
+            raise KeyboardInterrupt from exc
+        raise
     records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
     return SearchOutcome(study=study, records=records, direction=direction, earlier=earlier)

@@ -356,6 +356,41 @@ def test_a_ctrl_c_that_a_finalizer_swallows_still_stops_the_search_after_its_tri
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
 
 
+@pytest.mark.parametrize("where", ["ask", "tell"])
+def test_a_ctrl_c_while_optuna_opens_or_closes_a_trial_leaves_no_trial_running(
+        where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna handles Ctrl-C only inside the objective: one in ``ask`` had left the trial it opened
+    running in the study, and one in ``tell`` surfaced as an UnboundLocalError (a traceback)."""
+    import os
+    import signal
+
+    # once Optuna has opened the third trial, or told the sampler of its end
+    owner, hook = (optuna.Study, "ask") if where == "ask" else (optuna.samplers.TPESampler, "after_trial")
+    real = getattr(owner, hook)
+    calls: list[int] = []
+
+    def interrupting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        out = real(self, *args, **kwargs)
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(owner, hook, interrupting)
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    with pytest.raises(KeyboardInterrupt):
+        run_search(spaces(), "binary", "maximize", lambda config, ctx: (1.0, {}),
+                   SearchSettings(n_trials=10, storage=storage))
+    study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
+    S = optuna.trial.TrialState
+    if where == "ask":  # closed as failed
+        assert [t.state for t in study.trials] == [S.COMPLETE, S.COMPLETE, S.FAIL]
+        assert study.trials[2].user_attrs["error"] == "interrupted"
+    else:  # Optuna writes the trial's state after the sampler's hook whatever it raised; the Ctrl-C
+        # is raised as itself, not as the UnboundLocalError that Optuna's ``finally`` then raises
+        assert [t.state for t in study.trials] == [S.COMPLETE] * 3
+
+
 def test_a_search_in_a_process_that_ignores_ctrl_c_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
     import os
     import signal
