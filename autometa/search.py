@@ -16,7 +16,7 @@ import os
 import socket
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -391,14 +391,17 @@ def _fail(study: optuna.Study, trial_id: int, error: str) -> None:
     study._storage.set_trial_state_values(trial_id, state=S.FAIL)
 
 
-def _close_when_cut(study: optuna.Study) -> list[int]:
-    """Route ``study.ask`` through a block that holds Ctrl-C, and keep the trial it last opened.
+@contextlib.contextmanager
+def _closed_when_cut(study: optuna.Study) -> Iterator[None]:
+    """Inside the block, ``study.ask`` holds Ctrl-C until the trial it opens is kept; if the block
+    is cut short, that trial is closed as failed if it still runs, and a Ctrl-C behind the
+    exception is raised as itself.
 
     Optuna opens a trial (running) in ``ask`` and closes it in ``tell``, and handles a
     ``KeyboardInterrupt`` only in the objective between them: a Ctrl-C inside ``ask`` (sampling,
-    or the journal write that opens the trial) left the trial running in the study for ever.
-    This process runs one trial at a time: when the search is cut short, the trial it last
-    opened is closed as failed if it is still running (``_fail_running``).
+    or the journal write that opens the trial) left the trial running in the study for ever, and
+    one inside ``tell`` surfaced as the UnboundLocalError of Optuna's ``finally``. This process
+    runs one trial at a time: the trial it last opened is the one that can be left running.
     """
     asked: list[int] = []
     ask = study.ask
@@ -410,7 +413,15 @@ def _close_when_cut(study: optuna.Study) -> list[int]:
         return trial
 
     study.ask = held_ask  # type: ignore[method-assign]
-    return asked
+    try:
+        yield
+    except BaseException as exc:
+        _fail_running(study, asked)
+        if not isinstance(exc, KeyboardInterrupt) and _interrupted(exc):
+            raise KeyboardInterrupt from exc
+        raise
+    finally:
+        del study.ask  # the class's again (a study holding a closure cannot be pickled)
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -748,22 +759,14 @@ def run_search(
         from optuna.trial import TrialState as S
 
         stops.append(MaxTrialsCallback(settings.n_trials, states=(S.COMPLETE, S.PRUNED, S.FAIL)))
-    asked = _close_when_cut(study)
-    try:
-        if remaining != 0:
-            with interrupt_remembered():
-                study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
-                               catch=(Exception,), callbacks=stops)
-                if fallback is not None and global_deadline is not None and not study.get_trials(
-                        deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):  # (workers' trials too)
-                    rescue[0] = True
-                    study.enqueue_trial(params_of(fallback), user_attrs={"source": "fallback"})
-                    study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[on_trial])
-    except BaseException as exc:
-        _fail_running(study, asked)
-        if not isinstance(exc, KeyboardInterrupt) and _interrupted(exc):
-            # a Ctrl-C inside Optuna's ``tell`` surfaces as the UnboundLocalError of its ``finally``
-            raise KeyboardInterrupt from exc
-        raise
+    if remaining != 0:
+        with _closed_when_cut(study), interrupt_remembered():
+            study.optimize(objective, n_trials=remaining, timeout=settings.time_budget,
+                           catch=(Exception,), callbacks=stops)
+            if fallback is not None and global_deadline is not None and not study.get_trials(
+                    deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):  # (workers' trials too)
+                rescue[0] = True
+                study.enqueue_trial(params_of(fallback), user_attrs={"source": "fallback"})
+                study.optimize(objective, n_trials=1, catch=(Exception,), callbacks=[on_trial])
     records = tuple(record_of(t) for t in study.trials if t.state.is_finished())
     return SearchOutcome(study=study, records=records, direction=direction, earlier=earlier)
